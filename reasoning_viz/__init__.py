@@ -1,0 +1,1 @@
+"""What people see: pages, pure figure builders, tree layout and narration."""

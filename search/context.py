@@ -1,0 +1,317 @@
+"""The one object a strategy works through: it calls the models, counts the budget, honours
+the stop flag and turns everything it learns into events.
+
+Why one context: every strategy then spends compute, records nodes and scores, and stops
+at a budget in exactly the same way, so strategies are comparable and stay short.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.config import Budget, StrategyConfig
+from search.events import EventKind, EventLog
+from search.models import Models, Proposal
+from search.scoring import aggregate, priors_from_logprobs
+from search.tasks.base import Task
+from search.tree import Node, Tree
+
+
+class SearchStopped(Exception):  # noqa: N818 - control flow, not an error
+    """Raised inside a strategy to unwind it; the runner turns it into the closing events."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BudgetExhausted(SearchStopped):
+    """A budget limit was reached: the search ends cleanly and still chooses an answer."""
+
+
+class Cancelled(SearchStopped):
+    """Someone set the stop flag."""
+
+
+@dataclass
+class Spend:
+    """What the search has spent so far."""
+
+    tokens_generated: int = 0
+    prm_tokens: int = 0
+    model_calls: int = 0
+
+
+@dataclass
+class SearchContext:
+    problem: str
+    task: Task
+    models: Models
+    config: StrategyConfig
+    budget: Budget
+    seed: int
+    reference: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.monotonic
+    log: EventLog = field(init=False)
+    tree: Tree = field(init=False)
+    spend: Spend = field(default_factory=Spend)
+    _started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tree = Tree()
+        self.log = EventLog(clock=self.clock, sinks=[self.tree.apply])
+        self._started = self.clock()
+
+    # ------------------------------------------------------------------ events & limits
+    def emit(self, kind: EventKind, **data: Any) -> None:
+        self.log.emit(kind, **data)
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self._started
+
+    @property
+    def node_count(self) -> int:
+        """Nodes other than the root (what `Budget.max_nodes` limits)."""
+        return len(self.tree) - 1
+
+    def check(self) -> None:
+        """Raise if the stop flag is set or a budget is used up; called before every model call."""
+        if self.stop.is_set():
+            raise Cancelled("stop requested")
+        limits = (
+            (self.budget.max_nodes, self.node_count, "max_nodes"),
+            (self.budget.max_tokens, self.spend.tokens_generated, "max_tokens"),
+            (self.budget.max_seconds, self.elapsed, "max_seconds"),
+        )
+        for limit, used, name in limits:
+            if limit is not None and used >= limit:
+                raise BudgetExhausted(f"budget {name}={limit} reached")
+
+    def report_budget(self) -> None:
+        self.emit(
+            EventKind.BUDGET,
+            tokens_generated=self.spend.tokens_generated,
+            prm_tokens=self.spend.prm_tokens,
+            model_calls=self.spend.model_calls,
+            nodes=self.node_count,
+            elapsed_s=round(self.elapsed, 4),
+        )
+
+    def _next_seed(self) -> int:
+        """A per-call seed derived from the search seed, so a rerun samples identically."""
+        return (self.seed * 1_000_003 + self.spend.model_calls) % (2**31 - 1)
+
+    @property
+    def step_tokens(self) -> int:
+        return self.config.max_step_tokens or self.task.max_step_tokens
+
+    # ------------------------------------------------------------------ tree helpers
+    def node(self, node_id: int) -> Node:
+        return self.tree.nodes[node_id]
+
+    def steps(self, node_id: int) -> list[str]:
+        return self.tree.steps(node_id)
+
+    def prompt(self, node_id: int) -> str:
+        return self.task.prompt(self.problem, self.steps(node_id))
+
+    def is_open(self, node_id: int) -> bool:
+        """A node the search may still extend: not terminal, not pruned, not at max depth."""
+        node = self.node(node_id)
+        return not node.terminal and not node.pruned and node.depth < self.config.max_depth
+
+    def prune(self, node_id: int, reason: str) -> None:
+        if not self.node(node_id).pruned:
+            self.emit(EventKind.PRUNED, node=node_id, reason=reason)
+
+    # ------------------------------------------------------------------ model calls
+    def expand(
+        self, parents: Sequence[int], k: int | Sequence[int], temperature: float | None = None
+    ) -> list[list[int]]:
+        """Ask the policy for k next steps under each parent (k may differ per parent).
+
+        Returns the new child ids per parent.  With `Budget.max_nodes` set, proposals past the
+        limit are dropped so strategies compare at exactly equal node counts.
+        """
+        self.check()
+        counts = [k] * len(parents) if isinstance(k, int) else list(k)
+        temperature = self.config.temperature if temperature is None else temperature
+        proposals = self._propose(parents, counts, temperature)
+        room = None if self.budget.max_nodes is None else self.budget.max_nodes - self.node_count
+        children: list[list[int]] = []
+        for parent, options in zip(parents, proposals, strict=True):
+            if room is not None:
+                options = options[: max(room, 0)]
+                room -= len(options)
+            children.append([self._add_node(parent, proposal) for proposal in options])
+            if options:
+                priors = priors_from_logprobs([o.logprob for o in options], [o.token_count for o in options])
+                self.emit(EventKind.EXPANDED, node=parent, children=children[-1], priors=[round(p, 6) for p in priors])
+        new_ids = [c for group in children for c in group]
+        if self.config.self_evaluate and new_ids:
+            self.self_evaluate(new_ids)
+        return children
+
+    def _propose(self, parents: Sequence[int], counts: list[int], temperature: float) -> list[list[Proposal]]:
+        """One batched policy call; unequal counts are sent as repeated prompts with k=1."""
+        prompts = [self.prompt(p) for p in parents]
+        options = dict(temperature=temperature, max_new_tokens=self.step_tokens, stop=self.task.step_delimiter)
+        seed = self._next_seed()
+        self.spend.model_calls += 1
+        if len(set(counts)) <= 1:
+            return self.models.policy.propose(prompts, counts[0] if counts else 0, seed=seed, **options)
+        repeated = [prompt for prompt, count in zip(prompts, counts, strict=True) for _ in range(count)]
+        flat = [group[0] for group in self.models.policy.propose(repeated, 1, seed=seed, **options)]
+        out, start = [], 0
+        for count in counts:
+            out.append(flat[start : start + count])
+            start += count
+        return out
+
+    def _add_node(self, parent: int, proposal: Proposal) -> int:
+        self.spend.tokens_generated += proposal.token_count
+        node_id = len(self.tree)
+        text = proposal.text.strip()
+        answer = self.task.extract_answer(text)
+        terminal = self.task.is_final(text) or proposal.ended or not text
+        self.emit(
+            EventKind.NODE_ADDED,
+            node=node_id,
+            parent=parent,
+            text=text,
+            token_count=proposal.token_count,
+            logprob=round(proposal.logprob, 6),
+            terminal=terminal,
+            answer=answer,
+        )
+        if terminal:
+            correct = self.task.check_answer(self.problem, answer, self.reference)
+            self.emit(EventKind.TERMINAL_REACHED, node=node_id, answer=answer, correct=correct)
+        return node_id
+
+    def score(self, node_ids: Sequence[int]) -> None:
+        """PRM-score the paths ending at these nodes (one pass per path; cached per node)."""
+        todo = [n for n in node_ids if "prm" not in self.node(n).scores]
+        if not todo:
+            return
+        self.check()
+        results = self.models.prm.score(self.problem, [self.steps(n) for n in todo])
+        self.spend.model_calls += 1
+        for node_id, result in zip(todo, results, strict=True):
+            self.spend.prm_tokens += result.tokens_read
+            scores = [round(float(s), 6) for s in result.scores]
+            self.emit(EventKind.NODE_SCORED, node=node_id, source="prm", value=scores[-1], step_scores=scores)
+
+    def score_outcome(self, node_ids: Sequence[int]) -> None:
+        """Outcome-verifier score of whole solutions (the PRM's last step when no ORM is loaded)."""
+        verifier = self.models.orm or self.models.prm
+        todo = [n for n in node_ids if "orm" not in self.node(n).scores]
+        if not todo:
+            return
+        self.check()
+        results = verifier.score(self.problem, [self.steps(n) for n in todo])
+        self.spend.model_calls += 1
+        for node_id, result in zip(todo, results, strict=True):
+            self.spend.prm_tokens += result.tokens_read
+            value = round(float(result.scores[-1]), 6)
+            self.emit(EventKind.NODE_SCORED, node=node_id, source="orm", value=value, step_scores=None)
+
+    def self_evaluate(self, node_ids: Sequence[int]) -> None:
+        """Ask the policy whether each node's step is correct; record P(yes) and its words."""
+        self.check()
+        questions = [
+            self.task.self_eval_question(self.problem, self.steps(n)[:-1], self.node(n).text) for n in node_ids
+        ]
+        verdicts = self.models.policy.judge(questions)
+        self.spend.model_calls += 1
+        for node_id, question, verdict in zip(node_ids, questions, verdicts, strict=True):
+            self.spend.tokens_generated += verdict.token_count
+            self.emit(
+                EventKind.SELF_EVALUATED,
+                node=node_id,
+                question=question,
+                p_yes=round(float(verdict.p_yes), 6),
+                words=verdict.words,
+            )
+
+    def rollout(self, node_id: int, n: int, temperature: float, scorer: str) -> list[float]:
+        """Complete the path n times to a final answer; each rollout's value is its outcome.
+
+        `scorer="prm"` grades the finished rollout with the outcome verifier (learned models
+        only); `scorer="checker"` uses the task's exact checker (Math-Shepherd labelling).
+        """
+        self.check()
+        prefix = self.steps(node_id)
+        completions = self.models.policy.complete(
+            [self.prompt(node_id)] * n,
+            temperature=temperature,
+            max_new_tokens=self.step_tokens * max(1, self.config.max_depth - len(prefix)),
+            seed=self._next_seed(),
+        )
+        self.spend.model_calls += 1
+        finished = [self._finish_rollout(c) for c in completions]
+        values = self._rollout_values(prefix, finished, scorer)
+        for (steps, answer, correct), value in zip(finished, values, strict=True):
+            self.emit(
+                EventKind.ROLLOUT, node=node_id, steps=steps, answer=answer, value=round(value, 6), correct=correct
+            )
+        return values
+
+    def _finish_rollout(self, completion: Proposal) -> tuple[list[str], str | None, bool | None]:
+        self.spend.tokens_generated += completion.token_count
+        steps = [s.strip() for s in completion.text.split(self.task.step_delimiter) if s.strip()]
+        final = next((i for i, s in enumerate(steps) if self.task.is_final(s)), None)
+        steps = steps if final is None else steps[: final + 1]
+        answer = self.task.extract_answer(steps[-1]) if steps else None
+        return steps, answer, self.task.check_answer(self.problem, answer, self.reference)
+
+    def _rollout_values(
+        self, prefix: list[str], finished: list[tuple[list[str], str | None, bool | None]], scorer: str
+    ) -> list[float]:
+        if scorer == "checker":
+            return [1.0 if correct else 0.0 for _, _, correct in finished]
+        self.check()
+        verifier = self.models.orm or self.models.prm
+        results = verifier.score(self.problem, [prefix + steps for steps, _, _ in finished])
+        self.spend.model_calls += 1
+        self.spend.prm_tokens += sum(r.tokens_read for r in results)
+        return [
+            float(r.scores[-1]) if answer is not None else 0.0
+            for r, (_, answer, _) in zip(results, finished, strict=True)
+        ]
+
+    # ------------------------------------------------------------------ scores
+    def q_value(self, node_id: int) -> float:
+        """Backed-up value of a node: mean, or max when the config backs up by max."""
+        node = self.node(node_id)
+        if getattr(self.config, "backup", "mean") == "max":
+            return node.value_max if node.value_max is not None else 0.0
+        return node.q_mean
+
+    def step_value(self, node_id: int) -> float:
+        """The node's own step score under `config.score_source`."""
+        scores = self.node(node_id).scores
+        source = self.config.score_source
+        if source == "prm":
+            return scores["prm"]
+        if source == "self_eval":
+            return scores["self_eval"]
+        return scores["prm"] * scores["self_eval"]
+
+    def path_value(self, node_id: int, how: str) -> float:
+        """Aggregate the score source over the steps of the root path (min/prod/last/mean)."""
+        source = self.config.score_source
+        path = self.tree.path(node_id)[1:]
+        prm_steps = self.node(node_id).step_scores.get("prm", [])
+        if source == "prm":
+            return aggregate(prm_steps, how)
+        self_evals = [n.scores["self_eval"] for n in path]
+        if source == "self_eval":
+            return aggregate(self_evals, how)
+        return aggregate([a * b for a, b in zip(prm_steps, self_evals, strict=True)], how)

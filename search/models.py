@@ -1,0 +1,106 @@
+"""The small batched protocols the engine talks to models through.
+
+Why protocols: strategies stay identical whether the models are deterministic fakes (engine
+tests), the bundled nano pack, or a user's 7B Hugging Face PRM.  Every call is batched so a
+backend can fill one forward pass with a whole frontier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One generated continuation: its text (delimiter stripped) and what it cost."""
+
+    text: str
+    token_count: int
+    token_logprobs: tuple[float, ...]
+    #: True when generation stopped at end-of-sequence rather than at the step delimiter.
+    ended: bool = False
+
+    @property
+    def logprob(self) -> float:
+        return float(sum(self.token_logprobs))
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The policy's verdict on one step when asked "is this step correct?"."""
+
+    p_yes: float
+    words: str
+    token_count: int = 0
+
+
+@dataclass(frozen=True)
+class StepScores:
+    """A reward model's per-step scores for one path, and how many tokens it read."""
+
+    scores: tuple[float, ...]
+    tokens_read: int
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Generates steps, completes paths (rollouts) and judges steps (self-evaluation)."""
+
+    name: str
+
+    def propose(
+        self,
+        prompts: Sequence[str],
+        k: int,
+        *,
+        temperature: float,
+        max_new_tokens: int,
+        stop: str,
+        seed: int,
+    ) -> list[list[Proposal]]:
+        """k next-step proposals for each prompt, each cut at the first `stop`."""
+        ...
+
+    def complete(
+        self,
+        prompts: Sequence[str],
+        *,
+        temperature: float,
+        max_new_tokens: int,
+        seed: int,
+    ) -> list[Proposal]:
+        """Continue each prompt to the end of a solution (for Monte-Carlo rollouts)."""
+        ...
+
+    def judge(self, questions: Sequence[str]) -> list[Judgement]:
+        """P(yes) and the model's own words for each yes/no question."""
+        ...
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """Scores every step of a batch of paths, one forward pass per path."""
+
+    name: str
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        """One score per step for each path (a path is the list of its step texts)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Models:
+    """The models one search uses; `orm` is optional (the PRM's last step stands in)."""
+
+    policy: Policy
+    prm: RewardModel
+    orm: RewardModel | None = None
+
+    def names(self) -> dict[str, str | None]:
+        return {
+            "policy": self.policy.name,
+            "prm": self.prm.name,
+            "orm": self.orm.name if self.orm else None,
+        }

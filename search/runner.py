@@ -1,0 +1,153 @@
+"""`run_search`: the one entry point the CLI, the app, the recorder and the eval harness use.
+
+It validates everything before the first event, runs the strategy's grow function, then
+decides the answer separately, and always closes the log with finished, cancelled or failed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from search.answer import AnswerChoice, Candidate, choose
+from search.config import Budget, StrategyConfig
+from search.context import BudgetExhausted, Cancelled, SearchContext
+from search.events import Event, EventKind, EventSink
+from search.models import Models
+from search.registry import get_strategy
+from search.tasks import Task, get_task
+from search.tree import Tree
+
+
+@dataclass
+class SearchResult:
+    tree: Tree
+    events: list[Event]
+    answer: str | None
+    correct: bool | None
+    status: str
+    error: str | None = None
+
+    @property
+    def budget(self) -> dict[str, Any]:
+        return self.tree.budget
+
+
+def run_search(
+    problem: str,
+    *,
+    task: str | Task,
+    strategy: str,
+    models: Models,
+    config: StrategyConfig | dict[str, Any] | None = None,
+    budget: Budget | None = None,
+    seed: int = 0,
+    reference: str | None = None,
+    sinks: Sequence[EventSink] = (),
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchResult:
+    """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event."""
+    spec = get_strategy(strategy)
+    task = get_task(task) if isinstance(task, str) else task
+    problem = task.validate(problem)
+    config = spec.make_config(config)
+    budget = budget or Budget()
+    ctx = SearchContext(
+        problem=problem,
+        task=task,
+        models=models,
+        config=config,
+        budget=budget,
+        seed=seed,
+        reference=reference,
+        stop=stop or threading.Event(),
+        clock=clock,
+    )
+    ctx.log.sinks.extend(sinks)
+    ctx.emit(
+        EventKind.SEARCH_STARTED,
+        problem=problem,
+        task=task.name,
+        strategy=spec.name,
+        config=config.to_json(),
+        budget={"max_nodes": budget.max_nodes, "max_tokens": budget.max_tokens, "max_seconds": budget.max_seconds},
+        seed=seed,
+        models=models.names(),
+        reference=reference,
+    )
+    return _drive(ctx, spec.grow)
+
+
+def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchResult:
+    reason = "completed"
+    try:
+        grow(ctx)
+    except BudgetExhausted as stop:
+        reason = stop.reason
+    except Cancelled as stop:
+        ctx.report_budget()
+        ctx.emit(EventKind.CANCELLED, reason=stop.reason)
+        return _result(ctx)
+    except Exception as exc:
+        ctx.report_budget()
+        ctx.emit(EventKind.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return _result(ctx, error=f"{type(exc).__name__}: {exc}")
+    decide(ctx)
+    ctx.report_budget()
+    ctx.emit(EventKind.FINISHED, reason=reason)
+    return _result(ctx)
+
+
+def decide(ctx: SearchContext) -> AnswerChoice:
+    """Choose the answer among the tree's live solutions and record how it was chosen."""
+    method = ctx.config.answer_method
+    candidates = [
+        Candidate(node.id, node.answer, candidate_weight(ctx, node.id, method))
+        for node in ctx.tree.terminals()
+        if not node.pruned
+    ]
+    choice = choose(method, candidates)
+    correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference) if candidates else None
+    ctx.emit(
+        EventKind.ANSWER_CHOSEN,
+        answer=choice.answer,
+        node=choice.node,
+        method=choice.method,
+        table=choice.table,
+        correct=correct,
+    )
+    return choice
+
+
+def candidate_weight(ctx: SearchContext, node_id: int, method: str) -> float:
+    """The weight a method ranks a solution by; unscored solutions weigh 0."""
+    node = ctx.node(node_id)
+    if method == "majority":
+        return 1.0
+    if method == "most_visits":
+        return float(node.visits)
+    if method == "best_value":
+        return ctx.q_value(node_id)
+    if getattr(ctx.config, "ranker", "prm") == "orm":
+        return node.scores.get("orm", 0.0)
+    try:
+        return ctx.path_value(node_id, ctx.config.aggregation)
+    except (KeyError, ValueError):
+        return 0.0
+
+
+def _result(ctx: SearchContext, error: str | None = None) -> SearchResult:
+    tree = ctx.tree
+    chosen = tree.chosen or {}
+    return SearchResult(
+        tree=tree,
+        events=list(ctx.log.events),
+        answer=chosen.get("answer"),
+        correct=chosen.get("correct"),
+        status=tree.status,
+        error=error,
+    )

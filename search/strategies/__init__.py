@@ -1,0 +1,5 @@
+"""Built-in strategies; importing this package registers them."""
+
+from search.strategies import beam, chains, mcts
+
+__all__ = ["beam", "chains", "mcts"]

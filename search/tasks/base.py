@@ -1,0 +1,98 @@
+"""What a task tells the engine: how a problem is written, how steps are delimited, how an
+answer is extracted, and (where one exists) an exact checker.
+
+Checkers parse text; nothing here ever calls `eval` on model output.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_PROBLEM_CHARS = 4000
+ANSWER_PREFIX = "Answer:"
+
+
+class ProblemError(ValueError):
+    """A problem text the task cannot work with; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem as text plus its known answer (None when unknown)."""
+
+    task: str
+    text: str
+    answer: str | None = None
+
+
+class Task(ABC):
+    """Base class: the nano-pack prompt format, `Answer:` extraction, and no checker."""
+
+    name: str = "task"
+    description: str = ""
+    step_delimiter: str = "\n"
+    #: Longest step the policy may write before it is cut (tokens).
+    max_step_tokens: int = 48
+
+    def validate(self, problem: str) -> str:
+        """Return the cleaned problem text or raise ProblemError with a clear reason."""
+        text = (problem or "").strip()
+        if not text:
+            raise ProblemError("The problem text is empty: type a problem or draw a random one.")
+        if len(text) > MAX_PROBLEM_CHARS:
+            raise ProblemError(
+                f"The problem text has {len(text):,} characters; the limit is {MAX_PROBLEM_CHARS:,}. Shorten it."
+            )
+        return text
+
+    def prompt(self, problem: str, steps: Sequence[str]) -> str:
+        """The text the policy continues: the problem, then one step per delimiter."""
+        head = f"Problem: {problem}\nSolution:\n"
+        return head + "".join(step + self.step_delimiter for step in steps)
+
+    def self_eval_question(self, problem: str, steps: Sequence[str], step: str) -> str:
+        """The yes/no question the policy answers about its own newest step."""
+        return f"{self.prompt(problem, steps)}Check: {step}\nIs this step correct?"
+
+    def is_final(self, step: str) -> bool:
+        """A step that states the final answer ends the solution."""
+        return step.strip().startswith(ANSWER_PREFIX)
+
+    def extract_answer(self, step: str) -> str | None:
+        """The answer written in a final step, normalised, or None."""
+        if not self.is_final(step):
+            return None
+        answer = step.strip()[len(ANSWER_PREFIX) :].strip()
+        return self.normalize_answer(answer) if answer else None
+
+    def normalize_answer(self, answer: str) -> str:
+        """Canonical form used for voting (whitespace folded)."""
+        return re.sub(r"\s+", " ", answer.strip())
+
+    def check_answer(self, problem: str, answer: str | None, reference: str | None) -> bool | None:
+        """Exact verdict on a final answer; None when the task cannot tell."""
+        if answer is None:
+            return False if reference is not None else None
+        if reference is None:
+            return None
+        return self.normalize_answer(answer) == self.normalize_answer(reference)
+
+    def check_step(self, problem: str, previous: Sequence[str], step: str) -> bool | None:
+        """Exact verdict on one step given the steps before it; None when unknown."""
+        return None
+
+    def reference_answer(self, problem: str) -> str | None:
+        """The answer the task can work out itself from the problem, if any."""
+        return None
+
+    def generate(self, rng: random.Random, difficulty: int = 2) -> Problem:
+        """A random problem (tasks without a generator raise)."""
+        raise ProblemError(f"The {self.name} task has no problem generator; type a problem.")
+
+    @abstractmethod
+    def example(self) -> str:
+        """A problem shown as a placeholder in the CLI and app."""

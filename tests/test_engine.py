@@ -1,0 +1,206 @@
+"""Engine behaviour on the scripted models: rebuild, determinism, budgets, cancellation, failure."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from search import Budget, EventKind, Models, Tree, events_from_json, run_search
+from search.events import EVENT_SCHEMA, EventError, EventLog, comparable, make_event
+from search.fakes import ScriptedPolicy, ScriptedPRM
+from search.tasks.arith import ArithTask
+from tests.engine_cases import CASES, PROBLEM, scripted_models
+
+ARITH = ArithTask()
+
+
+def run_case(case: str, seed: int = 0, **kwargs):
+    strategy, config = CASES[case]
+    return run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config, seed=seed, **kwargs)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=st.sampled_from(sorted(CASES)), seed=st.integers(0, 10_000), max_nodes=st.one_of(st.none(), st.integers(1, 40)))
+def test_from_events_rebuilds_the_live_tree_exactly(case: str, seed: int, max_nodes: int | None) -> None:
+    result = run_case(case, seed, budget=Budget(max_nodes=max_nodes))
+    wire = json.loads(json.dumps([event.to_json() for event in result.events]))
+    rebuilt = Tree.from_events(events_from_json(wire))
+    assert rebuilt == result.tree
+    # Every prefix folds too (replay scrubbing relies on it).
+    k = len(result.events) // 2
+    assert Tree.from_events(result.events[:k]).events_applied == k
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_same_seed_same_log_other_seed_other_tree(case: str) -> None:
+    first, second = run_case(case, seed=3), run_case(case, seed=3)
+    assert comparable(first.events) == comparable(second.events)
+    if CASES[case][1].get("temperature", 1) and case not in ("greedy",):
+        differs = any(comparable(run_case(case, seed=s).events) != comparable(first.events) for s in (4, 5, 6))
+        assert differs, "sampling strategies must depend on the seed"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_log_is_well_formed(case: str) -> None:
+    events = run_case(case).events
+    assert [e.seq for e in events] == list(range(len(events)))
+    assert events[0].kind is EventKind.SEARCH_STARTED
+    assert events[-1].kind is EventKind.FINISHED
+    assert [e.t for e in events] == sorted(e.t for e in events)
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.ANSWER_CHOSEN) == 1
+    assert EventKind.BUDGET in kinds and EventKind.NODE_SCORED in kinds
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("limit", ["max_nodes", "max_tokens"])
+def test_every_strategy_stops_cleanly_at_its_budget(case: str, limit: str) -> None:
+    budget = Budget(**{limit: 7})
+    result = run_case(case, budget=budget)
+    assert result.status == "finished"
+    spent = result.tree.budget
+    if limit == "max_nodes":
+        assert spent["nodes"] <= 7
+    else:  # the call that crosses the limit finishes, so at most one batch over
+        assert spent["tokens_generated"] >= 7 or result.tree.end_reason == "completed"
+    kinds = [e.kind for e in result.events]
+    assert kinds[-3:] == [EventKind.ANSWER_CHOSEN, EventKind.BUDGET, EventKind.FINISHED]
+    if result.tree.end_reason != "completed":
+        assert result.tree.end_reason == f"budget {limit}=7 reached"
+
+
+def test_wall_time_budget_uses_the_clock() -> None:
+    ticks = iter(range(0, 10_000))
+    result = run_case("beam", budget=Budget(max_seconds=5), clock=lambda: float(next(ticks)))
+    assert result.tree.end_reason == "budget max_seconds=5 reached"
+    assert result.status == "finished"
+
+
+def test_budget_reports_spend_that_adds_up() -> None:
+    result = run_case("beam")
+    added = [e for e in result.events if e.kind is EventKind.NODE_ADDED]
+    assert result.tree.budget["nodes"] == len(added) == len(result.tree) - 1
+    assert result.tree.budget["tokens_generated"] == sum(e.data["token_count"] for e in added)
+    assert result.tree.budget["prm_tokens"] > 0 and result.tree.budget["model_calls"] > 0
+
+
+def test_stop_flag_is_honoured_within_one_model_call() -> None:
+    stop = threading.Event()
+    calls_at_stop: list[int] = []
+
+    class CountingPolicy(ScriptedPolicy):
+        calls = 0
+
+        def propose(self, *args, **kwargs):
+            CountingPolicy.calls += 1
+            if CountingPolicy.calls == 3:
+                stop.set()
+                calls_at_stop.append(CountingPolicy.calls)
+            return super().propose(*args, **kwargs)
+
+    models = Models(CountingPolicy(), ScriptedPRM())
+    result = run_search(PROBLEM, task="arith", strategy="mcts", models=models, config={"simulations": 50}, stop=stop)
+    assert result.status == "cancelled"
+    assert result.events[-1].kind is EventKind.CANCELLED
+    assert CountingPolicy.calls == calls_at_stop[0], "no policy call may start after the flag is set"
+    assert Tree.from_events(result.events) == result.tree
+
+
+def test_a_failing_model_ends_the_search_as_failed_with_the_error() -> None:
+    class BrokenPRM(ScriptedPRM):
+        def score(self, problem, paths):
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    result = run_search(PROBLEM, task="arith", strategy="beam", models=Models(ScriptedPolicy(), BrokenPRM()))
+    assert result.status == "failed"
+    assert "CUDA out of memory" in result.events[-1].data["error"]
+    assert result.error and "RuntimeError" in result.error
+
+
+def test_the_log_is_closed_and_documented() -> None:
+    assert set(EVENT_SCHEMA) == set(EventKind)
+    with pytest.raises(EventError, match="missing"):
+        make_event(0, 0.0, EventKind.PRUNED, {"node": 1})
+    with pytest.raises(EventError, match="unexpected"):
+        make_event(0, 0.0, EventKind.PRUNED, {"node": 1, "reason": "x", "mood": "sad"})
+    log = EventLog()
+    log.emit(EventKind.FAILED, error="boom")
+    with pytest.raises(EventError, match="already ended"):
+        log.emit(EventKind.PRUNED, node=1, reason="late")
+
+
+def test_events_from_json_rejects_broken_sequences_and_foreign_objects() -> None:
+    events = [e.to_json() for e in run_case("greedy").events]
+    with pytest.raises(EventError, match="sequence"):
+        events_from_json(events[:2] + events[3:])
+    with pytest.raises(EventError, match="not a ThoughtScope event"):
+        events_from_json([{"hello": "world"}])
+
+
+def test_mcts_backtracks_carry_the_breakdown_that_won() -> None:
+    result = run_case("mcts_puct_prm")
+    backtracks = [e for e in result.events if e.kind is EventKind.BACKTRACKED]
+    assert backtracks, "PUCT over 12 simulations should leave a path at least once"
+    for event in backtracks:
+        chosen, previous = event.data["breakdown"]["chosen"], event.data["breakdown"]["previous"]
+        assert chosen["score"] >= previous["score"]
+        assert chosen["node"] != previous["node"]
+        assert f"node {chosen['node']}" in event.data["reason"]
+    selected = [e for e in result.events if e.kind is EventKind.SELECTED]
+    for event in selected:
+        scores = [c["score"] for c in event.data["candidates"]]
+        assert scores == sorted(scores, reverse=True)
+        assert event.data["candidates"][0]["node"] == event.data["node"]
+
+
+def test_beam_search_keeps_n_over_m_beams_and_says_why_others_were_pruned() -> None:
+    result = run_case("beam")
+    tree = result.tree
+    root_children = tree.children(0)
+    assert len(root_children) == 8
+    survivors = [c for c in root_children if not c.pruned]
+    assert len(survivors) <= 4
+    assert all(c.children for c in survivors if not c.terminal)
+    pruned = [n for n in tree if n.pruned]
+    assert pruned and all(n.prune_reason for n in pruned)
+    assert any("below the top 4" in n.prune_reason for n in pruned)
+
+
+def test_search_beats_greedy_on_the_scripted_models() -> None:
+    """The scripted policy slips; a PRM-guided search should recover more often than greedy."""
+    rng_problems = [ARITH.generate(random.Random(i), 3).text for i in range(12)]
+    wins = {name: 0 for name in ("greedy", "beam", "mcts_puct_prm")}
+    for problem in rng_problems:
+        for name in wins:
+            strategy, config = CASES[name]
+            result = run_search(problem, task="arith", strategy=strategy, models=scripted_models(), config=config)
+            wins[name] += bool(result.correct)
+    assert wins["beam"] > wins["greedy"] and wins["mcts_puct_prm"] > wins["greedy"], wins
+
+
+def test_self_evaluation_records_question_p_yes_and_words() -> None:
+    result = run_case("mcts_mix_max_selfeval")
+    evaluated = [n for n in result.tree if n.self_eval]
+    assert evaluated
+    for node in evaluated:
+        assert node.self_eval["question"].endswith("Is this step correct?")
+        assert node.text in node.self_eval["question"]
+        assert 0 <= node.scores["self_eval"] <= 1
+        assert node.self_eval["words"]
+
+
+def test_importing_search_loads_neither_streamlit_nor_sqlalchemy() -> None:
+    code = (
+        "import sys, search, search.strategies, search.fakes, search.tasks;"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'sqlalchemy')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
+    assert done.returncode == 0, done.stdout + done.stderr
