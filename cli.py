@@ -75,7 +75,6 @@ def load_models(
 ):
     """Load policy/PRM through the transformers backend (the nano pack by default)."""
     from models.hf import load_policy, load_prm
-
     from search.models import Models
 
     policy = policy or _default_model("policy")
@@ -257,6 +256,21 @@ def strategies() -> None:
         for knob_name, default, help_text in spec.config_cls.knobs():
             table.add_row(knob_name, repr(default), help_text)
         console.print(table)
+
+
+@app.command()
+def docs(
+    write: Annotated[bool, typer.Option(help="Rewrite the generated sections of README.md in place.")] = False,
+) -> None:
+    """Print (or write into README.md) the strategy and event tables generated from the code."""
+    from search.docs import refresh, strategies_markdown
+
+    readme = Path(__file__).resolve().parent / "README.md"
+    if write:
+        readme.write_text(refresh(readme.read_text()))
+        console.print(f"refreshed {readme}")
+    else:
+        print(strategies_markdown())
 
 
 if __name__ == "__main__":

@@ -23,11 +23,15 @@ ARITH = ArithTask()
 
 def run_case(case: str, seed: int = 0, **kwargs):
     strategy, config = CASES[case]
-    return run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config, seed=seed, **kwargs)
+    return run_search(
+        PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config, seed=seed, **kwargs
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=st.sampled_from(sorted(CASES)), seed=st.integers(0, 10_000), max_nodes=st.one_of(st.none(), st.integers(1, 40)))
+@given(
+    case=st.sampled_from(sorted(CASES)), seed=st.integers(0, 10_000), max_nodes=st.one_of(st.none(), st.integers(1, 40))
+)
 def test_from_events_rebuilds_the_live_tree_exactly(case: str, seed: int, max_nodes: int | None) -> None:
     result = run_case(case, seed, budget=Budget(max_nodes=max_nodes))
     wire = json.loads(json.dumps([event.to_json() for event in result.events]))

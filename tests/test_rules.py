@@ -8,7 +8,16 @@ import pytest
 
 from search import Budget, ConfigError, get_strategy
 from search.answer import Candidate, choose
-from search.scoring import ChildStats, aggregate, majority_votes, priors_from_logprobs, puct, rank_children, uct, weighted_votes
+from search.scoring import (
+    ChildStats,
+    aggregate,
+    majority_votes,
+    priors_from_logprobs,
+    puct,
+    rank_children,
+    uct,
+    weighted_votes,
+)
 
 
 def test_uct_by_hand() -> None:
@@ -20,9 +29,7 @@ def test_uct_by_hand() -> None:
 
 
 def test_uct_puts_unvisited_children_first() -> None:
-    ranked = rank_children(
-        [ChildStats(1, 0.9, 5, 0.5), ChildStats(2, 0.0, 0, 0.5)], parent_visits=5, c=1.0, rule="uct"
-    )
+    ranked = rank_children([ChildStats(1, 0.9, 5, 0.5), ChildStats(2, 0.0, 0, 0.5)], parent_visits=5, c=1.0, rule="uct")
     assert [c.node for c in ranked] == [2, 1]
     assert ranked[0].to_json()["score"] == 1e9  # infinity is stored as a JSON-safe sentinel
 
@@ -120,5 +127,5 @@ def test_configs_are_keyword_only() -> None:
 
 
 def test_unknown_strategy_lists_the_valid_ones() -> None:
-    with pytest.raises(ConfigError, match="choose one of .*beam.*mcts"):
+    with pytest.raises(ConfigError, match=r"choose one of .*beam.*mcts"):
         get_strategy("alphago")

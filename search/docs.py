@@ -1,0 +1,46 @@
+"""Markdown for the README generated from the code, so the docs cannot drift from it.
+
+`python cli.py docs --write` refreshes the marked README sections; a test fails when they
+are stale.
+"""
+
+from __future__ import annotations
+
+import re
+
+from search.events import EVENT_SCHEMA
+from search.registry import all_strategies
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def strategies_markdown() -> str:
+    """One table per strategy: knob, default, meaning."""
+    parts = []
+    for name, spec in all_strategies().items():
+        rows = [f"#### `{name}` — {spec.summary}", "", "| knob | default | meaning |", "|---|---|---|"]
+        rows += [f"| `{k}` | `{d!r}` | {_cell(h)} |" for k, d, h in spec.config_cls.knobs()]
+        parts.append("\n".join(rows))
+    return "\n\n".join(parts)
+
+
+def events_markdown() -> str:
+    """The closed event vocabulary: each kind and its payload keys."""
+    rows = ["| event | payload |", "|---|---|"]
+    for kind, fields in EVENT_SCHEMA.items():
+        payload = "<br>".join(f"`{key}`: {_cell(meaning)}" for key, meaning in fields.items())
+        rows.append(f"| `{kind.value}` | {payload} |")
+    return "\n".join(rows)
+
+
+SECTIONS = {"strategies": strategies_markdown, "events": events_markdown}
+
+
+def refresh(readme: str) -> str:
+    """Replace every `<!-- begin:NAME -->...<!-- end:NAME -->` block with fresh content."""
+    for name, render in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- begin:{name} -->\n).*?(\n<!-- end:{name} -->)", re.DOTALL)
+        readme = pattern.sub(lambda m, r=render: m.group(1) + r() + m.group(2), readme)
+    return readme
