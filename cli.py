@@ -18,14 +18,23 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-from search import Budget, ConfigError, EventKind, ProblemError, all_strategies, get_strategy, run_search
+from models.bundle import load_models, prm_spec
+from search import (
+    Budget,
+    ConfigError,
+    EventKind,
+    ProblemError,
+    all_strategies,
+    get_strategy,
+    get_task,
+    run_search,
+)
 from search.events import Event
 from search.runner import SearchResult
 from search.tree import ROOT_ID, Node, Tree
 
 app = typer.Typer(help="ThoughtScope: grow, inspect and replay LLM reasoning trees.", no_args_is_help=True)
 console = Console()
-NANO_DIR = Path(__file__).resolve().parent / "models" / "nano"
 
 
 def parse_knobs(pairs: list[str], strategy: str) -> dict[str, Any]:
@@ -61,45 +70,6 @@ def _coerce(raw: str, default: Any, key: str) -> Any:
     return raw
 
 
-def load_models(
-    policy: str | None,
-    prm: str | None,
-    *,
-    prm_kind: str,
-    step_tag: str | None,
-    good_token: str | None,
-    bad_token: str | None,
-    orm: str | None = None,
-    device: str | None = None,
-    trust_remote_code: bool = False,
-):
-    """Load policy/PRM through the transformers backend (the nano pack by default)."""
-    from models.hf import load_policy, load_prm
-    from search.models import Models
-
-    policy = policy or _default_model("policy")
-    prm = prm or _default_model("prm")
-    prm_options: dict[str, Any] = {"kind": prm_kind, "device": device, "trust_remote_code": trust_remote_code}
-    for key, value in (("step_tag", step_tag), ("good_token", good_token), ("bad_token", bad_token)):
-        if value is not None:
-            prm_options[key] = value
-    return Models(
-        policy=load_policy(policy, device=device, trust_remote_code=trust_remote_code),
-        prm=load_prm(prm, **prm_options),
-        orm=load_prm(orm, **prm_options) if orm else None,
-    )
-
-
-def _default_model(role: str) -> str:
-    path = NANO_DIR / role
-    if not path.exists():
-        raise ProblemError(
-            f"No {role} model given and the bundled nano {role} is not at {path}. "
-            f"Pass --{role} with a local directory or Hugging Face hub id."
-        )
-    return str(path)
-
-
 class ProgressSink:
     """Keeps a rich progress bar up to date from the event stream (never touches the search)."""
 
@@ -127,8 +97,12 @@ def run(
     policy: Annotated[str | None, typer.Option(help="Policy model: local dir or hub id.")] = None,
     prm: Annotated[str | None, typer.Option(help="Process reward model: local dir or hub id.")] = None,
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
-    prm_kind: Annotated[str, typer.Option(help="tag (label tokens at a step tag) or head (classifier).")] = "tag",
-    step_tag: Annotated[str | None, typer.Option(help="PRM step tag / separator token.")] = None,
+    prm_preset: Annotated[
+        str, typer.Option(help="PRM input recipe: nano, math-shepherd, qwen-prm or head (see README).")
+    ] = "nano",
+    prm_kind: Annotated[str | None, typer.Option(help="Override: tag (label tokens) or head (classifier).")] = None,
+    step_tag: Annotated[str | None, typer.Option(help="Override: the PRM step tag (tag PRMs).")] = None,
+    step_separator: Annotated[str | None, typer.Option(help="Override: text after each step / head marker.")] = None,
     good_token: Annotated[str | None, typer.Option(help="PRM 'good step' label token (tag PRMs).")] = None,
     bad_token: Annotated[str | None, typer.Option(help="PRM 'bad step' label token (tag PRMs).")] = None,
     device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best available).")] = None,
@@ -140,19 +114,19 @@ def run(
 ) -> None:
     """Run one search and print the answer, the best path, the tree and the budget spent."""
     try:
+        # Cheap checks first: a typo should not wait for a 7B model to load.
+        problem = get_task(task).validate(problem)
         config = get_strategy(strategy).make_config(parse_knobs(knob or [], strategy))
         budget = Budget(max_nodes=max_nodes, max_tokens=max_tokens, max_seconds=max_seconds)
-        models = load_models(
-            policy,
-            prm,
-            prm_kind=prm_kind,
+        spec = prm_spec(
+            prm_preset,
+            kind=prm_kind,
             step_tag=step_tag,
+            step_separator=step_separator,
             good_token=good_token,
             bad_token=bad_token,
-            orm=orm,
-            device=device,
-            trust_remote_code=trust_remote_code,
         )
+        models = load_models(policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code)
         result = _run_with_progress(problem, task, strategy, models, config, budget, seed, reference)
     except (ConfigError, ProblemError, ValueError, OSError) as exc:
         console.print(Text.assemble(("error: ", "red"), str(exc)))

@@ -1,0 +1,771 @@
+"""Hugging Face transformers backend: a `Policy` and a `RewardModel` over any local or hub checkpoint.
+
+Design choices (and why):
+
+* Loading always uses safetensors (`use_safetensors=True`) and passes `trust_remote_code` through,
+  default False: pickled `.bin` weights can run code on load, so we refuse them with a message
+  that says how to convert.
+* The checkpoint's own `generation_config.json` sampling defaults (top-k/top-p, repetition
+  penalty, ...) are replaced by a neutral config: the search controls sampling, and the reported
+  log-probabilities must be those of the distribution actually sampled from.
+* `Proposal.token_logprobs` are log-probabilities of the emitted tokens under the sampling
+  distribution: `log_softmax(logits / temperature)` when sampling, and `log_softmax(logits)`
+  (temperature 1, the model's own distribution) for greedy decoding, computed from the raw logits.
+* Sampling is made reproducible by seeding torch's global RNG right before `generate`, inside a
+  forked RNG state (the caller's RNG is left untouched) and under a module-level lock (two
+  threads generating at once would otherwise interleave draws from the same RNG).
+* PRM scores are read with ONE forward pass per path at character-exact positions: the path is
+  laid out as text (`PRMLayout`), tokenized once as a whole (as the PRM saw text in training),
+  and each score is read at the last token overlapping the end of that step's mark (step tag or
+  separator), found through the fast tokenizer's offset mapping.  A step text that happens to
+  contain the tag therefore cannot shift the read positions.
+* For the "tag" kind the full `batch x length x vocab` logits are never built: the LM body gives
+  hidden states, only the mark positions are gathered and multiplied by the two output-embedding
+  rows of the good/bad tokens.  A load-time self-check compares that shortcut with a plain forward
+  so models whose LM head does more than a linear map are refused rather than scored wrongly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from search.models import Judgement, Proposal, StepScores
+
+from .device import pick_device, pick_dtype
+
+#: Guards torch's global RNG between seeding and the end of `generate` (see module docstring).
+_RNG_LOCK = threading.Lock()
+
+
+class ModelLoadError(ValueError):
+    """A checkpoint that cannot be loaded; the message says why and what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Loading helpers
+
+
+def _looks_like_local_path(name: str) -> bool:
+    """Hub ids are `name` or `org/name`; anything else path-like is meant as a local path."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _resolve_source(name_or_path: str) -> tuple[str, Path | None]:
+    """(what to pass to from_pretrained, the local directory or None for a hub id)."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(
+                f"{path} is a file; point at the checkpoint directory (the one with config.json)."
+            )
+        if not any(path.glob("*.safetensors")):
+            if any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.pth")):
+                raise ModelLoadError(
+                    f"The checkpoint at {path} only has pickled weights (.bin/.pt), which can run code when "
+                    "loaded. Convert it to safetensors first, e.g. load it once in a trusted environment and "
+                    "call model.save_pretrained(dir) (safetensors is the default)."
+                )
+            raise ModelLoadError(f"no model at {path}: the directory has no *.safetensors weights.")
+        return str(path), path
+    if _looks_like_local_path(name_or_path):
+        raise ModelLoadError(f"no model at {name_or_path}: that path does not exist.")
+    return name_or_path, None
+
+
+def _load_error(name: str, local: Path | None, err: Exception) -> ModelLoadError:
+    """Turn a transformers/hub exception into a message that says what to check."""
+    hint = ""
+    if "safetensors" in str(err).lower():
+        hint = " The checkpoint may only have .bin weights: convert it to safetensors."
+    if local is None:
+        return ModelLoadError(
+            f"{name!r} does not exist locally and the Hugging Face hub could not be reached (or has no "
+            f"such model; offline machines need a local directory).{hint} Original error: {err}"
+        )
+    return ModelLoadError(f"Could not load the checkpoint at {local}.{hint} Original error: {err}")
+
+
+def _from_pretrained(loader: Any, source: str, local: Path | None, name: str, **kwargs: Any) -> Any:
+    try:
+        return loader.from_pretrained(source, **kwargs)
+    except ModelLoadError:
+        raise
+    except Exception as err:  # OSError, ValueError, hub HTTP errors, ...: all mean "cannot load"
+        raise _load_error(name, local, err) from err
+
+
+def _load_model(
+    loader: Any,
+    source: str,
+    local: Path | None,
+    name: str,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+    trc: bool,
+) -> PreTrainedModel:
+    """from_pretrained with safetensors only; refuses checkpoints whose weights do not all load."""
+    model, info = _from_pretrained(
+        loader,
+        source,
+        local,
+        name,
+        dtype=dtype,
+        use_safetensors=True,
+        trust_remote_code=trc,
+        output_loading_info=True,
+    )
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ModelLoadError(
+            f"{name}: {len(missing)} weights of {type(model).__name__} are not in the checkpoint ({shown}); "
+            "it is probably a different kind of model (e.g. a base model without an LM head, or a reward "
+            "model with its own head code, which needs trust_remote_code=True)."
+        )
+    return model.to(device).eval()
+
+
+def _load_tokenizer(source: str, local: Path | None, name: str, trc: bool) -> Any:
+    tokenizer = _from_pretrained(AutoTokenizer, source, local, name, trust_remote_code=trc)
+    if tokenizer.pad_token_id is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an eos token; add one.")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def first_token_id(tokenizer: Any, text: str, what: str) -> int:
+    """The first token of `text` encoded without special tokens (how yes/no/good/bad are matched)."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if not ids:
+        raise ModelLoadError(f"The {what} {text!r} encodes to no tokens with this tokenizer.")
+    return int(ids[0])
+
+
+def _distinct_pair(tokenizer: Any, first: str, second: str, what: str) -> tuple[int, int]:
+    a, b = first_token_id(tokenizer, first, what), first_token_id(tokenizer, second, what)
+    if a == b:
+        raise ModelLoadError(
+            f"The {what}s {first!r} and {second!r} start with the same token "
+            f"({tokenizer.convert_ids_to_tokens(a)!r}) in this tokenizer; choose tokens that differ."
+        )
+    return a, b
+
+
+def weights_hash(directory: Path | None) -> str | None:
+    """sha256 over names and bytes of a local checkpoint's *.safetensors files (None if not local)."""
+    if directory is None or not directory.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(directory.glob("*.safetensors")):
+        digest.update(file.name.encode() + b"\0")
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class _LoadedModel:
+    """What both backends share: name, device, dtype, lock and the weights hash."""
+
+    def __init__(self, name: str, local: Path | None, device: torch.device, dtype: torch.dtype, trc: bool):
+        self.name = name
+        self.local_path = local
+        self.device = device
+        self.dtype = dtype
+        self.trust_remote_code = trc
+        self._lock = threading.RLock()
+        self._hash: str | None = None
+
+    def weights_hash(self) -> str | None:
+        """sha256 of the local safetensors files (cached); None for a hub id."""
+        if self._hash is None:
+            self._hash = weights_hash(self.local_path)
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, device={self.device}, dtype={self.dtype})"
+
+
+# --------------------------------------------------------------------------------------------
+# Policy
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's RNG for one generate call without disturbing the caller's RNG state."""
+    accelerated = device.type in ("cuda", "mps")
+    devices = [device] if accelerated else []  # the CPU state is always forked
+    with (
+        _RNG_LOCK,
+        torch.random.fork_rng(devices=devices, device_type=device.type if accelerated else "cuda"),
+    ):
+        torch.manual_seed(seed)
+        yield
+
+
+class _StopOnText(StoppingCriteria):
+    """Marks a row done once its new text contains `stop` (decodes only a short tail per step)."""
+
+    def __init__(self, tokenizer: Any, stop: str, prompt_len: int):
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.prompt_len = prompt_len
+        # a character is at most 4 byte-level tokens; the margin absorbs partial bytes at the window start
+        self.window = 4 * len(stop) + 8
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        tails = input_ids[:, self.prompt_len :][:, -self.window :].tolist()
+        texts = self.tokenizer.batch_decode(
+            tails, skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+        return torch.tensor([self.stop in t for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+class HFPolicy(_LoadedModel):
+    """A causal LM as the search's policy: proposes steps, completes paths and judges steps."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: Any,
+        *,
+        name: str,
+        local: Path | None,
+        trust_remote_code: bool,
+        yes_token: str = " yes",
+        no_token: str = " no",
+        max_batch: int = 64,
+    ):
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"  # generation continues right after each prompt
+        self.max_batch = max(1, int(max_batch))
+        self.yes_id, self.no_id = _distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
+        self.eos_ids = _eos_ids(model, tokenizer)
+        model.generation_config = GenerationConfig(
+            eos_token_id=sorted(self.eos_ids), pad_token_id=tokenizer.pad_token_id
+        )
+
+    # -- public protocol ---------------------------------------------------------------------
+
+    def propose(
+        self,
+        prompts: Sequence[str],
+        k: int,
+        *,
+        temperature: float,
+        max_new_tokens: int,
+        stop: str,
+        seed: int,
+    ) -> list[list[Proposal]]:
+        """k proposals per prompt, each cut before the first `stop`; greedy (temperature 0) gives k copies."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        return self._generate(
+            prompts, k, temperature=temperature, max_new_tokens=max_new_tokens, stop=stop or None, seed=seed
+        )
+
+    def complete(
+        self, prompts: Sequence[str], *, temperature: float, max_new_tokens: int, seed: int
+    ) -> list[Proposal]:
+        """Each prompt continued to EOS or `max_new_tokens`, full text (not cut at any delimiter)."""
+        rows = self._generate(
+            prompts, 1, temperature=temperature, max_new_tokens=max_new_tokens, stop=None, seed=seed
+        )
+        return [row[0] for row in rows]
+
+    def judge(self, questions: Sequence[str]) -> list[Judgement]:
+        """P(yes) from the last-position logits of the yes/no tokens, plus <= 8 greedy words.
+
+        The greedy generate's first step IS the single forward pass over the questions, so the
+        probability and the words cost one batched prefill plus a few decode steps.
+        """
+        judgements: list[Judgement] = []
+        with self._lock:
+            for start in range(0, len(questions), self.max_batch):
+                judgements += self._judge_chunk(list(questions[start : start + self.max_batch]))
+        return judgements
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _generate(
+        self,
+        prompts: Sequence[str],
+        k: int,
+        *,
+        temperature: float,
+        max_new_tokens: int,
+        stop: str | None,
+        seed: int,
+    ) -> list[list[Proposal]]:
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        prompts = list(prompts)
+        if not prompts:
+            return []
+        sample = temperature > 0
+        per_prompt = k if sample else 1
+        chunk = max(1, self.max_batch // per_prompt)
+        rows: list[Proposal] = []
+        with self._lock, _seeded(seed, self.device):
+            for start in range(0, len(prompts), chunk):
+                rows += self._generate_chunk(
+                    prompts[start : start + chunk], per_prompt, temperature, max_new_tokens, stop
+                )
+        if not sample:
+            return [[row] * k for row in rows]
+        return [rows[i * k : (i + 1) * k] for i in range(len(prompts))]
+
+    def _generation_config(self, *, temperature: float, max_new_tokens: int, n: int) -> GenerationConfig:
+        sample = temperature > 0
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=sample,
+            temperature=temperature if sample else None,
+            top_k=0 if sample else None,  # transformers' global default is top_k=50: turn it off
+            top_p=1.0 if sample else None,
+            num_return_sequences=n,
+            return_dict_in_generate=True,
+            output_logits=True,
+            eos_token_id=sorted(self.eos_ids),
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    def _run_generate(
+        self, prompts: list[str], n: int, temperature: float, max_new_tokens: int, stop: str | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """(new token ids [rows, T], their logprobs [rows, T], raw logits per step)."""
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        prompt_len = enc["input_ids"].shape[1]
+        criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, prompt_len)]) if stop else None
+        config = self._generation_config(temperature=temperature, max_new_tokens=max_new_tokens, n=n)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, generation_config=config, stopping_criteria=criteria)
+        new = out.sequences[:, prompt_len:]
+        scale = temperature if temperature > 0 else 1.0
+        logprobs = torch.stack(
+            [
+                torch.log_softmax(step.float() / scale, dim=-1).gather(1, new[:, t : t + 1]).squeeze(1)
+                for t, step in enumerate(out.logits)
+            ],
+            dim=1,
+        )
+        return new, logprobs, out.logits
+
+    def _generate_chunk(
+        self, prompts: list[str], n: int, temperature: float, max_new_tokens: int, stop: str | None
+    ) -> list[Proposal]:
+        new, logprobs, _ = self._run_generate(prompts, n, temperature, max_new_tokens, stop)
+        proposals = []
+        for tokens, lps in zip(new.tolist(), logprobs.tolist(), strict=True):
+            count, text, ended = self._cut(tokens, stop)
+            proposals.append(
+                Proposal(text=text, token_count=count, token_logprobs=tuple(lps[:count]), ended=ended)
+            )
+        return proposals
+
+    def _decode(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def _cut(self, tokens: list[int], stop: str | None) -> tuple[int, str, bool]:
+        """(tokens used, text before `stop`/EOS, hit EOS) for one generated row."""
+        for n, token in enumerate(tokens, start=1):
+            if token in self.eos_ids:
+                return n, self._decode(tokens[: n - 1]), True
+            if stop:
+                text = self._decode(tokens[:n])
+                at = text.find(stop)
+                if at >= 0:
+                    return n, text[:at], False
+        return len(tokens), self._decode(tokens), False
+
+    def _judge_chunk(self, questions: list[str]) -> list[Judgement]:
+        new, _, logits = self._run_generate(questions, 1, 0.0, 8, "\n")
+        pair = logits[0].float()[:, [self.yes_id, self.no_id]]
+        p_yes = torch.softmax(pair, dim=-1)[:, 0].tolist()
+        judgements = []
+        for tokens, p in zip(new.tolist(), p_yes, strict=True):
+            count, words, _ = self._cut(tokens, "\n")
+            judgements.append(Judgement(p_yes=float(p), words=words.strip(), token_count=count))
+        return judgements
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: Any) -> set[int]:
+    """EOS ids from the tokenizer and the checkpoint's generation config (chat models list several)."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    if isinstance(configured, int):
+        ids.add(configured)
+    elif configured:
+        ids.update(int(i) for i in configured)
+    return ids
+
+
+def load_policy(
+    name_or_path: str,
+    *,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+    yes_token: str = " yes",
+    no_token: str = " no",
+    max_batch: int = 64,
+) -> HFPolicy:
+    """Load a causal LM (local directory or hub id) as the search policy."""
+    source, local = _resolve_source(name_or_path)
+    picked = pick_device(device)
+    picked_dtype = pick_dtype(picked, dtype)
+    _from_pretrained(AutoConfig, source, local, name_or_path, trust_remote_code=trust_remote_code)
+    tokenizer = _load_tokenizer(source, local, name_or_path, trust_remote_code)
+    model = _load_model(
+        AutoModelForCausalLM,
+        source,
+        local,
+        name_or_path,
+        device=picked,
+        dtype=picked_dtype,
+        trc=trust_remote_code,
+    )
+    return HFPolicy(
+        model,
+        tokenizer,
+        name=name_or_path,
+        local=local,
+        trust_remote_code=trust_remote_code,
+        yes_token=yes_token,
+        no_token=no_token,
+        max_batch=max_batch,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Process reward model
+
+
+@dataclass(frozen=True)
+class PRMLayout:
+    """How a (problem, steps) path becomes PRM input text.
+
+    `prefix` may use `{problem}`; `step` must use `{mark}` exactly once and may use `{step}` and
+    `{sep}`.  The score of a step is read at the last token of its `{mark}`: the step tag for
+    kind="tag", the separator token for kind="head".  Placeholders are replaced literally (not
+    str.format), so templates may contain braces such as `\\boxed{}`.
+    """
+
+    prefix: str = "Problem: {problem}\nSolution:\n"
+    step: str = "{step} {mark}{sep}"
+
+    def __post_init__(self) -> None:
+        if self.step.count("{mark}") != 1:
+            raise ValueError(f"PRMLayout.step must contain '{{mark}}' exactly once, got {self.step!r}")
+
+
+#: Our nano PRM (and the default for kind="tag"): `Problem: ...\nSolution:\n` then `step ки\n` per step.
+TAG_LAYOUT = PRMLayout()
+#: Default for kind="head": each step followed directly by the separator (e.g. "\n" or "<extra_0>").
+HEAD_LAYOUT = PRMLayout(step="{step}{mark}")
+#: peiyi9979/math-shepherd-mistral-7b-prm: `problem + " " + step1 + " ки\n" + ...`
+#: (use with step_tag="ки", good_token="+", bad_token="-", step_separator="\n").
+MATH_SHEPHERD_LAYOUT = PRMLayout(prefix="{problem} ", step="{step} {mark}{sep}")
+#: Qwen/Qwen2.5-Math-PRM-7B: its chat template up to the assistant turn, steps joined by "<extra_0>"
+#: (use with kind="head", step_separator="<extra_0>", trust_remote_code=True).
+QWEN_PRM_LAYOUT = PRMLayout(
+    prefix=(
+        "<|im_start|>system\nPlease reason step by step, and put your final answer within "
+        "\\boxed{}.<|im_end|>\n"
+        "<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n"
+    ),
+    step="{step}{mark}",
+)
+
+
+def prm_text(
+    layout: PRMLayout, problem: str, steps: Sequence[str], mark: str, sep: str = ""
+) -> tuple[str, list[int]]:
+    """The PRM input text of a path and, per step, the character offset where its mark ends."""
+    before, after = layout.step.split("{mark}")
+    text = layout.prefix.replace("{problem}", problem)
+    ends = []
+    for step in steps:
+        text += before.replace("{step}", step).replace("{sep}", sep) + mark
+        ends.append(len(text))
+        text += after.replace("{step}", step).replace("{sep}", sep)
+    return text, ends
+
+
+def encode_marked(
+    tokenizer: Any, text: str, mark_ends: Sequence[int], mark_len: int
+) -> tuple[list[int], list[int]]:
+    """Token ids of `text` (tokenized whole) and, per mark, the index of the token holding its last character.
+
+    Uses the fast tokenizer's offsets; with byte-level tokenizers a character split over several
+    tokens maps to the last of them, which is where the whole mark has been read.
+    """
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    positions = []
+    for end in mark_ends:
+        hits = [j for j, (s, e) in enumerate(offsets) if e > s and s < end]
+        if not hits or offsets[hits[-1]][1] <= end - mark_len:
+            raise ValueError(
+                f"No token covers the step mark ending at character {end}; the tokenizer dropped it."
+            )
+        positions.append(hits[-1])
+    return ids, positions
+
+
+def _lm_body(model: PreTrainedModel) -> torch.nn.Module:
+    """The transformer under the LM head (gives final-normed hidden states), found across architectures."""
+    candidates: list[Any] = []
+    with contextlib.suppress(Exception):  # some architectures raise for get_decoder
+        candidates.append(model.get_decoder())
+    candidates += [
+        getattr(model, "base_model", None),
+        getattr(model, "model", None),
+        getattr(model, "transformer", None),
+    ]
+    for cand in candidates:
+        if isinstance(cand, torch.nn.Module) and cand is not model:
+            return cand
+    raise ModelLoadError(f"Cannot find the transformer body under {type(model).__name__}'s LM head.")
+
+
+def _hidden(output: Any) -> torch.Tensor:
+    return output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+
+
+class HFPRM(_LoadedModel):
+    """A process reward model: an LM read at step tags ("tag") or a token classifier ("head")."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: Any,
+        *,
+        name: str,
+        local: Path | None,
+        trust_remote_code: bool,
+        kind: Literal["tag", "head"],
+        mark: str,
+        sep: str,
+        layout: PRMLayout,
+        good_token: str = "+",
+        bad_token: str = "-",
+        head_label_index: int = 1,
+        max_batch: int = 16,
+    ):
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(
+                f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow."
+            )
+        self.model, self.tokenizer, self.kind = model, tokenizer, kind
+        self.mark, self.sep, self.layout = mark, sep, layout
+        self.max_batch = max(1, int(max_batch))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        if kind == "tag":
+            self._setup_tag(good_token, bad_token)
+        else:
+            self._setup_head(head_label_index)
+
+    def _setup_tag(self, good_token: str, bad_token: str) -> None:
+        self.good_id, self.bad_id = _distinct_pair(self.tokenizer, good_token, bad_token, "good/bad token")
+        self.body = _lm_body(self.model)
+        head = self.model.get_output_embeddings()
+        if head is None or getattr(head, "weight", None) is None:
+            raise ModelLoadError(f"{self.name}: the model has no LM head to read the good/bad tokens from.")
+        rows = torch.tensor([self.good_id, self.bad_id], device=head.weight.device)
+        self.cand_weight = head.weight.detach()[rows].float()
+        bias = getattr(head, "bias", None)
+        self.cand_bias = bias.detach()[rows].float() if bias is not None else None
+        self._check_tag_shortcut()
+
+    def _setup_head(self, head_label_index: int) -> None:
+        self.num_labels = int(getattr(self.model.config, "num_labels", 2))
+        if self.num_labels > 1 and not 0 <= head_label_index < self.num_labels:
+            raise ModelLoadError(
+                f"head_label_index={head_label_index} but the head has {self.num_labels} labels."
+            )
+        self.head_label_index = head_label_index
+
+    # -- public protocol ---------------------------------------------------------------------
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        """Per-step scores for each path: one forward pass per path, paths batched (right padding).
+
+        An empty path gets no scores and tokens_read=0 (nothing is run for it).
+        """
+        results = [StepScores(scores=(), tokens_read=0) for _ in paths]
+        with self._lock:  # the Rust tokenizer must not be used by two threads at once either
+            encoded = [self.encode(problem, path) for path in paths]
+            todo = [i for i, (_, positions) in enumerate(encoded) if positions]
+            for start in range(0, len(todo), self.max_batch):
+                batch = todo[start : start + self.max_batch]
+                for i, scores in zip(batch, self._score_batch([encoded[i] for i in batch]), strict=True):
+                    results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
+        return results
+
+    def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
+        """(token ids, read positions) for one path; exposed so PRM training can use the same layout."""
+        text, ends = prm_text(self.layout, problem, steps, self.mark, self.sep)
+        if not steps:
+            return [], []
+        return encode_marked(self.tokenizer, text, ends, len(self.mark))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _score_batch(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        width = max(len(ids) for ids, _ in items)
+        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        rows, cols = [], []
+        for b, (ids, positions) in enumerate(items):
+            input_ids[b, : len(ids)] = torch.tensor(ids)
+            mask[b, : len(ids)] = 1
+            rows += [b] * len(positions)
+            cols += positions
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        rows_t, cols_t = torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)
+        with torch.inference_mode():
+            flat = self._read(input_ids, mask, rows_t, cols_t).tolist()
+        out, at = [], 0
+        for _, positions in items:
+            out.append(flat[at : at + len(positions)])
+            at += len(positions)
+        return out
+
+    def _read(
+        self, input_ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+    ) -> torch.Tensor:
+        if self.kind == "tag":
+            hidden = _hidden(self.body(input_ids=input_ids, attention_mask=mask))[rows, cols]
+            return torch.softmax(self._tag_logits(hidden), dim=-1)[:, 0]
+        logits = self._head_logits(input_ids, mask)[rows, cols].float()
+        if self.num_labels == 1:
+            return torch.sigmoid(logits[:, 0])
+        return torch.softmax(logits, dim=-1)[:, self.head_label_index]
+
+    def _head_logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=mask)
+        return out.logits if hasattr(out, "logits") else out[0]
+
+    def _tag_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """good/bad logits from gathered hidden states, mirroring common LM-head post-processing."""
+        logits = hidden.float() @ self.cand_weight.T.to(hidden.device)
+        if self.cand_bias is not None:
+            logits = logits + self.cand_bias.to(hidden.device)
+        config = self.model.config
+        scale = getattr(config, "logit_scale", None)
+        if isinstance(scale, (int, float)):
+            logits = logits * scale
+        cap = getattr(config, "final_logit_softcapping", None)
+        if isinstance(cap, (int, float)) and cap > 0:
+            logits = torch.tanh(logits / cap) * cap
+        return logits
+
+    def _check_tag_shortcut(self) -> None:
+        """Refuse models whose LM head the 2-row shortcut does not reproduce (compared on a short text)."""
+        ids, positions = self.encode("1 + 1", ["1 + 1 = 2"])
+        x = torch.tensor([ids], device=self.device)
+        mask = torch.ones_like(x)
+        with torch.inference_mode():
+            full = self.model(input_ids=x, attention_mask=mask).logits[0, positions[-1]].float()
+            want = torch.softmax(full[[self.good_id, self.bad_id]], dim=-1)[0]
+            got = self._read(
+                x, mask, torch.tensor([0], device=self.device), torch.tensor(positions, device=self.device)
+            )
+        tol = 1e-4 if self.dtype == torch.float32 else 3e-2
+        if abs(float(want) - float(got[0])) > tol:
+            raise ModelLoadError(
+                f"{self.name}: reading the LM head at the step tags from hidden states does not match a "
+                f"plain forward ({float(got[0]):.4f} vs {float(want):.4f}); this architecture is not "
+                "supported as a kind='tag' PRM."
+            )
+
+
+def load_prm(
+    name_or_path: str,
+    *,
+    kind: Literal["tag", "head"] = "tag",
+    step_tag: str = "ки",
+    good_token: str = "+",
+    bad_token: str = "-",
+    step_separator: str = "\n",
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    trust_remote_code: bool = False,
+    head_label_index: int = 1,
+    layout: PRMLayout | None = None,
+    max_batch: int = 16,
+) -> HFPRM:
+    """Load a PRM (local directory or hub id).
+
+    kind="tag" (Math-Shepherd style): a causal LM; each step is followed by `step_tag` and the
+    score is P(good_token) vs bad_token at the tag.  kind="head" (Qwen2.5-Math-PRM style): a
+    token classifier read at the `step_separator` after each step (2 labels: softmax, label
+    `head_label_index`; 1 label: sigmoid).  `layout` sets the text around problem and steps
+    (defaults: TAG_LAYOUT / HEAD_LAYOUT; see MATH_SHEPHERD_LAYOUT and QWEN_PRM_LAYOUT).
+    """
+    if kind not in ("tag", "head"):
+        raise ValueError(f"kind must be 'tag' or 'head', got {kind!r}")
+    source, local = _resolve_source(name_or_path)
+    picked = pick_device(device)
+    picked_dtype = pick_dtype(picked, dtype)
+    config = _from_pretrained(AutoConfig, source, local, name_or_path, trust_remote_code=trust_remote_code)
+    tokenizer = _load_tokenizer(source, local, name_or_path, trust_remote_code)
+    loader = AutoModelForCausalLM if kind == "tag" else _head_loader(config, trust_remote_code)
+    model = _load_model(
+        loader, source, local, name_or_path, device=picked, dtype=picked_dtype, trc=trust_remote_code
+    )
+    mark, sep = (step_tag, step_separator) if kind == "tag" else (step_separator, "")
+    return HFPRM(
+        model,
+        tokenizer,
+        name=name_or_path,
+        local=local,
+        trust_remote_code=trust_remote_code,
+        kind=kind,
+        mark=mark,
+        sep=sep,
+        layout=layout or (TAG_LAYOUT if kind == "tag" else HEAD_LAYOUT),
+        good_token=good_token,
+        bad_token=bad_token,
+        head_label_index=head_label_index,
+        max_batch=max_batch,
+    )
+
+
+def _head_loader(config: Any, trust_remote_code: bool) -> Any:
+    """AutoModelForTokenClassification, or AutoModel for remote-code PRMs that only register that
+    (Qwen2.5-Math-PRM ships `Qwen2ForProcessRewardModel` under auto_map["AutoModel"])."""
+    auto_map = getattr(config, "auto_map", None) or {}
+    if trust_remote_code and "AutoModelForTokenClassification" not in auto_map and "AutoModel" in auto_map:
+        return AutoModel
+    return AutoModelForTokenClassification

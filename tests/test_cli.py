@@ -1,0 +1,84 @@
+"""Every strategy end to end from the CLI on tiny checkpoints, plus the CLI's error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from search import Tree, all_strategies, events_from_json
+
+RUNNER = CliRunner()
+PROBLEM = "Start with 17. Add 25. Multiply by 3. What is the result?"
+SMALL = ["-k", "max_depth=3", "-k", "max_step_tokens=12"]
+KNOBS = {
+    "greedy": [],
+    "sampling": [],
+    "self_consistency": ["-k", "n=3"],
+    "best_of_n": ["-k", "n=3"],
+    "beam": ["-k", "n=4", "-k", "beam_width=2"],
+    "dvts": ["-k", "n=4", "-k", "beam_width=2"],
+    "mcts": ["-k", "simulations=4", "-k", "expand_width=2"],
+}
+
+
+def test_every_registered_strategy_has_a_cli_case() -> None:
+    assert set(KNOBS) == set(all_strategies())
+
+
+@pytest.mark.parametrize("strategy", sorted(KNOBS))
+def test_run_every_strategy_on_tiny_checkpoints(strategy: str, checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    events_path = tmp_path / "events.json"
+    args = ["run", PROBLEM, "--strategy", strategy, *KNOBS[strategy], *SMALL]
+    args += ["--policy", str(checkpoints["gpt2"]), "--prm", str(checkpoints["gpt2"]), "--device", "cpu"]
+    args += ["--events-json", str(events_path), "--seed", "3"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "status finished" in result.output
+    assert "budget tokens_generated=" in result.output
+    events = events_from_json(json.loads(events_path.read_text()))
+    tree = Tree.from_events(events)
+    assert tree.status == "finished" and len(tree) > 1
+    assert tree.meta["models"]["policy"].endswith("gpt2")
+
+
+def test_run_with_a_head_prm_and_qwen2_policy(checkpoints: dict[str, Path]) -> None:
+    args = ["run", PROBLEM, "--strategy", "beam", "-k", "n=4", "-k", "beam_width=2", *SMALL]
+    args += ["--policy", str(checkpoints["qwen2"]), "--prm", str(checkpoints["qwen2_head"])]
+    args += ["--prm-preset", "head", "--step-separator", "<extra_0>", "--device", "cpu"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "prm=" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "   "], "problem text is empty"),
+        (["run", PROBLEM, "--strategy", "beam", "-k", "n=2", "-k", "beam_width=4"], "cannot be larger than n"),
+        (["run", PROBLEM, "-k", "beam_size=3"], "has no knob 'beam_size'"),
+        (["run", PROBLEM, "-k", "n=lots"], "not a valid int"),
+        (["run", PROBLEM, "--strategy", "alphago"], "unknown strategy"),
+        (["run", PROBLEM, "--max-nodes", "0"], "max_nodes must be positive"),
+        (["run", PROBLEM, "--policy", "/nonexistent/model", "--prm", "/nonexistent/prm"], "no model at"),
+        (["run", PROBLEM, "--prm-preset", "magic"], "unknown PRM preset 'magic'"),
+        (["run", "What is love?", "--task", "arith"], "An arith problem looks like"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_not_a_traceback(args: list[str], message: str) -> None:
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_strategies_lists_every_strategy_and_its_knobs() -> None:
+    result = RUNNER.invoke(app, ["strategies"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name, spec in all_strategies().items():
+        assert f"{name}:" in result.output
+        for knob, _, _ in spec.config_cls.knobs():
+            assert knob in result.output
