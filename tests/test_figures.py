@@ -1,0 +1,69 @@
+"""Layout and figure builders are pure functions of a Tree, tested without Streamlit."""
+
+from __future__ import annotations
+
+from reasoning_viz.figures import hover_text, score_strip, tree_figure
+from reasoning_viz.layout import stable_layout, tidy_layout
+from search import Tree, run_search
+from tests.engine_cases import CASES, PROBLEM, scripted_models
+
+
+def finished(case: str) -> Tree:
+    strategy, config = CASES[case]
+    return run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config).tree
+
+
+def test_tidy_layout_places_children_below_parents_without_overlap() -> None:
+    tree = finished("beam")
+    pos = tidy_layout(tree)
+    assert set(pos) == set(tree.nodes)
+    for node in tree:
+        if node.parent is not None:
+            assert pos[node.id][1] == pos[node.parent][1] + 1
+    by_depth: dict[float, list[float]] = {}
+    for x, y in pos.values():
+        by_depth.setdefault(y, []).append(x)
+    for xs in by_depth.values():
+        assert len(xs) == len(set(xs)), "two nodes share a position"
+
+
+def test_stable_layout_never_moves_a_node_while_the_tree_grows() -> None:
+    strategy, config = CASES["mcts_puct_prm"]
+    events = run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config).events
+    previous: dict[int, tuple[float, float]] = {}
+    for k in range(10, len(events) + 1, 10):
+        positions = stable_layout(Tree.from_events(events[:k]), previous)
+        for node_id, xy in previous.items():
+            assert positions[node_id] == xy
+        previous = positions
+
+
+def test_tree_figure_encodes_scores_visits_and_terminals() -> None:
+    tree = finished("mcts_puct_prm")
+    figure = tree_figure(tree, tidy_layout(tree), selected=1)
+    nodes = figure.data[-1]
+    assert list(nodes.customdata) == sorted(tree.nodes)
+    assert nodes.marker.cmin == 0 and nodes.marker.cmax == 1
+    sizes = dict(zip(nodes.customdata, nodes.marker.size, strict=True))
+    busiest = max(tree, key=lambda n: n.visits)
+    assert sizes[busiest.id] == max(sizes.values())
+    symbols = dict(zip(nodes.customdata, nodes.marker.symbol, strict=True))
+    for node in tree.terminals():
+        assert symbols[node.id] in ("star", "x", "diamond")
+    assert any(trace.line.dash == "dash" for trace in figure.data[:-1]), "backtracks are drawn dashed"
+
+
+def test_model_text_is_escaped_in_hover_labels() -> None:
+    tree = finished("greedy")
+    node = tree.nodes[1]
+    node.text = "<script>alert(1)</script> <b>bold</b>"
+    label = hover_text(node)
+    assert "<script>" not in label and "&lt;script&gt;" in label
+    assert "<b>bold</b>" not in label
+
+
+def test_score_strip_shows_one_cell_per_step() -> None:
+    tree = finished("beam")
+    chosen = tree.chosen["node"]
+    strip = score_strip(tree, chosen)
+    assert len(strip.data[0].z[0]) == tree.nodes[chosen].depth
