@@ -82,3 +82,19 @@ def test_strategies_lists_every_strategy_and_its_knobs() -> None:
         assert f"{name}:" in result.output
         for knob, _, _ in spec.config_cls.knobs():
             assert knob in result.output
+
+
+def test_same_seed_gives_the_same_event_log_with_transformers_models(checkpoints: dict[str, Path]) -> None:
+    from models.bundle import load_models
+    from search import run_search
+    from search.events import comparable
+
+    models = load_models(str(checkpoints["gpt2"]), str(checkpoints["gpt2"]), device="cpu")
+    config = {"simulations": 4, "expand_width": 2, "max_depth": 3, "max_step_tokens": 12}
+    logs = [
+        comparable(run_search(PROBLEM, task="arith", strategy="mcts", models=models, config=config, seed=11).events)
+        for _ in range(2)
+    ]
+    assert logs[0] == logs[1]
+    other = run_search(PROBLEM, task="arith", strategy="mcts", models=models, config=config, seed=12).events
+    assert comparable(other) != logs[0]
