@@ -1,0 +1,107 @@
+"""Background search jobs for the app: the script thread starts a job and never waits on it.
+
+A job runs `run_search` in a daemon thread; its events land in a list that page fragments
+poll, and (when a recorder is given) in the database.  The registry lives in
+`st.cache_resource`, so a page reload re-attaches to a running search by its id.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from search.events import Event, EventSink
+from search.runner import SearchResult
+from search.tree import Tree
+
+
+@dataclass
+class Job:
+    """One search running (or finished) in the background."""
+
+    id: str
+    label: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    events: list[Event] = field(default_factory=list)
+    result: SearchResult | None = None
+    error: str | None = None
+    run_id: int | None = None
+    started: float = field(default_factory=time.monotonic)
+    thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _tree: Tree = field(default_factory=Tree, repr=False)
+
+    def sink(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def snapshot(self) -> list[Event]:
+        with self._lock:
+            return list(self.events)
+
+    def tree(self) -> Tree:
+        """The live tree, folded incrementally from the events that arrived since the last call."""
+        events = self.snapshot()
+        with self._lock:
+            for event in events[self._tree.events_applied :]:
+                self._tree.apply(event)
+            return self._tree
+
+    def cancel(self) -> None:
+        self.stop.set()
+
+
+class JobRegistry:
+    """Thread-safe map of job id -> Job, shared by every browser session of one server."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def start(
+        self,
+        label: str,
+        search: Callable[[list[EventSink], threading.Event], SearchResult],
+        *,
+        sinks: list[EventSink] | None = None,
+        on_done: Callable[[Job], Any] | None = None,
+    ) -> Job:
+        """Start `search(sinks, stop)` in a daemon thread and return its job at once."""
+        job = Job(id=f"job-{next(self._ids)}", label=label)
+        all_sinks = [job.sink, *(sinks or [])]
+
+        def target() -> None:
+            try:
+                job.result = search(all_sinks, job.stop)
+            except Exception as exc:
+                job.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                if on_done:
+                    on_done(job)
+
+        job.thread = threading.Thread(target=target, name=job.id, daemon=True)
+        with self._lock:
+            self._jobs[job.id] = job
+        job.thread.start()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def by_run(self, run_id: int) -> Job | None:
+        with self._lock:
+            return next((job for job in self._jobs.values() if job.run_id == run_id), None)
+
+    def all(self) -> list[Job]:
+        with self._lock:
+            return list(self._jobs.values())
