@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
+from models.device import pick_device
+from reasoning_viz import resources
+
 st.set_page_config(page_title="ThoughtScope", page_icon="🌳", layout="wide")
 
-PAGES = [
-    st.Page("reasoning_viz/pages/home.py", title="Home", icon="🌳", default=True),
-]
+resources.job_registry()
+try:
+    resources.run_store()
+except Exception as exc:
+    st.error(f"Runs will not be saved: {exc}\n\nSet THOUGHTSCOPE_DB to another file or fix the database.")
 
+PAGES = [
+    st.Page("reasoning_viz/pages/search.py", title="Search", icon="🔎", default=True),
+    st.Page("reasoning_viz/pages/replay.py", title="Replay", icon="⏯", url_path="replay"),
+    st.Page("reasoning_viz/pages/home.py", title="About", icon="🌳", url_path="about"),
+]
+st.sidebar.caption(f"Models run on: {pick_device(None)}")
 st.navigation(PAGES).run()

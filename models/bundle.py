@@ -7,6 +7,7 @@ different layout; a preset names that whole recipe, and single options can still
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ def prm_spec(preset: str = "nano", **overrides: Any) -> PRMSpec:
 
 
 def default_model(role: str) -> str:
-    """The bundled nano model for `role` (policy or prm), with a clear error if it is absent."""
+    """$THOUGHTSCOPE_POLICY / $THOUGHTSCOPE_PRM, else the bundled nano model for `role`."""
+    override = os.environ.get(f"THOUGHTSCOPE_{role.upper()}")
+    if override:
+        return override
     path = NANO_DIR / role
     if not (path / "config.json").exists():
         raise FileNotFoundError(

@@ -1,20 +1,161 @@
-"""The Streamlit app's pages under streamlit.testing.v1.AppTest."""
+"""Every page of the Streamlit app under streamlit.testing.v1.AppTest, with real SQLite files
+and real (tiny) transformers checkpoints."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from search import all_strategies
+from search import Models, all_strategies, run_search
+from search.fakes import ScriptedPolicy, ScriptedPRM
+from search.models import Proposal
+from tests.engine_cases import PROBLEM
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+EVIL = "<script>alert(1)</script> <img src=x onerror=alert(2)> [click](javascript:alert(3)) **bold** # head"
 
 
-def test_app_starts_and_lists_every_strategy() -> None:
-    app = AppTest.from_file(str(APP), default_timeout=60).run()
-    assert not app.exception, app.exception
-    assert app.title[0].value == "ThoughtScope"
-    labels = [expander.label for expander in app.expander]
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, checkpoints: dict[str, Path]) -> Path:
+    """A fresh database and the tiny GPT-2 as default policy and PRM."""
+    db = tmp_path / "runs.db"
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
+    monkeypatch.setenv("THOUGHTSCOPE_POLICY", str(checkpoints["gpt2"]))
+    monkeypatch.setenv("THOUGHTSCOPE_PRM", str(checkpoints["gpt2"]))
+    return db
+
+
+def record(db: Path, models: Models, strategy: str = "mcts", problem: str = PROBLEM, **config) -> int:
+    from storage import Store
+
+    with Store.open(db) as store:
+        recorder = store.recorder(name=f"{strategy} test")
+        run_search(problem, task="arith", strategy=strategy, models=models, config=config, sinks=[recorder])
+        recorder.close()
+        return recorder.run_id
+
+
+def app(page: str | None = None, **params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()  # pages registered with a url_path can only be switched to after a first run
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if label in b.label).click()
+    return at.run()
+
+
+def sidebar_button(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.sidebar.button if label in b.label).click()
+    return at.run()
+
+
+def test_about_page_lists_every_strategy(env: Path) -> None:
+    at = app("reasoning_viz/pages/home.py")
+    assert not at.exception
+    labels = [expander.label for expander in at.expander]
     for name in all_strategies():
         assert any(label.startswith(f"{name}:") for label in labels)
+
+
+def test_search_page_runs_a_search_in_the_background_and_records_it(env: Path) -> None:
+    at = app()
+    assert not at.exception and not at.error
+    at.sidebar.expander[0]  # knobs exist
+    at = sidebar_button(at, "Start search")
+    assert not at.exception, at.exception
+    assert at.query_params["job"]
+    for _ in range(60):
+        metrics = {m.label: m.value for m in at.metric}
+        if metrics.get("status") == "finished":
+            break
+        time.sleep(0.5)
+        at.run()
+    assert metrics["status"] == "finished"
+    assert int(metrics["nodes"]) > 1
+    assert at.query_params["run"] == "1"
+    assert any(md.value.startswith("**Answer:**") for md in at.markdown)
+
+    from storage import Store
+
+    with Store.open(env) as store:
+        assert store.get_run(1).status == "finished"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda at: at.sidebar.text_area[0].set_value("   "), "The problem text is empty"),
+        (lambda at: at.sidebar.number_input(key="knob-beam-beam_width").set_value(64), "cannot be larger than n"),
+    ],
+)
+def test_search_page_explains_bad_input(env: Path, setup, message: str) -> None:
+    at = app()
+    setup(at)
+    at = sidebar_button(at.run(), "Start search")
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_missing_model_path_is_an_error_not_a_traceback(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THOUGHTSCOPE_POLICY", "/nonexistent/policy")
+    at = sidebar_button(app(), "Start search")
+    assert not at.exception
+    assert any("Cannot load the models" in e.value and "no model at" in e.value for e in at.error)
+
+
+def test_corrupt_database_is_reported_and_left_alone(env: Path) -> None:
+    env.write_bytes(b"this is not a database" * 100)
+    before = env.read_bytes()
+    at = app()
+    assert not at.exception
+    assert any("Runs will not be saved" in e.value for e in at.error)
+    at = app("reasoning_viz/pages/replay.py")
+    assert not at.exception
+    assert any("Cannot open the run database" in e.value for e in at.error)
+    assert env.read_bytes() == before
+
+
+def test_replay_deep_link_slider_and_narration(env: Path) -> None:
+    run_id = record(env, Models(ScriptedPolicy(), ScriptedPRM()), simulations=10)
+    at = app("reasoning_viz/pages/replay.py", run=str(run_id), event="12")
+    assert not at.exception, at.exception
+    assert at.slider[0].value == 12
+    assert at.text[0].value.startswith("[12/")
+    at.slider[0].set_value(30).run()
+    assert at.text[0].value.startswith("[30/")
+    assert at.query_params["event"] == "30"
+    at = click(at, "play")
+    assert at.session_state["playing"] is True
+    at.run()
+    assert at.session_state["replay-k"] > 30
+
+
+class EvilPolicy(ScriptedPolicy):
+    """Writes steps full of HTML and markdown tricks (and says them when judging)."""
+
+    def propose(self, prompts, k, **kwargs):
+        out = super().propose(prompts, k, **kwargs)
+        return [[Proposal(EVIL + " " + p.text, p.token_count, p.token_logprobs) for p in group] for group in out]
+
+
+def test_model_text_renders_as_inert_text(env: Path) -> None:
+    run_id = record(env, Models(EvilPolicy(), ScriptedPRM()), strategy="greedy", max_depth=2)
+    at = app("reasoning_viz/pages/replay.py", run=str(run_id))
+    at.number_input(key=f"replay-pick-{run_id}").set_value(1).run()
+    assert not at.exception
+    markdown = " ".join(md.value for md in at.markdown)
+    assert "<script>" not in markdown and "](javascript:" not in markdown and "**bold**" not in markdown
+    for md in at.markdown:
+        assert not md.allow_html
+    cells = [str(cell) for df in at.dataframe for cell in df.value.astype(str).to_numpy().ravel()]
+    assert any(EVIL in cell for cell in cells), "the step text is shown verbatim, as data"

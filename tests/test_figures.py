@@ -67,3 +67,13 @@ def test_score_strip_shows_one_cell_per_step() -> None:
     chosen = tree.chosen["node"]
     strip = score_strip(tree, chosen)
     assert len(strip.data[0].z[0]) == tree.nodes[chosen].depth
+
+
+def test_safe_markdown_leaves_no_live_markup() -> None:
+    from reasoning_viz.text import safe_markdown
+
+    evil = "<script>alert(1)</script> [x](javascript:alert(1)) ![i](http://e/x.png) **b** # h `c`"
+    out = safe_markdown(evil)
+    for live in ("<script>", "](", "![", "**", "`c`"):
+        assert live not in out
+    assert out.replace("\\", "") == evil

@@ -1,0 +1,170 @@
+"""The tree view and node inspector shared by the live Search page and Replay.
+
+Live view and replay are the same renderer over the same events: both call `render_tree`
+and `render_inspector` with a Tree and the events that built it.  Model text is shown with
+st.text, st.code or in dataframes (all inert), or through `safe_markdown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import streamlit as st
+
+from reasoning_viz.figures import score_strip, tree_figure
+from reasoning_viz.narration import narrate
+from reasoning_viz.text import safe_markdown
+from search.events import Event, EventKind
+from search.tree import Tree
+
+
+def render_tree(tree: Tree, positions: Mapping[int, tuple[float, float]], *, key: str) -> int | None:
+    """Draw the tree; return the node id the user clicked (None when nothing was clicked)."""
+    figure = tree_figure(tree, positions, selected=st.session_state.get("node"))
+    event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    for point in points:
+        data = point.get("customdata")
+        node_id = data[0] if isinstance(data, list) else data
+        if isinstance(node_id, int | float) and int(node_id) in tree.nodes:
+            return int(node_id)
+    return None
+
+
+def pick_node(tree: Tree, clicked: int | None, *, key: str) -> int:
+    """Keep the selected node in session state; a click or the number box changes it."""
+    if clicked is not None:
+        st.session_state["node"] = clicked
+    current = st.session_state.get("node", 0)
+    if current not in tree.nodes:
+        current = 0
+    chosen = st.number_input("Inspect node id", min_value=0, max_value=max(tree.nodes), value=current, key=key)
+    st.session_state["node"] = int(chosen) if int(chosen) in tree.nodes else current
+    return st.session_state["node"]
+
+
+def render_answer(tree: Tree) -> None:
+    """The chosen answer, how it was chosen (votes / weights), and whether it is right."""
+    chosen = tree.chosen
+    if not chosen:
+        st.info("No answer yet.")
+        return
+    verdict = {True: "✅ correct", False: "❌ wrong", None: "not checked"}[chosen["correct"]]
+    st.markdown(f"**Answer:** {safe_markdown(str(chosen['answer']))} — {verdict} (by `{chosen['method']}`)")
+    if chosen["table"]:
+        st.dataframe(chosen["table"], hide_index=True, width="stretch")
+
+
+def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
+    node = tree.nodes[node_id]
+    st.markdown(f"#### Node {node_id}" + (" (the problem)" if node.parent is None else f" · depth {node.depth}"))
+    cols = st.columns(5)
+    cols[0].metric("PRM", _fmt(node.scores.get("prm")))
+    cols[1].metric("visits", node.visits)
+    cols[2].metric("Q", _fmt(node.q_mean if node.visits else None))
+    cols[3].metric("prior", _fmt(node.prior))
+    cols[4].metric("tokens", node.token_count)
+    if node.parent is not None:
+        st.plotly_chart(score_strip(tree, node_id), key=f"strip-{node_id}-{tree.events_applied}", width="stretch")
+    _path_table(tree, node_id)
+    _status_lines(node)
+    _self_eval(node)
+    _why_this_branch(tree, node_id, events)
+    if node.rollouts:
+        st.markdown("**Rollouts from this node**")
+        st.dataframe(
+            [
+                {"answer": r["answer"], "value": r["value"], "correct": r["correct"], "steps": " | ".join(r["steps"])}
+                for r in node.rollouts
+            ],
+            hide_index=True,
+        )
+    with st.expander(f"Events that touched node {node_id} ({len(node.event_seqs)})"):
+        rows = [
+            {"#": s, "event": events[s].kind.value, "what happened": narrate(events[s], tree)}
+            for s in node.event_seqs
+            if s < len(events)
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def _path_table(tree: Tree, node_id: int) -> None:
+    rows = [
+        {"step": i, "node": n.id, "text": n.text, "PRM": n.scores.get("prm"), "self-eval": n.scores.get("self_eval")}
+        for i, n in enumerate(tree.path(node_id)[1:], start=1)
+    ]
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _status_lines(node) -> None:
+    if node.terminal:
+        verdict = {True: "correct", False: "wrong", None: "not checked"}[node.correct]
+        st.text(f"Final step. Answer: {node.answer} ({verdict})")
+    if node.pruned:
+        st.text(f"Pruned: {node.prune_reason}")
+
+
+def _self_eval(node) -> None:
+    if not node.self_eval:
+        return
+    st.markdown(f"**Self-evaluation** — P(yes) = {node.self_eval['p_yes']:.2f}")
+    st.code(node.self_eval["question"], language=None)
+    st.text(f"The model said: {node.self_eval['words']}")
+
+
+def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
+    """Every selection that weighed this node, with its numbers and rank among its siblings."""
+    rows = []
+    for seq in tree.nodes[node_id].event_seqs:
+        if seq >= len(events) or events[seq].kind is not EventKind.SELECTED:
+            continue
+        data = events[seq].data
+        for rank, cand in enumerate(data["candidates"], start=1):
+            if cand["node"] == node_id:
+                rows.append(
+                    {
+                        "#": seq,
+                        "chosen": data["node"],
+                        "rank": rank,
+                        "of": len(data["candidates"]),
+                        "Q": cand["q"],
+                        "prior": cand["prior"],
+                        "exploration": cand["exploration"],
+                        "score": cand["score"],
+                        "visits": cand["visits"],
+                        "rule": data["rule"],
+                        "c": data["c"],
+                    }
+                )
+    if rows:
+        st.markdown("**Why this branch** — every selection that weighed this node")
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def render_moves(tree: Tree, events: Sequence[Event], *, key: str) -> int | None:
+    """Backtracks and self-evaluations with their reasons; picking one selects its node."""
+    rows = [{"#": b["seq"], "kind": "backtrack", "node": b["to_node"], "reason": b["reason"]} for b in tree.backtracks]
+    rows += [
+        {
+            "#": n.event_seqs[0],
+            "kind": "self-eval",
+            "node": n.id,
+            "reason": f"P(yes) {n.self_eval['p_yes']:.2f}: {n.self_eval['words']}",
+        }
+        for n in tree
+        if n.self_eval
+    ]
+    if not rows:
+        st.caption("No backtracks or self-evaluations in this tree.")
+        return None
+    rows.sort(key=lambda r: r["#"])
+    picked = st.dataframe(
+        rows, hide_index=True, width="stretch", on_select="rerun", selection_mode="single-row", key=key
+    )
+    selected = (picked or {}).get("selection", {}).get("rows", []) if picked else []
+    return rows[selected[0]]["node"] if selected else None

@@ -1,0 +1,122 @@
+"""Replay page: pick a saved run, scrub or play through its events with narration."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from reasoning_viz import resources
+from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.layout import tidy_layout
+from reasoning_viz.narration import narrate
+from search.tasks import TASKS
+
+SPEEDS = {"1 event/s": 1.0, "4 events/s": 0.25, "10 events/s": 0.1}
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the run…")
+def load_replay(store_key: str, run_id: int):
+    """A run's events indexed for fast seeking, plus its final tree's (stable) layout."""
+    from storage.replay import Replay
+
+    replay = Replay.load(resources.run_store(), run_id)
+    return replay, tidy_layout(replay.final)
+
+
+def run_picker(store) -> int | None:
+    """A filterable list of saved runs; the choice is kept in the URL."""
+    with st.sidebar:
+        st.header("Saved runs")
+        text = st.text_input("Search problem / name / answer")
+        task = st.selectbox("Task", ["any", *TASKS])
+        status = st.selectbox("Status", ["any", "finished", "cancelled", "failed", "interrupted", "running"])
+        runs = store.list_runs(
+            text=text or None,
+            task=None if task == "any" else task,
+            status=None if status == "any" else status,
+            limit=200,
+        )
+    if not runs:
+        st.info("No saved runs match. Run a search on the Search page first.")
+        return None
+    labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {r.status} · answer {r.answer}" for r in runs}
+    wanted = st.query_params.get("run")
+    ids = list(labels)
+    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in labels else 0
+    run_id = st.selectbox("Run", ids, index=index, format_func=lambda i: labels[i])
+    if st.query_params.get("run") != str(run_id):
+        st.query_params["run"] = str(run_id)
+        st.query_params.pop("event", None)
+    return run_id
+
+
+def event_index(total: int) -> int:
+    """The slider over events, initialised from the URL (deep links)."""
+    wanted = st.query_params.get("event", str(total))
+    start = min(int(wanted), total) if wanted.isdigit() else total
+    if "replay-k" not in st.session_state or st.session_state.get("replay-total") != total:
+        st.session_state["replay-k"] = start
+        st.session_state["replay-total"] = total
+    return st.session_state["replay-k"]
+
+
+def controls(total: int) -> None:
+    """Start / play-pause / speed and the event slider; play and pause rerun the page so the
+    fragment's polling interval follows."""
+    cols = st.columns([1, 1, 2])
+    playing = st.session_state.get("playing", False)
+    if cols[0].button("⏮ start", key="replay-start"):
+        st.session_state["replay-k"] = 0
+        st.session_state["playing"] = False
+        st.rerun()
+    if cols[1].button("⏸ pause" if playing else "▶ play", key="replay-play"):
+        st.session_state["playing"] = not playing
+        if not playing and st.session_state["replay-k"] >= total:
+            st.session_state["replay-k"] = 0
+        st.rerun()
+    cols[2].selectbox("speed", list(SPEEDS), key="speed", label_visibility="collapsed")
+    st.slider("event", 0, total, key="replay-k", help="The tree as it stood after this many events.")
+
+
+def page() -> None:
+    st.title("Replay")
+    try:
+        store = resources.run_store()
+        run_id = run_picker(store)
+    except Exception as exc:
+        st.error(f"Cannot open the run database: {exc}")
+        return
+    if run_id is None:
+        return
+    replay, _ = load_replay(store.key, run_id)
+    event_index(len(replay))
+    speed = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
+    interval = speed if st.session_state.get("playing") else None
+    st.fragment(run_every=interval)(frame)(run_id, store.key)
+
+
+def frame(run_id: int, store_key: str) -> None:
+    replay, positions = load_replay(store_key, run_id)
+    total = len(replay)
+    if st.session_state.get("playing"):
+        if st.session_state["replay-k"] >= total:
+            st.session_state["playing"] = False
+        else:
+            st.session_state["replay-k"] += 1
+    controls(total)
+    k = st.session_state["replay-k"]
+    st.query_params["event"] = str(k)
+    tree = replay.tree_at(k)
+    events = replay.events
+    line = narrate(events[k - 1], tree) if k else "The search has not started yet."
+    st.text(f"[{k}/{total}] {line}")
+    left, right = st.columns([3, 2])
+    with left:
+        clicked = render_tree(tree, positions, key=f"replay-tree-{run_id}")
+        render_answer(tree)
+    with right:
+        moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")
+        node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
+        render_inspector(tree, node_id, events[:k])
+
+
+page()

@@ -1,0 +1,49 @@
+"""Shared, process-wide resources for the Streamlit app, each created once via st.cache_resource.
+
+Models load once per (path, preset, device); the job registry and the database engine are
+shared by every browser session of one server, so a reload re-attaches to running searches.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from models.bundle import PRMSpec, default_model, load_models
+from reasoning_viz.jobs import JobRegistry
+from search.models import Models
+
+
+@st.cache_resource(show_spinner=False)
+def job_registry() -> JobRegistry:
+    return JobRegistry()
+
+
+def run_store():
+    """The run database named by $THOUGHTSCOPE_DB (default ./thoughtscope.db).
+
+    StorageError propagates: pages show it with st.error.
+    """
+    return _open_store(os.environ.get("THOUGHTSCOPE_DB") or "thoughtscope.db")
+
+
+@st.cache_resource(show_spinner="Opening the run database…")
+def _open_store(target: str):
+    from storage import Store
+
+    return Store.open(target)
+
+
+def models_for(
+    policy: str | None, prm: str | None, spec: PRMSpec, device: str | None, trust_remote_code: bool
+) -> Models:
+    """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration."""
+    policy = policy or default_model("policy")
+    prm = prm or default_model("prm")
+    return _load_models(policy, prm, spec, device, trust_remote_code)
+
+
+@st.cache_resource(show_spinner="Loading models…", max_entries=4)
+def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
+    return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
