@@ -1,0 +1,171 @@
+"""Narration: one short plain-words line for every event kind, on real logs of every strategy."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from reasoning_viz.narration import MAX_STEP, narrate, narrate_log, short
+from search import Models, run_search
+from search.events import EVENT_SCHEMA, Event, EventKind, make_event
+from search.fakes import ScriptedPolicy, ScriptedPRM
+from search.tree import Tree
+from tests.engine_cases import CASES, PROBLEM, scripted_models
+
+MAX_LINE = 170
+
+
+def event(kind: EventKind, **data: object) -> Event:
+    return make_event(5, 0.1, kind, data)
+
+
+def test_every_event_kind_has_a_narration() -> None:
+    from reasoning_viz.narration import _NARRATORS
+
+    assert set(_NARRATORS) == set(EventKind) == set(EVENT_SCHEMA)
+
+
+def _all_logs() -> dict[str, list[Event]]:
+    logs = {}
+    for case, (strategy, config) in CASES.items():
+        result = run_search(
+            PROBLEM,
+            task="arith",
+            strategy=strategy,
+            models=scripted_models(),
+            config=config,
+            seed=3,
+            reference="112",
+        )
+        logs[case] = result.events
+    stop = threading.Event()
+    stop.set()
+    logs["cancelled"] = run_search(
+        PROBLEM, task="arith", strategy="beam", models=scripted_models(), stop=stop
+    ).events
+
+    class Broken(ScriptedPolicy):
+        def propose(self, *args: object, **kwargs: object) -> list:
+            raise RuntimeError("out of memory " + "x" * 300)
+
+    logs["failed"] = run_search(
+        PROBLEM, task="arith", strategy="mcts", models=Models(Broken(), ScriptedPRM())
+    ).events
+    return logs
+
+
+def test_real_logs_from_every_strategy_narrate_with_the_tree_before_after_or_none() -> None:
+    seen: set[EventKind] = set()
+    for name, events in _all_logs().items():
+        lines = narrate_log(events)
+        assert len(lines) == len(events)
+        after = Tree()
+        for item, line in zip(events, lines, strict=True):
+            after.apply(item)
+            for text in (line, narrate(item, after), narrate(item)):
+                assert text and "\n" not in text and len(text) <= MAX_LINE, (name, text)
+            seen.add(item.kind)
+    # Together the logs cover the whole vocabulary (self_evaluated comes from the self-eval MCTS case).
+    assert seen == set(EventKind)
+
+
+def test_lines_read_like_the_examples() -> None:
+    tree = Tree.from_events(
+        [
+            event(
+                EventKind.SEARCH_STARTED,
+                problem="p",
+                task="arith",
+                strategy="mcts",
+                config={},
+                budget={},
+                seed=0,
+                models={},
+                reference=None,
+            )
+        ]
+    )
+    candidates = [
+        {"node": 12, "q": 0.61, "prior": 0.3, "visits": 3, "exploration": 0.22, "score": 0.83},
+        {"node": 9, "q": 0.7, "prior": 0.2, "visits": 5, "exploration": 0.09, "score": 0.79},
+    ]
+    selected = narrate(
+        event(
+            EventKind.SELECTED, node=12, parent=4, rule="puct", c=1.0, parent_visits=8, candidates=candidates
+        )
+    )
+    assert "chose node 12 (Q 0.61 + exploration 0.22 = 0.83) over node 9 (0.79)" in selected
+    unvisited = [{**candidates[0], "score": 1e9, "exploration": 1e9}, candidates[1]]
+    assert "never tried" in narrate(
+        event(EventKind.SELECTED, node=12, parent=4, rule="uct", c=1.0, parent_visits=8, candidates=unvisited)
+    )
+    added = narrate(
+        event(
+            EventKind.NODE_ADDED,
+            node=7,
+            parent=3,
+            text="42 * 3 = 126",
+            token_count=5,
+            logprob=-1.0,
+            terminal=False,
+            answer=None,
+        )
+    )
+    assert added == "Node 7 added under node 3: '42 * 3 = 126' (5 tokens)"
+    assert (
+        narrate(event(EventKind.NODE_SCORED, node=7, source="prm", value=0.912, step_scores=[0.912]))
+        == "PRM scored node 7: 0.91"
+    )
+    back = narrate(
+        event(
+            EventKind.BACKTRACKED,
+            from_node=31,
+            to_node=4,
+            reason="x",
+            breakdown={"chosen": candidates[0], "previous": candidates[1], "leaf_value": 0.4},
+        )
+    )
+    assert back.startswith("Backtracked from node 31 to node 4: node 12 now scores 0.83 vs 0.79 for node 9")
+    assert narrate(event(EventKind.FAILED, error="ValueError: bad")) == "Search failed: ValueError: bad"
+    chosen = narrate(
+        event(
+            EventKind.ANSWER_CHOSEN,
+            answer="126",
+            node=7,
+            method="majority",
+            table=[{"answer": "126", "votes": 4.0}, {"answer": "125", "votes": 2.0}],
+            correct=True,
+        ),
+        tree,
+    )
+    assert (
+        chosen.startswith("Answer chosen: 126 from node 7 by majority vote (correct)")
+        and "126: 4.00" in chosen
+    )
+
+
+def test_long_step_text_is_cut_to_one_short_line() -> None:
+    text = "Let me think.\n" + "very long reasoning " * 20
+    line = narrate(
+        event(
+            EventKind.NODE_ADDED,
+            node=2,
+            parent=0,
+            text=text,
+            token_count=90,
+            logprob=-3.0,
+            terminal=True,
+            answer="7",
+        )
+    )
+    quoted = line.split("'")[1]
+    assert MAX_STEP - 5 <= len(quoted) <= MAX_STEP and quoted.endswith("…") and "\n" not in line
+    assert "under the problem" in line and "final answer: 7" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"), [("a\n  b", 80, "a b"), ("xxxxx", 5, "xxxxx"), ("yyyyyyyyy", 4, "yyy…")]
+)
+def test_short(text: str, limit: int, expected: str) -> None:
+    assert short(text, limit) == expected
