@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-from models.bundle import load_models, prm_spec
+from models.bundle import describe, load_models, prm_spec
 from search import (
     Budget,
     ConfigError,
@@ -35,6 +35,13 @@ from search.tree import ROOT_ID, Node, Tree
 
 app = typer.Typer(help="ThoughtScope: grow, inspect and replay LLM reasoning trees.", no_args_is_help=True)
 console = Console()
+
+
+def _mount_subcommands() -> None:
+    """Commands that live beside their code: `runs` (storage)."""
+    from storage.cli import runs_app
+
+    app.add_typer(runs_app, name="runs", help="List, show, rename, tag, delete, export and import saved runs.")
 
 
 def parse_knobs(pairs: list[str], strategy: str) -> dict[str, Any]:
@@ -111,8 +118,18 @@ def run(
     max_tokens: Annotated[int | None, typer.Option(help="Budget: most generated tokens.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Budget: most wall seconds.")] = None,
     events_json: Annotated[Path | None, typer.Option(help="Write the event log here as JSON.")] = None,
+    record: Annotated[bool, typer.Option(help="Save the run to the database while it runs.")] = True,
+    db: Annotated[
+        str | None,
+        typer.Option(help="Database file or SQLAlchemy URL (default $THOUGHTSCOPE_DB or ./thoughtscope.db)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the saved run.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tags for the saved run (repeatable).")] = None,
 ) -> None:
     """Run one search and print the answer, the best path, the tree and the budget spent."""
+    from storage import StorageError
+
+    store = None
     try:
         # Cheap checks first: a typo should not wait for a 7B model to load.
         problem = get_task(task).validate(problem)
@@ -126,19 +143,39 @@ def run(
             good_token=good_token,
             bad_token=bad_token,
         )
+        store = _open_store(db) if record else None
         models = load_models(policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code)
-        result = _run_with_progress(problem, task, strategy, models, config, budget, seed, reference)
-    except (ConfigError, ProblemError, ValueError, OSError) as exc:
+        recorder = store.recorder(name=name, tags=tag or (), models_info=describe(models)) if store else None
+        sinks = [recorder] if recorder else []
+        result = _run_with_progress(problem, task, strategy, models, config, budget, seed, reference, sinks)
+        if recorder:
+            recorder.close()
+    except (ConfigError, ProblemError, StorageError, ValueError, OSError) as exc:
         console.print(Text.assemble(("error: ", "red"), str(exc)))
         raise typer.Exit(1) from None
+    finally:
+        if store:
+            store.close()
     if events_json:
         events_json.write_text(json.dumps([e.to_json() for e in result.events], indent=1))
     print_result(result)
+    if recorder:
+        console.print(
+            _line(
+                "saved", f"run #{recorder.run_id} in {store.where}  (replay: python cli.py runs show {recorder.run_id})"
+            )
+        )
     if result.status == "failed":
         raise typer.Exit(1)
 
 
-def _run_with_progress(problem, task, strategy, models, config, budget, seed, reference) -> SearchResult:
+def _open_store(db: str | None):
+    from storage import Store
+
+    return Store.open(db)
+
+
+def _run_with_progress(problem, task, strategy, models, config, budget, seed, reference, sinks) -> SearchResult:
     """Run with a progress bar; Ctrl-C sets the stop flag so the search ends as `cancelled`."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -156,7 +193,7 @@ def _run_with_progress(problem, task, strategy, models, config, budget, seed, re
                 budget=budget,
                 seed=seed,
                 reference=reference,
-                sinks=[ProgressSink(progress, task_id, total)],
+                sinks=[ProgressSink(progress, task_id, total), *sinks],
                 stop=stop,
             )
     finally:
@@ -246,6 +283,8 @@ def docs(
     else:
         print(strategies_markdown())
 
+
+_mount_subcommands()
 
 if __name__ == "__main__":
     app()

@@ -82,7 +82,10 @@ def tree_figure(
         _edge_trace(tree, positions, _path_ids(tree, chosen), color="#111111", width=5),
     ]
     traces += _backtrack_traces(tree, positions, max_backtracks)
-    traces.append(_node_trace(tree, positions, ids, selected))
+    unscored = [n for n in ids if _color_value(tree.nodes[n]) is None]
+    scored = [n for n in ids if _color_value(tree.nodes[n]) is not None]
+    traces.append(_node_trace(tree, positions, unscored, selected, color=NO_SCORE))
+    traces.append(_node_trace(tree, positions, scored, selected))
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -98,9 +101,26 @@ def tree_figure(
     return figure
 
 
-def _node_trace(tree: Tree, positions: Mapping[int, tuple[float, float]], ids: list[int], selected: int | None):
+def _node_trace(
+    tree: Tree,
+    positions: Mapping[int, tuple[float, float]],
+    ids: list[int],
+    selected: int | None,
+    color: str | None = None,
+) -> go.Scatter:
+    """Node markers: coloured by PRM score on one scale, or all in `color` (unscored nodes)."""
     nodes = [tree.nodes[n] for n in ids]
-    colors = [_color_value(n) for n in nodes]
+    paint = (
+        {"color": color}
+        if color
+        else {
+            "color": [_color_value(n) for n in nodes],
+            "colorscale": COLORSCALE,
+            "cmin": 0,
+            "cmax": 1,
+            "colorbar": {"title": {"text": "PRM score"}, "thickness": 12},
+        }
+    )
     return go.Scatter(
         x=[positions[n.id][0] for n in nodes],
         y=[positions[n.id][1] for n in nodes],
@@ -111,11 +131,7 @@ def _node_trace(tree: Tree, positions: Mapping[int, tuple[float, float]], ids: l
         marker={
             "size": [9 + 3 * math.sqrt(n.visits) for n in nodes],
             "symbol": [_marker_symbol(n) for n in nodes],
-            "color": [c if c is not None else 0.5 for c in colors],
-            "colorscale": COLORSCALE,
-            "cmin": 0,
-            "cmax": 1,
-            "colorbar": {"title": {"text": "PRM score"}, "thickness": 12},
+            **paint,
             "opacity": [0.35 if n.pruned else 1.0 for n in nodes],
             "line": {
                 "width": [3 if n.id == selected else 1 for n in nodes],

@@ -18,9 +18,11 @@ from search.events import Event, EventKind
 from search.tree import Tree
 
 
-def render_tree(tree: Tree, positions: Mapping[int, tuple[float, float]], *, key: str) -> int | None:
+def render_tree(
+    tree: Tree, positions: Mapping[int, tuple[float, float]], *, key: str, selected: int | None = None
+) -> int | None:
     """Draw the tree; return the node id the user clicked (None when nothing was clicked)."""
-    figure = tree_figure(tree, positions, selected=st.session_state.get("node"))
+    figure = tree_figure(tree, positions, selected=selected)
     event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     for point in points:
@@ -32,15 +34,15 @@ def render_tree(tree: Tree, positions: Mapping[int, tuple[float, float]], *, key
 
 
 def pick_node(tree: Tree, clicked: int | None, *, key: str) -> int:
-    """Keep the selected node in session state; a click or the number box changes it."""
-    if clicked is not None:
-        st.session_state["node"] = clicked
-    current = st.session_state.get("node", 0)
-    if current not in tree.nodes:
-        current = 0
-    chosen = st.number_input("Inspect node id", min_value=0, max_value=max(tree.nodes), value=current, key=key)
-    st.session_state["node"] = int(chosen) if int(chosen) in tree.nodes else current
-    return st.session_state["node"]
+    """The inspected node: a click (or a picked backtrack) writes it into the number box's state
+    before the box is drawn, because a keyed widget ignores `value=` once it has state.  A chart
+    selection persists across reruns, so only a click different from the last one counts."""
+    fresh_click = clicked is not None and clicked != st.session_state.get(f"{key}-last-click")
+    st.session_state[f"{key}-last-click"] = clicked
+    if fresh_click or st.session_state.get(key) not in tree.nodes:
+        st.session_state[key] = clicked if fresh_click else 0
+    chosen = int(st.number_input("Inspect node id", min_value=0, max_value=max(tree.nodes), key=key))
+    return chosen if chosen in tree.nodes else 0
 
 
 def render_answer(tree: Tree) -> None:

@@ -75,23 +75,17 @@ def _step(tree: Tree | None, node_id: Any) -> str:
 
 # ---------------------------------------------------------------------- one narrator per kind
 def _started(d: Mapping[str, Any], tree: Tree | None) -> str:
-    limits = [
-        f"{key.removeprefix('max_')} {value}" for key, value in (d.get("budget") or {}).items() if value
-    ]
+    limits = [f"{key.removeprefix('max_')} {value}" for key, value in (d.get("budget") or {}).items() if value]
     budget = f", budget: {', '.join(limits)}" if limits else ""
     problem = short(d["problem"], 60)
-    return (
-        f"Search started: {d['strategy']} on the {d['task']} problem '{problem}' (seed {d['seed']}{budget})"
-    )
+    return f"Search started: {d['strategy']} on the {d['task']} problem '{problem}' (seed {d['seed']}{budget})"
 
 
 def _node_added(d: Mapping[str, Any], tree: Tree | None) -> str:
     where = "the problem" if d["parent"] == 0 else f"node {d['parent']}"
     line = f"Node {d['node']} added under {where}: '{short(d['text'])}' ({_count(d['token_count'], 'token')})"
     if d["terminal"]:
-        line += (
-            f", a final answer: {d['answer']}" if d["answer"] is not None else ", ending without an answer"
-        )
+        line += f", a final answer: {d['answer']}" if d["answer"] is not None else ", ending without an answer"
     return line
 
 

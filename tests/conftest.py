@@ -13,3 +13,11 @@ from tests.tiny_checkpoints import build_all
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """GPT-2 and Qwen2 policies plus head PRMs, saved with save_pretrained (see tiny_checkpoints)."""
     return build_all(tmp_path_factory.mktemp("tiny_hf"))
+
+
+@pytest.fixture(autouse=True)
+def _private_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test may touch ./thoughtscope.db: each gets its own database file by default."""
+    db = tmp_path / "thoughtscope-test.db"
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
+    return db

@@ -98,3 +98,29 @@ def test_same_seed_gives_the_same_event_log_with_transformers_models(checkpoints
     assert logs[0] == logs[1]
     other = run_search(PROBLEM, task="arith", strategy="mcts", models=models, config=config, seed=12).events
     assert comparable(other) != logs[0]
+
+
+def test_run_records_by_default_and_runs_commands_find_it(checkpoints: dict[str, Path], tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    args = ["run", PROBLEM, "--strategy", "greedy", *SMALL, "--db", str(db), "--name", "first", "--tag", "demo"]
+    args += ["--policy", str(checkpoints["gpt2"]), "--prm", str(checkpoints["gpt2"])]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "saved run #1" in result.output
+    listing = RUNNER.invoke(app, ["runs", "list", "--db", str(db)])
+    assert listing.exit_code == 0 and "first" in listing.output
+    shown = RUNNER.invoke(app, ["runs", "show", "1", "--db", str(db)])
+    assert shown.exit_code == 0 and "greedy" in shown.output
+    skipped = RUNNER.invoke(
+        app, [*args[:-4], "--no-record", "--policy", str(checkpoints["gpt2"]), "--prm", str(checkpoints["gpt2"])]
+    )
+    assert skipped.exit_code == 0 and "saved" not in skipped.output
+
+
+def test_a_corrupt_database_stops_run_with_a_clear_message(tmp_path: Path) -> None:
+    db = tmp_path / "bad.db"
+    db.write_bytes(b"garbage" * 1000)
+    result = RUNNER.invoke(app, ["run", PROBLEM, "--db", str(db)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error:" in result.output
+    assert db.read_bytes() == b"garbage" * 1000

@@ -41,16 +41,19 @@ def test_stable_layout_never_moves_a_node_while_the_tree_grows() -> None:
 def test_tree_figure_encodes_scores_visits_and_terminals() -> None:
     tree = finished("mcts_puct_prm")
     figure = tree_figure(tree, tidy_layout(tree), selected=1)
-    nodes = figure.data[-1]
-    assert list(nodes.customdata) == sorted(tree.nodes)
-    assert nodes.marker.cmin == 0 and nodes.marker.cmax == 1
-    sizes = dict(zip(nodes.customdata, nodes.marker.size, strict=True))
+    unscored, scored = figure.data[-2], figure.data[-1]
+    assert sorted([*unscored.customdata, *scored.customdata]) == sorted(tree.nodes)
+    assert all("prm" in tree.nodes[n].scores for n in scored.customdata)
+    assert unscored.marker.color == "#9e9e9e" and 0 in unscored.customdata  # the root has no PRM score
+    assert scored.marker.cmin == 0 and scored.marker.cmax == 1
+    ids = [*unscored.customdata, *scored.customdata]
+    sizes = dict(zip(ids, [*unscored.marker.size, *scored.marker.size], strict=True))
     busiest = max(tree, key=lambda n: n.visits)
     assert sizes[busiest.id] == max(sizes.values())
-    symbols = dict(zip(nodes.customdata, nodes.marker.symbol, strict=True))
+    symbols = dict(zip(ids, [*unscored.marker.symbol, *scored.marker.symbol], strict=True))
     for node in tree.terminals():
         assert symbols[node.id] in ("star", "x", "diamond")
-    assert any(trace.line.dash == "dash" for trace in figure.data[:-1]), "backtracks are drawn dashed"
+    assert any(trace.line.dash == "dash" for trace in figure.data[:-2]), "backtracks are drawn dashed"
 
 
 def test_model_text_is_escaped_in_hover_labels() -> None:

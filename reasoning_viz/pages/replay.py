@@ -111,7 +111,9 @@ def frame(run_id: int, store_key: str) -> None:
     st.text(f"[{k}/{total}] {line}")
     left, right = st.columns([3, 2])
     with left:
-        clicked = render_tree(tree, positions, key=f"replay-tree-{run_id}")
+        clicked = render_tree(
+            tree, positions, key=f"replay-tree-{run_id}", selected=st.session_state.get(f"replay-pick-{run_id}")
+        )
         render_answer(tree)
     with right:
         moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")

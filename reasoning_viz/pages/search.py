@@ -229,7 +229,7 @@ def live_view(job: Job) -> None:
     _progress(job, tree)
     left, right = st.columns([3, 2])
     with left:
-        clicked = render_tree(tree, positions, key=f"tree-{job.id}")
+        clicked = render_tree(tree, positions, key=f"tree-{job.id}", selected=st.session_state.get(f"pick-{job.id}"))
         st.caption(
             "Colour: PRM score · size: visits · ★ correct ✕ wrong ◆ unchecked · blue: current path · "
             "black: chosen path · red dashes: backtracks · grey: pruned"
@@ -283,7 +283,6 @@ def page() -> None:
             st.query_params["job"] = job.id
             if job.run_id is not None:
                 st.query_params["run"] = str(job.run_id)
-            st.session_state["node"] = 0
     job = current_job()
     if job is None:
         st.info(

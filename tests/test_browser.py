@@ -1,0 +1,221 @@
+"""End to end in a real headless Chromium: `streamlit run app.py`, grow trees, inspect, stop, replay.
+
+Needs Debian's `chromium` (installed by .ci/run) and Playwright from PyPI; skipped without them.
+Screenshots of each view go to $SCREENSHOT_DIR (default tests/_artifacts/screenshots); the
+README's pictures were made with SCREENSHOT_DIR=docs/screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+]
+SHOTS = Path(os.environ.get("SCREENSHOT_DIR", ROOT / "tests" / "_artifacts" / "screenshots"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Iterator[str]:
+    """`streamlit run app.py` on a free port, with a fresh database and the tiny GPT-2 models
+    (or the bundled nano pack when it is present)."""
+    port = free_port()
+    env = dict(os.environ, THOUGHTSCOPE_DB=str(tmp_path_factory.mktemp("db") / "runs.db"))
+    if not all((ROOT / "models" / "nano" / role / "config.json").exists() for role in ("policy", "prm")):
+        env.update(THOUGHTSCOPE_POLICY=str(checkpoints["gpt2"]), THOUGHTSCOPE_PRM=str(checkpoints["gpt2"]))
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {process.stdout.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError("streamlit did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server: str):
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
+
+
+def metric(page, label: str) -> str:
+    """The value of the Streamlit metric with this label ('' when it is not on the page)."""
+    for text in page.locator('[data-testid="stMetric"]').all_inner_texts():
+        name, _, value = text.strip().partition("\n")
+        if name.strip() == label:
+            return value.strip()
+    return ""
+
+
+def wait_status(page, wanted: set[str], timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < deadline:
+        status = metric(page, "status")
+        if status in wanted:
+            return status
+        errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+        if errors:
+            shot(page, "failure-error")
+            raise AssertionError(f"the page shows an error: {errors}")
+        time.sleep(0.3)
+    shot(page, "failure-status")
+    raise AssertionError(f"status stayed {status!r}")
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a Streamlit selectbox by typing into it."""
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first
+    box.click()
+    page.keyboard.type(option)
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def start(page) -> None:
+    page.get_by_role("button", name=re.compile("Start search")).click()
+
+
+def node_points(page):
+    return page.locator(".js-plotly-plot .scatterlayer .trace:last-child .points path")
+
+
+def test_beam_search_grows_live_and_a_click_opens_the_inspector(page, server: str) -> None:
+    page.goto(server)
+    page.get_by_role("button", name=re.compile("Start search")).wait_for()
+    shot(page, "1-search-setup")
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "max_depth", 30)
+    start(page)
+    wait_status(page, {"running", "finished"})
+    counts = []
+    for _ in range(60):
+        if metric(page, "nodes").isdigit():
+            counts.append(int(metric(page, "nodes")))
+        if metric(page, "status") != "running" or (counts and counts[-1] > counts[0]):
+            break
+        time.sleep(0.5)
+    assert len(counts) >= 2 and counts[-1] > counts[0], f"node count should rise between polls: {counts}"
+    shot(page, "2-search-growing")
+    wait_status(page, {"finished"})
+    assert "run=" in page.url
+    page.wait_for_timeout(2000)  # the page reruns once when the search ends
+    points = node_points(page)
+    assert points.count() > 3
+    box = points.nth(5).bounding_box()  # plotly listens on its drag layer, not on the point itself
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    page.locator("h4").filter(has_text=re.compile(r"Node \d+ · depth \d+")).first.wait_for()
+    shot(page, "3-inspector")
+    assert not page.dialogs
+
+
+def test_mcts_can_be_stopped(page, server: str) -> None:
+    page.goto(server)
+    choose(page, "Strategy", "mcts")
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "simulations", 5000)
+    start(page)
+    wait_status(page, {"running"})
+    time.sleep(1.5)
+    shot(page, "4-mcts-running")
+    asked = time.monotonic()
+    page.get_by_role("button", name=re.compile("Stop")).click()
+    assert wait_status(page, {"cancelled"}, timeout=20) == "cancelled"
+    assert time.monotonic() - asked < 10
+    shot(page, "5-mcts-stopped")
+
+
+def test_replay_steps_through_a_saved_run(page, server: str) -> None:
+    page.goto(server)
+    start(page)
+    wait_status(page, {"finished"})
+    run_id = re.search(r"run=(\d+)", page.url).group(1)
+    page.goto(f"{server}/replay?run={run_id}&event=5")
+    narration = page.get_by_text(re.compile(r"^\[5/\d+\]"))
+    narration.wait_for()
+    first_line = narration.inner_text()
+    slider = page.get_by_role("slider")
+    slider.focus()
+    for _ in range(10):
+        slider.press("ArrowRight")
+    page.get_by_text(re.compile(r"^\[15/\d+\]")).wait_for()
+    assert page.get_by_text(re.compile(r"^\[15/\d+\]")).inner_text() != first_line
+    shot(page, "6-replay")
+    page.get_by_role("button", name=re.compile("play")).click()
+    page.wait_for_timeout(2500)
+    later = page.get_by_text(re.compile(r"^\[\d+/\d+\]")).first.inner_text()
+    assert int(later[1:].split("/")[0]) > 15
