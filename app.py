@@ -12,7 +12,7 @@ st.set_page_config(page_title="ThoughtScope", page_icon="🌳", layout="wide")
 resources.job_registry()
 try:
     resources.run_store()
-except Exception as exc:
+except Exception as exc:  # noqa: BLE001 - a bad database must not take the app down
     st.error(f"Runs will not be saved: {exc}\n\nSet THOUGHTSCOPE_DB to another file or fix the database.")
 
 PAGES = [

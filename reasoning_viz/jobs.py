@@ -82,7 +82,7 @@ class JobRegistry:
         def target() -> None:
             try:
                 job.result = search(all_sinks, job.stop)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - surfaced in the UI as the job's error
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:
                 if on_done:

@@ -92,7 +92,7 @@ def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchR
         ctx.report_budget()
         ctx.emit(EventKind.CANCELLED, reason=stop.reason)
         return _result(ctx)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any model/backend failure ends the run as `failed`
         ctx.report_budget()
         ctx.emit(EventKind.FAILED, error=f"{type(exc).__name__}: {exc}")
         return _result(ctx, error=f"{type(exc).__name__}: {exc}")

@@ -182,7 +182,7 @@ def _trial_fold(events: list[Event]) -> Tree:
     for event in events:
         try:
             tree.apply(event)
-        except Exception as exc:  # any failure means the log does not describe a tree
+        except Exception as exc:  # noqa: BLE001 - any failure means the log does not describe a tree
             raise StorageError(
                 f"the events do not rebuild a tree: event {event.seq} ({event.kind.value}) failed with "
                 f"{type(exc).__name__}: {exc}."

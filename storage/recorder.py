@@ -130,7 +130,7 @@ class Recorder:
     def _write_loop(self) -> None:
         try:
             self._write_until_stopped()
-        except BaseException as exc:  # reported by close(); the search itself carries on
+        except BaseException as exc:  # noqa: BLE001 - reported by close(); the search itself carries on
             self._error = exc
 
     def _write_until_stopped(self) -> None:
@@ -178,7 +178,7 @@ class Recorder:
         try:
             for event in events:
                 self._tree.apply(event)
-        except Exception:  # a broken tree must never stop the events from being saved
+        except Exception:  # noqa: BLE001 - a broken tree must never stop the events from being saved
             self._fold_ok = False
 
     def _flush(self, events: list[Event]) -> None:
@@ -233,7 +233,7 @@ class Recorder:
             return
         try:
             write(self._store.engine, work)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
             self._error = exc
 
     # ------------------------------------------------------------------ closing

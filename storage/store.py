@@ -176,7 +176,7 @@ class Store:
         events = self.events(run_id)
         try:
             tree: Tree | None = Tree.from_events(events)
-        except Exception:  # a partial log that does not fold still keeps its events
+        except Exception:  # noqa: BLE001 - a partial log that does not fold still keeps its events
             tree = None
         fields = run_progress_fields(tree, len(events)) if tree is not None else {"event_count": len(events)}
         fields.setdefault("status", "interrupted")

@@ -159,3 +159,14 @@ def test_model_text_renders_as_inert_text(env: Path) -> None:
         assert not md.allow_html
     cells = [str(cell) for df in at.dataframe for cell in df.value.astype(str).to_numpy().ravel()]
     assert any(EVIL in cell for cell in cells), "the step text is shown verbatim, as data"
+
+
+def test_search_page_reattaches_to_a_saved_run_from_the_url(env: Path) -> None:
+    run_id = record(env, Models(ScriptedPolicy(), ScriptedPRM()), strategy="beam", n=4, beam_width=2)
+    at = app(run=str(run_id))
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["status"] == "finished" and int(metrics["nodes"]) > 4
+    at = app(run="999")
+    assert not at.exception
+    assert any("Run 999 cannot be shown" in w.value for w in at.warning)

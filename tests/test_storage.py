@@ -336,7 +336,7 @@ def test_threads_and_processes_write_one_database_at_once(db_url: str) -> None:
                         seed=seed,
                         sinks=[recorder],
                     )
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 errors.append(exc)
 
         threads = [threading.Thread(target=local, args=(seed,)) for seed in (200, 201, 202, 203)]

@@ -82,7 +82,7 @@ def page() -> None:
     try:
         store = resources.run_store()
         run_id = run_picker(store)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - StorageError and driver errors are shown plainly
         st.error(f"Cannot open the run database: {exc}")
         return
     if run_id is None:

@@ -194,7 +194,7 @@ def _recorder(request: dict, models):
 
     try:
         return resources.run_store().recorder(name=request["name"], models_info=describe(models))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - storage problems must not stop a search
         st.warning(f"This run will not be saved: {exc}")
         return None
 
@@ -214,8 +214,24 @@ def current_job() -> Job | None:
     if "job" in params and (job := registry.get(params["job"])):
         return job
     if "run" in params and params["run"].isdigit():
-        return registry.by_run(int(params["run"]))
+        return registry.by_run(int(params["run"])) or _stored_run(int(params["run"]))
     return None
+
+
+def _stored_run(run_id: int) -> Job | None:
+    """A run that is not running in this server (finished, or from before a restart), shown from
+    its saved events by the same live renderer."""
+    cached = st.session_state.get("stored-run")
+    if cached is not None and cached.run_id == run_id:
+        return cached
+    try:
+        store = resources.run_store()
+        job = Job(id=f"run-{run_id}", label=f"saved run {run_id}", events=store.events(run_id), run_id=run_id)
+    except Exception as exc:  # noqa: BLE001 - unknown id or unreadable database
+        st.warning(f"Run {run_id} cannot be shown: {exc}")
+        return None
+    st.session_state["stored-run"] = job
+    return job
 
 
 def live_view(job: Job) -> None:
@@ -289,8 +305,6 @@ def page() -> None:
             "Set up a problem in the sidebar and press **Start search**. "
             "The tree grows here live; click any node to inspect it."
         )
-        if "run" in st.query_params:
-            st.page_link("reasoning_viz/pages/replay.py", label="This run is not running here: open it in Replay")
         return
     st.fragment(run_every=POLL_SECONDS if job.running else None)(_live_fragment)(job.id)
 
