@@ -29,7 +29,15 @@ from search.events import FINAL_KINDS, Event, EventError, EventKind, events_from
 from search.tree import Tree
 from storage.db import write
 from storage.errors import StorageError
-from storage.rows import END_STATUS, event_row, insert_events, models_column, node_rows, run_progress_fields
+from storage.rows import (
+    END_STATUS,
+    event_row,
+    insert_events,
+    models_column,
+    node_fields,
+    node_rows,
+    run_progress_fields,
+)
 from storage.schema import NodeRow, Run, RunTag, utcnow
 
 FORMAT = "thoughtscope-run"
@@ -121,9 +129,7 @@ def import_run(store: Any, source: Mapping[str, Any] | str | Path) -> int:
     try:
         return write(store.engine, work)
     except SQLAlchemyError as exc:
-        raise StorageError(
-            f"could not import into {store.where}: {getattr(exc, 'orig', None) or exc}"
-        ) from None
+        raise StorageError(f"could not import into {store.where}: {getattr(exc, 'orig', None) or exc}") from None
 
 
 def _read(source: Mapping[str, Any] | str | Path) -> Any:
@@ -194,9 +200,7 @@ def _check_agreement(run: RunBlock, events: list[Event]) -> None:
     started = events[0].data
     for key in ("task", "problem", "strategy", "seed"):
         if getattr(run, key) != started[key]:
-            raise StorageError(
-                f"the run block's {key} disagrees with the search_started event; the file was edited."
-            )
+            raise StorageError(f"the run block's {key} disagrees with the search_started event; the file was edited.")
     last = events[-1].kind
     if run.status in ("finished", "cancelled", "failed") and END_STATUS.get(last) != run.status:
         raise StorageError(
@@ -237,22 +241,7 @@ def tree_graph(tree: Tree, *, flat: bool) -> nx.DiGraph:
     """A DiGraph of the tree; `flat` turns every attribute into a GraphML-safe scalar."""
     graph = nx.DiGraph()
     for node in tree:
-        attrs: dict[str, Any] = {
-            "depth": node.depth,
-            "text": node.text,
-            "token_count": node.token_count,
-            "logprob": node.logprob,
-            "terminal": node.terminal,
-            "answer": node.answer,
-            "correct": node.correct,
-            "pruned": node.pruned,
-            "prune_reason": node.prune_reason,
-            "expanded": node.expanded,
-            "prior": node.prior,
-            "visits": node.visits,
-            "q_mean": node.q_mean,
-            "value_max": node.value_max,
-        }
+        attrs: dict[str, Any] = {**node_fields(node), "q_mean": node.q_mean}
         if flat:
             attrs.update({f"score_{key}": value for key, value in node.scores.items()})
             attrs.update({f"step_scores_{key}": json.dumps(value) for key, value in node.step_scores.items()})
@@ -260,9 +249,7 @@ def tree_graph(tree: Tree, *, flat: bool) -> nx.DiGraph:
                 attrs["self_eval_p_yes"] = node.self_eval.get("p_yes")
             attrs = _scalars(attrs)
         else:
-            attrs.update(
-                scores=dict(node.scores), step_scores=dict(node.step_scores), self_eval=node.self_eval
-            )
+            attrs.update(scores=dict(node.scores), step_scores=dict(node.step_scores), self_eval=node.self_eval)
         graph.add_node(node.id, **attrs)
         if node.parent is not None:
             graph.add_edge(node.parent, node.id)

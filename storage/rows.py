@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from search.events import Event, EventKind
-from search.tree import Tree
+from search.tree import Node, Tree
 from storage.schema import EventRow
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -125,26 +125,33 @@ def run_progress_fields(tree: Tree, event_count: int) -> dict[str, Any]:
     return fields
 
 
+def node_fields(node: Node) -> dict[str, Any]:
+    """A node's scalar facts, shared by the nodes table and the graph exports."""
+    return {
+        "depth": node.depth,
+        "text": node.text,
+        "token_count": node.token_count,
+        "logprob": node.logprob,
+        "terminal": node.terminal,
+        "answer": node.answer,
+        "correct": node.correct,
+        "pruned": node.pruned,
+        "prune_reason": node.prune_reason,
+        "expanded": node.expanded,
+        "prior": node.prior,
+        "visits": node.visits,
+        "value_max": node.value_max,
+    }
+
+
 def node_rows(run_id: int, tree: Tree) -> list[dict[str, Any]]:
     return [
         {
             "run_id": run_id,
             "node_id": node.id,
             "parent": node.parent,
-            "depth": node.depth,
-            "text": node.text,
-            "token_count": node.token_count,
-            "logprob": node.logprob,
-            "terminal": node.terminal,
-            "answer": node.answer,
-            "correct": node.correct,
-            "pruned": node.pruned,
-            "prune_reason": node.prune_reason,
-            "expanded": node.expanded,
-            "prior": node.prior,
-            "visits": node.visits,
+            **node_fields(node),
             "value_sum": node.value_sum,
-            "value_max": node.value_max,
             "scores": dict(node.scores),
             "step_scores": {key: list(values) for key, values in node.step_scores.items()},
             "self_eval": node.self_eval,
