@@ -23,6 +23,21 @@ Design choices (and why):
   hidden states, only the mark positions are gathered and multiplied by the two output-embedding
   rows of the good/bad tokens.  A load-time self-check compares that shortcut with a plain forward
   so models whose LM head does more than a linear map are refused rather than scored wrongly.
+  The "head" kind likewise runs the body once and applies the classifier only to the gathered
+  separator rows when a load-time check shows that equals the plain forward (else it falls back).
+* Prefix KV reuse (`kv_reuse=True`, the default; see models/kv_cache.py): `propose`/`complete`
+  do not call `generate` but a small decode loop of their own, so that after each step the KV
+  of `prompt + step` can be kept in a bounded LRU.  A child's prompt then runs only the tokens
+  past its longest cached prefix.  Rows with different cached lengths share one left-padded
+  batch laid out `[pads][cached prefix][uncached tail]`: the tail block is as wide as the
+  longest uncached tail, and a row with a shorter tail re-runs a few of its cached tokens to
+  fill it, so there are no holes in the mask and positions come from the mask's cumsum, as in
+  `generate`.  The loop samples exactly as `generate` does (raw float32 logits / T, one
+  multinomial over the whole batch per step, finished rows padded), so greedy AND seeded
+  sampling give the same tokens with and without reuse; log-probabilities agree to ~1e-6 (float
+  sums run in another order).  The PRM reuses cached prefixes the same way (a child path runs
+  only its new step; the parent's step scores come from the cache entry).  `run_search` empties
+  both caches at the start of every search, so same-seed event logs stay identical.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from transformers import (
 from search.models import Judgement, Proposal, StepScores
 
 from .device import pick_device, pick_dtype
+from .kv_cache import PrefixKVCache, build_batch, row_slice
 
 #: Guards torch's global RNG between seeding and the end of `generate` (see module docstring).
 _RNG_LOCK = threading.Lock()
@@ -257,12 +273,18 @@ class HFPolicy(_LoadedModel):
         yes_token: str = " yes",
         no_token: str = " no",
         max_batch: int = 64,
+        kv_reuse: bool = True,
+        kv_cache_entries: int = 256,
+        kv_cache_bytes: int | None = 512 * 2**20,
     ):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code)
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"  # generation continues right after each prompt
         self.max_batch = max(1, int(max_batch))
+        self.kv_reuse = kv_reuse
+        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
+        self.tokens = TokenCounter()
         self.yes_id, self.no_id = _distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
         self.eos_ids = _eos_ids(model, tokenizer)
         model.generation_config = GenerationConfig(
@@ -270,6 +292,11 @@ class HFPolicy(_LoadedModel):
         )
 
     # -- public protocol ---------------------------------------------------------------------
+
+    def clear_cache(self) -> None:
+        """Forget every cached prefix (run_search calls this at the start of each search)."""
+        with self._lock:
+            self.kv_cache.clear()
 
     def propose(
         self,
@@ -360,6 +387,9 @@ class HFPolicy(_LoadedModel):
         self, prompts: list[str], n: int, temperature: float, max_new_tokens: int, stop: str | None
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         """(new token ids [rows, T], their logprobs [rows, T], raw logits per step)."""
+        if self.kv_reuse:
+            new, logits = self._decode_cached(prompts, n, temperature, max_new_tokens, stop)
+            return new, _emitted_logprobs(new, logits, temperature), logits
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
         prompt_len = enc["input_ids"].shape[1]
         criteria = StoppingCriteriaList([_StopOnText(self.tokenizer, stop, prompt_len)]) if stop else None
@@ -367,15 +397,118 @@ class HFPolicy(_LoadedModel):
         with torch.inference_mode():
             out = self.model.generate(**enc, generation_config=config, stopping_criteria=criteria)
         new = out.sequences[:, prompt_len:]
-        scale = temperature if temperature > 0 else 1.0
-        logprobs = torch.stack(
-            [
-                torch.log_softmax(step.float() / scale, dim=-1).gather(1, new[:, t : t + 1]).squeeze(1)
-                for t, step in enumerate(out.logits)
-            ],
-            dim=1,
-        )
-        return new, logprobs, out.logits
+        self.tokens.count_generate(int(enc["attention_mask"].sum()) * n, self._used_lengths(new))
+        return new, _emitted_logprobs(new, out.logits, temperature), out.logits
+
+    # -- prefix KV reuse ---------------------------------------------------------------------
+
+    def _decode_cached(
+        self, prompts: list[str], n: int, temperature: float, max_new_tokens: int, stop: str | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """`generate` re-done by hand so each prompt starts from its longest cached prefix.
+
+        Mirrors generate's sampling exactly (raw float32 logits / temperature, softmax, one
+        multinomial draw over the whole batch per step, finished rows padded), so a seeded call
+        samples the same tokens with or without reuse, up to float noise in the logits.
+        """
+        ids = [self.tokenizer(p)["input_ids"] for p in prompts]
+        logits, cache, mask, pads = self._prefill(ids)
+        if n > 1:
+            logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+            cache.batch_repeat_interleave(n)
+        rows = logits.shape[0]
+        stopper = _StopOnText(self.tokenizer, stop, 0) if stop else None
+        unfinished = torch.ones(rows, dtype=torch.bool, device=self.device)
+        used = torch.full((rows,), max_new_tokens, dtype=torch.long, device=self.device)
+        new = torch.empty((rows, 0), dtype=torch.long, device=self.device)
+        steps: list[torch.Tensor] = []
+        positions = mask.sum(1, keepdim=True) - 1
+        for t in range(max_new_tokens):
+            steps.append(logits)
+            token = self._pick(logits, temperature)
+            token = torch.where(unfinished, token, torch.full_like(token, self.tokenizer.pad_token_id))
+            new = torch.cat([new, token[:, None]], dim=1)
+            unfinished &= ~torch.isin(token, torch.tensor(sorted(self.eos_ids), device=self.device))
+            if stopper is not None:
+                unfinished &= ~stopper(new, None)
+            used = torch.where(unfinished | (used < max_new_tokens), used, torch.full_like(used, t + 1))
+            if not bool(unfinished.any()) or t + 1 == max_new_tokens:
+                break
+            self.tokens.count_decode(int(unfinished.sum()), rows)
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
+            positions = positions + 1
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=token[:, None],
+                    attention_mask=mask,
+                    position_ids=positions,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+            logits = out.logits[:, -1, :].float()
+        lengths = used.clamp(max=new.shape[1]).tolist()  # tokens each row used, through its EOS/stop token
+        self.tokens.generated += sum(lengths)
+        if stop:
+            self._store(ids, n, new, cache, pads, lengths)
+        return new, tuple(steps)
+
+    def _pick(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
+        if temperature <= 0:
+            return logits.argmax(dim=-1)
+        return torch.multinomial(torch.softmax(logits / temperature, dim=-1), num_samples=1).squeeze(1)
+
+    def _prefill(self, ids: list[list[int]]) -> tuple[torch.Tensor, Any, torch.Tensor, list[int]]:
+        """Run only what the cache does not hold, as one left-padded batch.
+
+        The suffix block is as wide as the longest uncached tail; a row with a shorter tail
+        takes that many more of its own (cached) tokens into the block, so the layout stays
+        `[pads][cached prefix][tail]` with no holes.  Returns last-position logits, the batch
+        cache, the attention mask and each row's left padding.
+        """
+        found = [self.kv_cache.lookup(row, len(row) - 1) for row in ids]
+        width = max(len(row) - n for row, (n, _) in zip(ids, found, strict=True))
+        prefix = [max(0, len(row) - width) for row in ids]
+        block = max(prefix)
+        cache = build_batch([(e.layers if e else None, p) for (_, e), p in zip(found, prefix, strict=True)], block)
+        pad = self.tokenizer.pad_token_id
+        suffix = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(ids), block + width), dtype=torch.long)
+        pads = []
+        for r, (row, p) in enumerate(zip(ids, prefix, strict=True)):
+            tail = row[p:]
+            suffix[r, width - len(tail) :] = torch.tensor(tail)
+            mask[r, block + width - len(row) :] = 1
+            pads.append(block + width - len(row))
+        suffix, mask = suffix.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(1) - 1).masked_fill(mask == 0, 1)[:, block:]
+        self.tokens.count_prefill(sum(len(row) - p for row, p in zip(ids, prefix, strict=True)), suffix.numel())
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=suffix, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
+            )
+        return out.logits[:, -1, :].float(), out.past_key_values, mask, pads
+
+    def _store(
+        self, ids: list[list[int]], n: int, new: torch.Tensor, cache: Any, pads: list[int], lengths: list[int]
+    ) -> None:
+        """Keep each row's `prompt + step` KV (up to its stop, and only what was fed back)."""
+        fed = new.shape[1] - 1  # the last sampled token was never run through the model
+        for r, length in enumerate(lengths):
+            prompt = ids[r // n]
+            m = min(length, fed)
+            start = pads[r // n]
+            key = prompt + new[r, :m].tolist()
+            self.kv_cache.store(key, row_slice(cache, r, start, start + len(key)))
+
+    def _used_lengths(self, new: torch.Tensor) -> list[int]:
+        """Per row, about how many generated tokens it used: all but the trailing padding that
+        `generate` adds after a row finishes (instrumentation only; cheap, no decoding)."""
+        pad = self.tokenizer.pad_token_id
+        trailing = (new != pad).int().flip(1).cumsum(1).eq(0).sum(1)
+        lengths = new.shape[1] - trailing
+        if pad in self.eos_ids:  # the EOS that ended the row is the same id as the padding
+            lengths = torch.where(trailing > 0, lengths + 1, lengths)
+        return lengths.tolist()
 
     def _generate_chunk(
         self, prompts: list[str], n: int, temperature: float, max_new_tokens: int, stop: str | None
@@ -415,6 +548,48 @@ class HFPolicy(_LoadedModel):
         return judgements
 
 
+def _emitted_logprobs(new: torch.Tensor, logits: Sequence[torch.Tensor], temperature: float) -> torch.Tensor:
+    """log-probabilities of the emitted tokens under the distribution sampled from (see module docstring)."""
+    scale = temperature if temperature > 0 else 1.0
+    return torch.stack(
+        [
+            torch.log_softmax(step.float() / scale, dim=-1).gather(1, new[:, t : t + 1]).squeeze(1)
+            for t, step in enumerate(logits)
+        ],
+        dim=1,
+    )
+
+
+@dataclass
+class TokenCounter:
+    """Tokens the policy ran through the model, to measure how much prompt text is re-encoded.
+
+    `encoded` counts real (non-pad) positions of active rows; `padded` counts every position
+    computed, padding and already-finished rows included; `generated` counts tokens sampled.
+    """
+
+    encoded: int = 0
+    padded: int = 0
+    generated: int = 0
+
+    def count_prefill(self, real: int, computed: int) -> None:
+        self.encoded += real
+        self.padded += computed
+
+    def count_decode(self, active: int, rows: int) -> None:
+        self.encoded += active
+        self.padded += rows
+
+    def count_generate(self, prompt_tokens: int, lengths: list[int]) -> None:
+        """generate's cost: the expanded prompts, then each row's tokens fed back."""
+        self.encoded += prompt_tokens + sum(max(0, n - 1) for n in lengths)
+        self.padded += prompt_tokens + sum(max(0, n - 1) for n in lengths)
+        self.generated += sum(lengths)
+
+    def reset(self) -> None:
+        self.encoded = self.padded = self.generated = 0
+
+
 def _eos_ids(model: PreTrainedModel, tokenizer: Any) -> set[int]:
     """EOS ids from the tokenizer and the checkpoint's generation config (chat models list several)."""
     ids: set[int] = set()
@@ -437,8 +612,16 @@ def load_policy(
     yes_token: str = " yes",
     no_token: str = " no",
     max_batch: int = 64,
+    kv_reuse: bool = True,
+    kv_cache_entries: int = 256,
+    kv_cache_bytes: int | None = 512 * 2**20,
 ) -> HFPolicy:
-    """Load a causal LM (local directory or hub id) as the search policy."""
+    """Load a causal LM (local directory or hub id) as the search policy.
+
+    `kv_reuse` continues each prompt from the longest cached token prefix (children from their
+    parent's `prompt + step`) instead of re-encoding it; the LRU holds at most `kv_cache_entries`
+    prefixes and `kv_cache_bytes` bytes (None: no byte limit).
+    """
     source, local = _resolve_source(name_or_path)
     picked = pick_device(device)
     picked_dtype = pick_dtype(picked, dtype)
@@ -462,6 +645,9 @@ def load_policy(
         yes_token=yes_token,
         no_token=no_token,
         max_batch=max_batch,
+        kv_reuse=kv_reuse,
+        kv_cache_entries=kv_cache_entries,
+        kv_cache_bytes=kv_cache_bytes,
     )
 
 
@@ -580,6 +766,9 @@ class HFPRM(_LoadedModel):
         bad_token: str = "-",
         head_label_index: int = 1,
         max_batch: int = 16,
+        kv_reuse: bool = True,
+        kv_cache_entries: int = 256,
+        kv_cache_bytes: int | None = 256 * 2**20,
     ):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
@@ -590,10 +779,13 @@ class HFPRM(_LoadedModel):
         self.mark, self.sep, self.layout = mark, sep, layout
         self.max_batch = max(1, int(max_batch))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
+        self.tokens = TokenCounter()
         if kind == "tag":
             self._setup_tag(good_token, bad_token)
         else:
             self._setup_head(head_label_index)
+        self.kv_reuse = kv_reuse and self._reader_body() is not None
 
     def _setup_tag(self, good_token: str, bad_token: str) -> None:
         self.good_id, self.bad_id = _distinct_pair(self.tokenizer, good_token, bad_token, "good/bad token")
@@ -614,23 +806,63 @@ class HFPRM(_LoadedModel):
                 f"head_label_index={head_label_index} but the head has {self.num_labels} labels."
             )
         self.head_label_index = head_label_index
+        self.head_body, self.head = self._find_head()
+
+    def _find_head(self) -> tuple[torch.nn.Module | None, torch.nn.Module | None]:
+        """(body, classifier) when applying the classifier to gathered rows reproduces a plain forward.
+
+        Why: the classifier is a per-position map, so running it only at the separator positions
+        gives the same scores without building `batch x length x labels` for every token (and,
+        for remote-code PRMs, without whatever else their forward computes).  Checked once at
+        load on a short text; any mismatch (or unknown layout) falls back to the full forward.
+        """
+        head = next(
+            (m for m in (getattr(self.model, "score", None), getattr(self.model, "classifier", None)) if m is not None),
+            None,
+        )
+        body = getattr(self.model, "base_model", None)
+        if not isinstance(head, torch.nn.Module) or not isinstance(body, torch.nn.Module) or body is self.model:
+            return None, None
+        ids, positions = self.encode("1 + 1", ["1 + 1 = 2", "2 + 2 = 4"])
+        x = torch.tensor([ids], device=self.device)
+        mask = torch.ones_like(x)
+        try:
+            with torch.inference_mode():
+                full = self._head_logits(x, mask)[0, positions].float()
+                got = head(_hidden(body(input_ids=x, attention_mask=mask))[0, positions]).float()
+        except Exception:  # noqa: BLE001 - any failure just means "use the plain forward"
+            return None, None
+        tol = 1e-4 if self.dtype == torch.float32 else 3e-2
+        if got.shape != full.shape or not torch.allclose(got, full, atol=tol, rtol=tol):
+            return None, None
+        return body, head
 
     # -- public protocol ---------------------------------------------------------------------
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
-        """Per-step scores for each path: one forward pass per path, paths batched (right padding).
+        """Per-step scores for each path: one forward pass per path, paths batched.
 
+        With `kv_reuse` a path whose prefix was scored before (its parent's path) runs only the
+        new tokens from that prefix's cached KV; earlier steps' scores come from the cache.
+        `tokens_read` is always the path's full length (what one pass reads), so event logs do
+        not depend on what happened to be cached; `self.tokens` counts what was really run.
         An empty path gets no scores and tokens_read=0 (nothing is run for it).
         """
         results = [StepScores(scores=(), tokens_read=0) for _ in paths]
+        scorer = self._score_cached if self.kv_reuse else self._score_batch
         with self._lock:  # the Rust tokenizer must not be used by two threads at once either
             encoded = [self.encode(problem, path) for path in paths]
             todo = [i for i, (_, positions) in enumerate(encoded) if positions]
             for start in range(0, len(todo), self.max_batch):
                 batch = todo[start : start + self.max_batch]
-                for i, scores in zip(batch, self._score_batch([encoded[i] for i in batch]), strict=True):
+                for i, scores in zip(batch, scorer([encoded[i] for i in batch]), strict=True):
                     results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
         return results
+
+    def clear_cache(self) -> None:
+        """Forget every cached prefix (run_search calls this at the start of each search)."""
+        with self._lock:
+            self.kv_cache.clear()
 
     def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
         """(token ids, read positions) for one path; exposed so PRM training can use the same layout."""
@@ -641,7 +873,79 @@ class HFPRM(_LoadedModel):
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _reader_body(self) -> torch.nn.Module | None:
+        """The transformer whose hidden states are read at the marks (None: head kind without shortcut)."""
+        return self.body if self.kind == "tag" else self.head_body
+
+    def _scores_from_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores from hidden states gathered at the marks (`[marks, hidden]`)."""
+        if self.kind == "tag":
+            return torch.softmax(self._tag_logits(hidden), dim=-1)[:, 0]
+        logits = self.head(hidden).float()  # type: ignore[misc]
+        if self.num_labels == 1:
+            return torch.sigmoid(logits[:, 0])
+        return torch.softmax(logits, dim=-1)[:, self.head_label_index]
+
+    def _score_cached(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        """Like `_score_batch`, but each path continues from its longest cached prefix.
+
+        Layout as in the policy's prefill: `[pads][cached prefix][tail]`, left padded, explicit
+        position ids.  A mark inside the reused prefix takes its score from the cache entry (it
+        saw exactly the same tokens); if the entry lacks one, the reuse stops before that mark.
+        """
+        found = []
+        for ids, positions in items:
+            n, entry = self.kv_cache.lookup(ids, len(ids) - 1)
+            known = entry.payload if entry is not None else {}
+            n = min([n] + [p for p in positions if p < n and p not in known])
+            found.append((n, entry))
+        width = max(len(ids) - n for (ids, _), (n, _) in zip(items, found, strict=True))
+        prefix = [max(0, len(ids) - width) for ids, _ in items]
+        block = max(prefix)
+        cache = build_batch([(e.layers if e else None, p) for (_, e), p in zip(found, prefix, strict=True)], block)
+        suffix = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(items), block + width), dtype=torch.long)
+        rows, cols = [], []
+        for r, ((ids, positions), p) in enumerate(zip(items, prefix, strict=True)):
+            suffix[r, width - (len(ids) - p) :] = torch.tensor(ids[p:])
+            mask[r, block + width - len(ids) :] = 1
+            new = [q for q in positions if q >= p]
+            rows += [r] * len(new)
+            cols += [q - len(ids) + width for q in new]
+        suffix, mask = suffix.to(self.device), mask.to(self.device)
+        position_ids = (mask.cumsum(1) - 1).masked_fill(mask == 0, 1)[:, block:]
+        self.tokens.count_prefill(sum(len(ids) - p for (ids, _), p in zip(items, prefix, strict=True)), suffix.numel())
+        with torch.inference_mode():
+            out = self._reader_body()(  # type: ignore[misc]
+                input_ids=suffix, attention_mask=mask, position_ids=position_ids, past_key_values=cache, use_cache=True
+            )
+            index = torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
+            hidden = _hidden(out)[index[0].to(self.device), index[1].to(self.device)]
+            flat = self._scores_from_hidden(hidden).tolist()
+        return self._collect_cached(items, found, prefix, flat, out.past_key_values, block + width)
+
+    def _collect_cached(
+        self,
+        items: list[tuple[list[int], list[int]]],
+        found: list[tuple[int, Any]],
+        prefix: list[int],
+        flat: list[float],
+        cache: Any,
+        total: int,
+    ) -> list[list[float]]:
+        """Per path: cached scores for marks before its block, fresh ones after; store the path."""
+        out, at = [], 0
+        for r, ((ids, positions), (_, entry), p) in enumerate(zip(items, found, prefix, strict=True)):
+            fresh = [q for q in positions if q >= p]
+            scores = dict(zip(fresh, flat[at : at + len(fresh)], strict=True))
+            at += len(fresh)
+            scores.update({q: entry.payload[q] for q in positions if q < p})
+            out.append([scores[q] for q in positions])
+            self.kv_cache.store(ids, row_slice(cache, r, total - len(ids), total), scores)
+        return out
+
     def _score_batch(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        self.tokens.count_prefill(sum(len(ids) for ids, _ in items), len(items) * max(len(ids) for ids, _ in items))
         width = max(len(ids) for ids, _ in items)
         input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(items), width), dtype=torch.long)
@@ -664,9 +968,9 @@ class HFPRM(_LoadedModel):
     def _read(
         self, input_ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
     ) -> torch.Tensor:
-        if self.kind == "tag":
-            hidden = _hidden(self.body(input_ids=input_ids, attention_mask=mask))[rows, cols]
-            return torch.softmax(self._tag_logits(hidden), dim=-1)[:, 0]
+        body = self._reader_body()
+        if body is not None:  # hidden states at the marks only, then the 2 LM rows or the classifier
+            return self._scores_from_hidden(_hidden(body(input_ids=input_ids, attention_mask=mask))[rows, cols])
         logits = self._head_logits(input_ids, mask)[rows, cols].float()
         if self.num_labels == 1:
             return torch.sigmoid(logits[:, 0])
@@ -724,6 +1028,9 @@ def load_prm(
     head_label_index: int = 1,
     layout: PRMLayout | None = None,
     max_batch: int = 16,
+    kv_reuse: bool = True,
+    kv_cache_entries: int = 256,
+    kv_cache_bytes: int | None = 256 * 2**20,
 ) -> HFPRM:
     """Load a PRM (local directory or hub id).
 
@@ -759,6 +1066,9 @@ def load_prm(
         bad_token=bad_token,
         head_label_index=head_label_index,
         max_batch=max_batch,
+        kv_reuse=kv_reuse,
+        kv_cache_entries=kv_cache_entries,
+        kv_cache_bytes=kv_cache_bytes,
     )
 
 

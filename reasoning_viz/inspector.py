@@ -141,6 +141,8 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
                         "visits": cand["visits"],
                         "rule": data["rule"],
                         "c": data["c"],
+                        "wave": data.get("wave"),
+                        "virtual loss": data.get("virtual_loss", 0),
                     }
                 )
     if rows:

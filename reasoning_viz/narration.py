@@ -109,6 +109,16 @@ def _candidate(c: Mapping[str, Any]) -> str:
 
 
 def _selected(d: Mapping[str, Any], tree: Tree | None) -> str:
+    text = _selected_choice(d)
+    wave = d.get("wave")
+    if wave is None:
+        return text
+    loss = d.get("virtual_loss") or 0
+    held = f"; {loss:g} virtual visits were on it" if loss else ""
+    return f"{text} (parallel wave {wave}{held})"
+
+
+def _selected_choice(d: Mapping[str, Any]) -> str:
     candidates = d["candidates"]
     chosen = next((c for c in candidates if c["node"] == d["node"]), None)
     rule = str(d["rule"]).upper()

@@ -78,6 +78,8 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
         "c": "exploration constant",
         "parent_visits": "visits of the parent at choice time",
         "candidates": "every child: node, q, prior, visits, exploration, score (best first)",
+        "wave": "the parallel wave this descent belongs to (1, 2, ...), or null when parallel == 1",
+        "virtual_loss": "virtual visits on the chosen child from earlier picks of the wave (0 when off)",
     },
     EventKind.EXPANDED: {
         "node": "node id that was expanded",
@@ -126,6 +128,10 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
     EventKind.FAILED: {"error": "error type and message"},
 }
 
+#: Keys added to a kind after logs were already recorded, with the value they mean when absent:
+#: `Event.from_json` fills them in so older exports still load (emitters always send them).
+ADDED_KEYS: dict[EventKind, dict[str, Any]] = {EventKind.SELECTED: {"wave": None, "virtual_loss": 0}}
+
 #: Kinds after which nothing else may be emitted.
 FINAL_KINDS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED})
 
@@ -152,7 +158,8 @@ class Event:
         """Inverse of `to_json`, validating the kind and payload keys."""
         try:
             kind = EventKind(obj["kind"])
-            return make_event(int(obj["seq"]), float(obj["t"]), kind, obj["data"])
+            data = {**ADDED_KEYS.get(kind, {}), **obj["data"]}
+            return make_event(int(obj["seq"]), float(obj["t"]), kind, data)
         except (KeyError, TypeError, ValueError) as exc:
             raise EventError(f"not a ThoughtScope event: {exc}") from exc
 

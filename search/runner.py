@@ -68,6 +68,7 @@ def run_search(
         clock=clock,
     )
     ctx.log.sinks.extend(sinks)
+    _start_caches_empty(models)
     ctx.emit(
         EventKind.SEARCH_STARTED,
         problem=problem,
@@ -80,6 +81,20 @@ def run_search(
         reference=reference,
     )
     return _drive(ctx, spec.grow)
+
+
+def _start_caches_empty(models: Models) -> None:
+    """Let backends with a prefix KV cache (`clear_cache()`) start every search from an empty one.
+
+    Why: a cached prefix gives the same tokens as re-encoding it, but float sums run in another
+    order, so log-probabilities and scores can move in the 6th digit.  Starting empty makes the
+    cache hits, and therefore every number, a function of the search alone: the same seed gives
+    the same event log however many searches ran before on the same models.
+    """
+    for model in (models.policy, models.prm, models.orm):
+        clear = getattr(model, "clear_cache", None)
+        if callable(clear):
+            clear()
 
 
 def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchResult:

@@ -17,6 +17,7 @@ CASES: dict[str, tuple[str, dict]] = {
     "beam": ("beam", {"n": 8, "beam_width": 2}),
     "dvts": ("dvts", {"n": 8, "beam_width": 2}),
     "mcts_puct_prm": ("mcts", {"simulations": 12, "expand_width": 3}),
+    "mcts_parallel": ("mcts", {"simulations": 12, "expand_width": 3, "parallel": 4}),
     "mcts_uct_rollout": ("mcts", {"simulations": 8, "rule": "uct", "value_source": "rollout", "rollouts": 2}),
     "mcts_mix_max_selfeval": (
         "mcts",

@@ -164,6 +164,59 @@ def test_mcts_backtracks_carry_the_breakdown_that_won() -> None:
         assert event.data["candidates"][0]["node"] == event.data["node"]
 
 
+class _CountingPolicy(ScriptedPolicy):
+    """Records the prompts of every propose call (to check one batched call per wave)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def propose(self, prompts, k, **kwargs):  # type: ignore[override]
+        self.calls.append(len(prompts))
+        return super().propose(prompts, k, **kwargs)
+
+
+def test_mcts_parallel_waves_pick_distinct_leaves_and_expand_them_in_one_call() -> None:
+    policy = _CountingPolicy()
+    config = {"simulations": 16, "expand_width": 2, "parallel": 4}
+    result = run_search(
+        PROBLEM, task="arith", strategy="mcts", models=Models(policy, ScriptedPRM()), config=config, seed=1
+    )
+    assert result.status == "finished", result.error
+    selected = [e for e in result.events if e.kind is EventKind.SELECTED]
+    waves: dict[int, list] = {}
+    for event in selected:
+        assert event.data["wave"] is not None
+        waves.setdefault(event.data["wave"], []).append(event)
+    assert max(len(leaves) for leaves in _wave_leaves(result.events).values()) > 1, "no wave spread out"
+    for leaves in _wave_leaves(result.events).values():
+        assert len(leaves) == len(set(leaves)), f"a wave picked the same leaf twice: {leaves}"
+    assert any(e.data["virtual_loss"] > 0 for e in selected)
+    assert max(policy.calls) > 1, "a wave's leaves must be expanded in one batched propose call"
+    expansions = sum(1 for e in result.events if e.kind is EventKind.EXPANDED)
+    assert len(policy.calls) < expansions
+
+
+def _wave_leaves(events) -> dict[int, list[int]]:
+    """Leaf of every descent per wave: a descent is a run of selections starting at the root."""
+    leaves: dict[int, list[int]] = {}
+    for event in events:
+        if event.kind is EventKind.SELECTED:
+            wave = leaves.setdefault(event.data["wave"], [])
+            if event.data["parent"] == 0:
+                wave.append(event.data["node"])
+            else:
+                wave[-1] = event.data["node"]
+    return leaves
+
+
+def test_mcts_parallel_one_is_the_classic_loop() -> None:
+    classic = run_case("mcts_puct_prm", seed=2)
+    for event in classic.events:
+        if event.kind is EventKind.SELECTED:
+            assert event.data["wave"] is None and event.data["virtual_loss"] == 0
+
+
 def test_beam_search_keeps_n_over_m_beams_and_says_why_others_were_pruned() -> None:
     result = run_case("beam")
     tree = result.tree
@@ -208,3 +261,16 @@ def test_importing_search_loads_neither_streamlit_nor_sqlalchemy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_logs_recorded_before_parallel_mcts_still_load() -> None:
+    """`selected` events without `wave`/`virtual_loss` (older exports) read as a classic descent."""
+    result = run_case("mcts_puct_prm")
+    wire = [e.to_json() for e in result.events]
+    for item in wire:
+        if item["kind"] == "selected":
+            del item["data"]["wave"], item["data"]["virtual_loss"]
+    events = events_from_json(wire)
+    selected = [e for e in events if e.kind is EventKind.SELECTED]
+    assert selected and all(e.data["wave"] is None and e.data["virtual_loss"] == 0 for e in selected)
+    assert Tree.from_events(events) == result.tree

@@ -92,14 +92,47 @@ def test_lines_read_like_the_examples() -> None:
     ]
     selected = narrate(
         event(
-            EventKind.SELECTED, node=12, parent=4, rule="puct", c=1.0, parent_visits=8, candidates=candidates
+            EventKind.SELECTED,
+            node=12,
+            parent=4,
+            rule="puct",
+            c=1.0,
+            parent_visits=8,
+            candidates=candidates,
+            wave=None,
+            virtual_loss=0,
         )
     )
     assert "chose node 12 (Q 0.61 + exploration 0.22 = 0.83) over node 9 (0.79)" in selected
     unvisited = [{**candidates[0], "score": 1e9, "exploration": 1e9}, candidates[1]]
     assert "never tried" in narrate(
-        event(EventKind.SELECTED, node=12, parent=4, rule="uct", c=1.0, parent_visits=8, candidates=unvisited)
+        event(
+            EventKind.SELECTED,
+            node=12,
+            parent=4,
+            rule="uct",
+            c=1.0,
+            parent_visits=8,
+            candidates=unvisited,
+            wave=None,
+            virtual_loss=0,
+        )
     )
+    in_wave = narrate(
+        event(
+            EventKind.SELECTED,
+            node=12,
+            parent=4,
+            rule="puct",
+            c=1.0,
+            parent_visits=8,
+            candidates=candidates,
+            wave=3,
+            virtual_loss=2,
+        )
+    )
+    assert "(parallel wave 3; 2 virtual visits were on it)" in in_wave
+    assert "wave" not in selected
     added = narrate(
         event(
             EventKind.NODE_ADDED,

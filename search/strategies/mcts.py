@@ -38,6 +38,12 @@ class MCTSConfig(StrategyConfig):
     )
     backup: str = knob("mean", "How values combine up the tree: mean (average) or max (best found below).")
     answer_method: str = knob("most_visits", "most_visits or best_value pick among solutions; votes also work.")
+    parallel: int = knob(
+        1, "Leaves selected per wave; >1 uses virtual loss so a wave spreads over different branches."
+    )
+    virtual_loss: float = knob(
+        1.0, "With parallel > 1: visits (valued 0) added to each node on a path already picked in the wave."
+    )
 
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
 
@@ -52,6 +58,8 @@ class MCTSConfig(StrategyConfig):
         require_choice("backup", self.backup, ("mean", "max"))
         require(0 <= self.mix_weight <= 1, f"mix_weight must be between 0 and 1 (got {self.mix_weight}).")
         require(self.rollouts >= 1, f"rollouts must be at least 1 (got {self.rollouts}).")
+        require(self.parallel >= 1, f"parallel must be at least 1 (got {self.parallel}).")
+        require(self.virtual_loss >= 0, f"virtual_loss must be >= 0 (got {self.virtual_loss}).")
         require(
             self.value_source == "prm" or self.temperature > 0 or self.rollouts == 1,
             "several rollouts at temperature 0 are identical: raise temperature or set rollouts=1.",
@@ -61,52 +69,123 @@ class MCTSConfig(StrategyConfig):
 @register("mcts", MCTSConfig, "Monte-Carlo tree search: UCT/PUCT selection, PRM or rollout values, backup.")
 def mcts(ctx: SearchContext) -> None:
     last_path: list[int] = []
-    for _ in range(ctx.config.simulations):
-        path = _select(ctx, last_path)
+    done = wave = 0
+    while done < ctx.config.simulations:
+        wave += 1
+        paths = _select_wave(ctx, last_path, min(ctx.config.parallel, ctx.config.simulations - done), wave)
+        last_path = _run_wave(ctx, paths, last_path)
+        done += len(paths)
+        ctx.report_budget()
+
+
+@dataclass
+class _Descent:
+    """One dry-run descent: the path and the choices made, emitted only once the path is kept."""
+
+    path: list[int]
+    choices: list[tuple[int, list[Choice], float]]
+
+
+def _select_wave(ctx: SearchContext, last_path: list[int], size: int, wave: int) -> list[list[int]]:
+    """Up to `size` root-to-leaf paths; virtual loss on picked paths steers later picks elsewhere.
+
+    A descent that ends at a leaf already in the wave ends the wave early (expanding it twice
+    would waste a model call), so small trees give short waves.  Each kept descent's `selected`
+    events carry the wave number (null when parallel == 1) and the virtual visits that were on
+    the chosen child.  With parallel == 1 this is exactly the classic one-simulation loop.
+    """
+    virtual: dict[int, float] = {}
+    paths: list[list[int]] = []
+    previous = last_path
+    for _ in range(size):
+        descent = _descend(ctx, virtual)
+        if any(descent.path[-1] == p[-1] for p in paths):
+            break
+        _record_descent(ctx, descent, previous, wave if ctx.config.parallel > 1 else None)
+        paths.append(descent.path)
+        previous = descent.path
+        if ctx.config.parallel > 1:
+            for node_id in descent.path:
+                virtual[node_id] = virtual.get(node_id, 0.0) + ctx.config.virtual_loss
+    return paths
+
+
+def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) -> list[int]:
+    """Expand every open leaf of the wave in ONE policy call, value all children in one batch, back up.
+
+    Returns the path the next wave compares against for backtracking.
+    """
+    to_expand: list[list[int]] = []
+    for path in paths:
         leaf = path[-1]
         if ctx.node(leaf).expanded:
             ctx.prune(leaf, "every continuation below it was a dead end")
             _backup(ctx, path, 0.0)
         elif ctx.is_open(leaf):
-            children = ctx.expand([leaf], ctx.config.expand_width)[0]
-            for child, value in zip(children, evaluate(ctx, children), strict=True):
-                _backup(ctx, [*path, child], value)
-            last_path = path
+            to_expand.append(path)
         else:
             _backup(ctx, path, _leaf_value(ctx, leaf))
             last_path = path
-        ctx.report_budget()
+    if not to_expand:
+        return last_path
+    children = ctx.expand([p[-1] for p in to_expand], ctx.config.expand_width)
+    values = iter(evaluate(ctx, [c for group in children for c in group]))
+    for path, group in zip(to_expand, children, strict=True):
+        for child in group:
+            _backup(ctx, [*path, child], next(values))
+    return to_expand[-1]
 
 
-def _select(ctx: SearchContext, last_path: list[int]) -> list[int]:
-    """Descend by the selection rule; record each choice and the first turn off `last_path`."""
+def _descend(ctx: SearchContext, virtual: dict[int, float]) -> _Descent:
+    """Descend by the selection rule, seeing virtual visits, without emitting anything yet."""
     path = [ROOT_ID]
-    turned = False
+    choices: list[tuple[int, list[Choice], float]] = []
     while ctx.node(path[-1]).expanded:
         node_id = path[-1]
         options = [c for c in ctx.node(node_id).children if not ctx.node(c).pruned]
         if not options:
             break
-        ranked = _rank(ctx, node_id, options)
+        ranked = _rank(ctx, node_id, options, virtual)
+        choices.append((node_id, ranked, virtual.get(ranked[0].node, 0.0)))
+        path.append(ranked[0].node)
+    return _Descent(path, choices)
+
+
+def _record_descent(ctx: SearchContext, descent: _Descent, last_path: list[int], wave: int | None) -> None:
+    """Emit each choice of a kept descent and the first turn off `last_path`."""
+    turned = False
+    for depth, (node_id, ranked, applied) in enumerate(descent.choices, start=1):
         chosen = ranked[0]
-        _record_selection(ctx, node_id, ranked)
-        depth = len(path)
+        _record_selection(ctx, node_id, ranked, wave, applied)
         previous = last_path[depth] if depth < len(last_path) and last_path[depth - 1] == node_id else None
         if not turned and previous is not None and previous != chosen.node:
             _record_backtrack(ctx, last_path, node_id, chosen, next(r for r in ranked if r.node == previous))
             turned = True
-        path.append(chosen.node)
-    return path
 
 
-def _rank(ctx: SearchContext, node_id: int, options: list[int]) -> list[Choice]:
-    stats = [
-        ChildStats(node=c, q=ctx.q_value(c), visits=ctx.node(c).visits, prior=ctx.node(c).prior or 0.0) for c in options
-    ]
-    return rank_children(stats, ctx.node(node_id).visits, ctx.config.c, ctx.config.rule)
+def _rank(ctx: SearchContext, node_id: int, options: list[int], virtual: dict[int, float]) -> list[Choice]:
+    """Rank children; virtual visits count as visits valued 0 (a mean Q shrinks, a max Q stays)."""
+    stats = [_stats(ctx, c, virtual.get(c, 0.0)) for c in options]
+    parent_visits = ctx.node(node_id).visits + virtual.get(node_id, 0.0)
+    return rank_children(stats, _as_count(parent_visits), ctx.config.c, ctx.config.rule)
 
 
-def _record_selection(ctx: SearchContext, parent: int, ranked: list[Choice]) -> None:
+def _stats(ctx: SearchContext, node_id: int, extra: float) -> ChildStats:
+    node = ctx.node(node_id)
+    q = ctx.q_value(node_id)
+    if extra and ctx.config.backup == "mean":
+        q = q * node.visits / (node.visits + extra)
+    return ChildStats(node=node_id, q=q, visits=_as_count(node.visits + extra), prior=node.prior or 0.0)
+
+
+def _as_count(visits: float) -> int | float:
+    """Keep integer visit counts integers (so events and classic runs are unchanged)."""
+    return int(visits) if float(visits).is_integer() else visits
+
+
+def _record_selection(
+    ctx: SearchContext, parent: int, ranked: list[Choice], wave: int | None = None, applied: float = 0.0
+) -> None:
     ctx.emit(
         EventKind.SELECTED,
         node=ranked[0].node,
@@ -115,6 +194,8 @@ def _record_selection(ctx: SearchContext, parent: int, ranked: list[Choice]) -> 
         c=ctx.config.c,
         parent_visits=ctx.node(parent).visits,
         candidates=[choice.to_json() for choice in ranked],
+        wave=wave,
+        virtual_loss=_as_count(applied),
     )
 
 
