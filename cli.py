@@ -38,10 +38,12 @@ console = Console()
 
 
 def _mount_subcommands() -> None:
-    """Commands that live beside their code: `runs` (storage)."""
+    """Commands that live beside their code: `runs` (storage); `train`, `eval`, `sweep` (nano pack)."""
+    from nano.cli import register
     from storage.cli import runs_app
 
     app.add_typer(runs_app, name="runs", help="List, show, rename, tag, delete, export and import saved runs.")
+    register(app)
 
 
 def parse_knobs(pairs: list[str], strategy: str) -> dict[str, Any]:

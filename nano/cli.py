@@ -1,0 +1,182 @@
+"""Typer commands of the nano pack: `train policy`, `train prm`, `eval` and `sweep`.
+
+The main CLI calls `register(app)`; nothing here imports torch until a command runs, so
+`python cli.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
+
+Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (default: best available).")]
+Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
+
+
+@train_app.command("policy")
+def train_policy_command(
+    out: Annotated[Path, typer.Option(help="Where the weights and report go.")] = Path("models/nano/policy"),
+    seed: int = 0,
+    examples: Annotated[int, typer.Option(help="Training examples (one pass).")] = 36_000,
+    batch_size: int = 48,
+    lr: float = 2e-3,
+    layers: int = 4,
+    dim: int = 128,
+    heads: int = 4,
+    eval_problems: Annotated[int, typer.Option(help="Held-out problems per task for the report.")] = 40,
+    arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = 0.5,
+    arch: Annotated[str, typer.Option(help="gpt2 or qwen2.")] = "gpt2",
+    init: Annotated[str | None, typer.Option(help="Continue training this checkpoint (default: from scratch).")] = None,
+    device: Device = None,
+    threads: Threads = 2,
+) -> None:
+    """Train the policy (solutions of arith + countdown, and self-check questions)."""
+    from nano.common import ModelSize
+    from nano.train_policy import PolicyTrainConfig, train_policy
+
+    config = PolicyTrainConfig(out=str(out), seed=seed, examples=examples, batch_size=batch_size, lr=lr,
+                               eval_problems=eval_problems, device=device, threads=threads, init=init,
+                               arith_share=arith_share,
+                               size=ModelSize(n_layer=layers, n_embd=dim, n_head=heads, arch=arch))
+    result = train_policy(config)
+    _print_rows("policy: held-out greedy accuracy", result["eval"])
+    console.print(f"saved to {out} in {result['meta']['train_seconds']} s")
+
+
+@train_app.command("prm")
+def train_prm_command(
+    policy: Annotated[Path, typer.Option(help="The trained policy (labels rollouts, initialises the PRM).")] = Path(
+        "models/nano/policy"
+    ),
+    out: Path = Path("models/nano/prm"),
+    labels: Annotated[str, typer.Option(help="mc (Math-Shepherd rollouts) or checker (exact step checker).")] = "mc",
+    seed: int = 0,
+    problems: Annotated[int, typer.Option(help="Training problems per task.")] = 600,
+    samples: Annotated[int, typer.Option(help="Policy samples per problem.")] = 4,
+    rollouts: Annotated[int, typer.Option(help="MC rollouts per step (labels=mc).")] = 4,
+    epochs: int = 2,
+    lr: float = 5e-4,
+    eval_problems: int = 60,
+    device: Device = None,
+    threads: Threads = 2,
+) -> None:
+    """Train the PRM on the policy's own samples, labelled by MC rollouts or the exact checker."""
+    from nano.train_prm import PRMTrainConfig, train_prm
+
+    if labels not in ("mc", "checker"):
+        raise typer.BadParameter("labels must be mc or checker")
+    config = PRMTrainConfig(policy=str(policy), out=str(out), labels=labels, seed=seed, problems_per_task=problems,
+                            samples_per_problem=samples, rollouts=rollouts, epochs=epochs, lr=lr,
+                            eval_problems=eval_problems, device=device, threads=threads)
+    result = train_prm(config)
+    _print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
+    console.print(f"saved to {out} in {result['meta']['total_seconds']} s")
+
+
+def eval_command(
+    task: Annotated[str, typer.Option(help="arith or countdown (held-out generated problems).")] = "arith",
+    strategy: Annotated[str, typer.Option("--strategy", "-s")] = "greedy",
+    knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="name=value, repeatable.")] = None,
+    n: Annotated[int, typer.Option("--n", "-n", help="How many problems.")] = 50,
+    seed: int = 0,
+    jsonl: Annotated[str | None, typer.Option(help='JSONL of {"task","problem","answer"} instead.')] = None,
+    game24: Annotated[bool, typer.Option("--game24", help="The Game-of-24 test slice (ranks 901-1000).")] = False,
+    policy: str | None = None,
+    prm: str | None = None,
+    device: Device = None,
+    out: Annotated[Path | None, typer.Option(help="Per-problem results (.csv or .json).")] = None,
+) -> None:
+    """Accuracy and cost of one strategy over many problems (per-problem results written to --out)."""
+    from tqdm import tqdm
+
+    from nano.evaluate import load_nano_models, load_problems, parse_knobs, run_eval, write_rows
+
+    problems = load_problems(task, n, seed, jsonl, game24)
+    knobs = parse_knobs(knob or [], strategy)
+    models = load_nano_models(policy, prm, device)
+    bar = tqdm(total=len(problems), desc=f"eval {strategy}")
+    correct = 0
+
+    def tick(row: dict) -> None:
+        nonlocal correct
+        correct += row["correct"]
+        bar.update(1)
+        bar.set_postfix(acc=f"{correct / bar.n:.2f}")
+
+    summary, rows = run_eval(problems, strategy, models, knobs, seed, on_problem=tick)
+    bar.close()
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(problems)}_s{seed}.json"
+    write_rows(out, rows)
+    _print_rows(f"{strategy} {summary.knobs} on {name}", [{k: v for k, v in summary.as_row().items() if k != "knobs"}])
+    console.print(f"per-problem results: {out}")
+
+
+def sweep_command(
+    task: str = "arith",
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="strategy or strategy:knob=value,...; repeatable."),
+    ] = None,
+    budgets: Annotated[str, typer.Option(help="Comma-separated budgets (N / simulations).")] = "1,2,4,8,16,32,64",
+    n: Annotated[int, typer.Option("--n", "-n")] = 20,
+    seed: int = 0,
+    jsonl: str | None = None,
+    game24: bool = False,
+    policy: str | None = None,
+    prm: str | None = None,
+    device: Device = None,
+    out: Annotated[Path, typer.Option(help="Figure path stem (.html and .png are written).")] = Path(
+        "runs/nano_sweep/sweep"
+    ),
+) -> None:
+    """Accuracy against generated tokens for several strategies at budgets 1..64 (plotly HTML + PNG)."""
+    from tqdm import tqdm
+
+    from nano.evaluate import DEFAULT_SWEEP, load_nano_models, load_problems, plot_sweep, run_sweep
+
+    problems = load_problems(task, n, seed, jsonl, game24)
+    specs = strategies or list(DEFAULT_SWEEP)
+    sizes = [int(b) for b in budgets.split(",") if b.strip()]
+    models = load_nano_models(policy, prm, device)
+    bar = tqdm(desc="sweep points")
+    points = run_sweep(problems, specs, sizes, models, seed, on_point=lambda _: bar.update(1))
+    bar.close()
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(problems)} problems)")
+    out.with_suffix(".json").write_text(json.dumps(points, indent=2))
+    shown = ("spec", "budget", "accuracy", "mean_tokens", "mean_prm_tokens", "mean_model_calls", "mean_seconds")
+    _print_rows(f"sweep on {name}", [{k: p[k] for k in shown} for p in points])
+    console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `train policy|prm`, `eval` and `sweep` to the main CLI."""
+    app.add_typer(train_app, name="train")
+    app.command("eval")(eval_command)
+    app.command("sweep")(sweep_command)
+
+
+def _print_rows(title: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    table = Table(title=title)
+    for key in rows[0]:
+        table.add_column(str(key))
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(table)
+
+
+if __name__ == "__main__":  # `python -m nano.cli train policy|prm`, `eval`, `sweep` without the main CLI
+    standalone = typer.Typer(help="The nano pack's commands.", no_args_is_help=True)
+    register(standalone)
+    standalone()

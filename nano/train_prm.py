@@ -1,0 +1,264 @@
+"""Train the nano PRM: the policy's GPT-2, fine-tuned to say `+`/`-` at each step tag (kind="tag").
+
+Labels (Math-Shepherd): a step sampled from the trained policy is labelled with the fraction of
+K policy rollouts from it that reach a correct answer (`labels="mc"`), or with the exact step
+checker (`labels="checker"`, the fast default used to ship the committed weights on CPU).  Gold
+solutions with one corrupted step add negatives the policy rarely produces.  The PRM starts from
+the policy's weights: it already reads the arithmetic, so a few hundred steps suffice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+from transformers import AutoModelForCausalLM, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+from models.hf import TAG_LAYOUT, encode_marked, prm_text
+from nano.common import lr_at, param_count, save, setup
+from nano.data import PRM_SEED_BASE, TASKS, corrupt, heldout_problems, problems, solution
+from nano.quick_eval import generate_solutions, is_correct, solution_steps
+from nano.report import write_eval_table, write_loss_curve
+from nano.tokenizer import BAD, GOOD, STEP_TAG
+from search.tasks.base import Problem
+
+MAX_STEPS = 8
+
+
+@dataclass(frozen=True)
+class PRMTrainConfig:
+    policy: str = "models/nano/policy"
+    out: str = "models/nano/prm"
+    labels: str = "checker"
+    seed: int = 0
+    problems_per_task: int = 600
+    samples_per_problem: int = 4
+    rollouts: int = 4
+    synthetic_share: float = 0.5
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 20
+    threads: int = 2
+    device: str | None = None
+    eval_problems: int = 60
+    gen_tokens: int = 220
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One path and a label in [0, 1] for each of its steps."""
+
+    problem: Problem
+    steps: tuple[str, ...]
+    labels: tuple[float, ...]
+
+
+def checker_labels(problem: Problem, steps: Sequence[str]) -> tuple[float, ...]:
+    task = TASKS[problem.task]
+    return tuple(float(bool(task.check_step(problem.text, steps[:i], s))) for i, s in enumerate(steps))
+
+
+def sample_paths(
+    model, tokenizer, probs: Sequence[Problem], samples: int, temperature: float = 1.0, gen_tokens: int = 220
+) -> list[tuple]:
+    """(problem, steps) for `samples` policy solutions per problem (cut after the answer / MAX_STEPS)."""
+    prompts = [TASKS[p.task].prompt(p.text, []) for p in probs for _ in range(samples)]
+    texts = generate_solutions(model, tokenizer, prompts, temperature=temperature, max_new_tokens=gen_tokens)
+    owners = [p for p in probs for _ in range(samples)]
+    return [(p, tuple(solution_steps(t)[:MAX_STEPS])) for p, t in zip(owners, texts, strict=True) if t.strip()]
+
+
+def mc_labels(
+    model, tokenizer, paths: Sequence[tuple], rollouts: int, progress: bool, gen_tokens: int = 220
+) -> list[tuple[float, ...]]:
+    """Math-Shepherd soft labels: per step, the share of `rollouts` policy completions that end correct."""
+    prefixes = sorted({(p, steps[: i + 1]) for p, steps in paths for i in range(len(steps))}, key=lambda x: x[0].text)
+    jobs = [(p, pre) for p, pre in prefixes for _ in range(rollouts) if not TASKS[p.task].is_final(pre[-1])]
+    prompts = [TASKS[p.task].prompt(p.text, pre) for p, pre in jobs]
+    texts: list[str] = []
+    for start in tqdm(range(0, len(prompts), 256), desc="MC rollouts", disable=not progress):
+        chunk = prompts[start : start + 256]
+        texts += generate_solutions(model, tokenizer, chunk, temperature=1.0, max_new_tokens=gen_tokens)
+    wins: dict[tuple, list[bool]] = {}
+    for (p, pre), text in zip(jobs, texts, strict=True):
+        wins.setdefault((p, pre), []).append(is_correct(p, [*pre, *solution_steps(text)]))
+    out = []
+    for p, steps in paths:
+        row = []
+        for i in range(len(steps)):
+            pre = steps[: i + 1]
+            if TASKS[p.task].is_final(pre[-1]):
+                row.append(float(is_correct(p, pre)))
+            else:
+                results = wins[(p, pre)]
+                row.append(sum(results) / len(results))
+        out.append(tuple(row))
+    return out
+
+
+def synthetic_paths(probs: Sequence[Problem], rng: random.Random) -> list[Labelled]:
+    """Gold solutions, and gold prefixes ending in one corrupted step (checker-labelled)."""
+    out = []
+    for p in probs:
+        gold = solution(p, rng)
+        cut = rng.randrange(len(gold))
+        bad = [*gold[:cut], corrupt(p, gold[:cut], gold[cut], rng)]
+        for steps in (gold, bad):
+            out.append(Labelled(p, tuple(steps), checker_labels(p, steps)))
+    return out
+
+
+def build_dataset(config: PRMTrainConfig, model, tokenizer, progress: bool) -> list[Labelled]:
+    rng = random.Random(PRM_SEED_BASE + config.seed)
+    probs = [p for task in ("arith", "countdown") for p in problems(task, rng, config.problems_per_task)]
+    paths = sample_paths(model, tokenizer, probs, config.samples_per_problem, gen_tokens=config.gen_tokens)
+    if config.labels == "mc":
+        labels = mc_labels(model, tokenizer, paths, config.rollouts, progress, config.gen_tokens)
+    else:
+        labels = [checker_labels(p, steps) for p, steps in paths]
+    data = [Labelled(p, steps, lab) for (p, steps), lab in zip(paths, labels, strict=True) if steps]
+    n_syn = int(len(data) * config.synthetic_share)
+    data += synthetic_paths(rng.sample(probs, min(len(probs), n_syn // 2)), rng)
+    rng.shuffle(data)
+    return data
+
+
+def encode(tokenizer: PreTrainedTokenizerFast, item: Labelled) -> tuple[list[int], list[int], list[float]]:
+    text, ends = prm_text(TAG_LAYOUT, item.problem.text, item.steps, STEP_TAG, "\n")
+    ids, positions = encode_marked(tokenizer, text, ends, len(STEP_TAG))
+    return ids, positions, list(item.labels)
+
+
+def prm_loss(
+    model: GPT2LMHeadModel, batch: list[tuple], ids_pair: tuple[int, int], pad_id: int, device: torch.device
+) -> torch.Tensor:
+    """Soft binary cross-entropy of P(good) (softmax over the good/bad token logits) at each step tag."""
+    width = max(len(ids) for ids, _, _ in batch)
+    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(x)
+    rows, cols, targets = [], [], []
+    for b, (ids, positions, labels) in enumerate(batch):
+        x[b, : len(ids)] = torch.tensor(ids)
+        mask[b, : len(ids)] = 1
+        rows += [b] * len(positions)
+        cols += positions
+        targets += labels
+    logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
+    pair = logits[torch.tensor(rows, device=device), torch.tensor(cols, device=device)][:, list(ids_pair)]
+    logp = torch.log_softmax(pair.float(), dim=-1)
+    t = torch.tensor(targets, device=device)
+    return -(t * logp[:, 0] + (1 - t) * logp[:, 1]).mean()
+
+
+def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
+    """Label data with the policy, fine-tune a copy of it as PRM, save weights + report to `config.out`."""
+    started = time.monotonic()
+    device = setup(config.seed, config.threads, config.device)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(config.policy)
+    model = AutoModelForCausalLM.from_pretrained(config.policy, use_safetensors=True).to(device)
+    data = build_dataset(config, model, tokenizer, progress)
+    label_s = time.monotonic() - started
+    encoded = [encode(tokenizer, item) for item in data]
+    ids_pair = (tokenizer.convert_tokens_to_ids(GOOD), tokenizer.convert_tokens_to_ids(BAD))
+    rng = random.Random(config.seed)
+    total = config.epochs * ((len(encoded) + config.batch_size - 1) // config.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    losses: list[float] = []
+    model.train()
+    bar = tqdm(total=total, desc="prm train", disable=not progress)
+    for _ in range(config.epochs):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(len(losses), total, config.lr, config.warmup)
+            batch = [encoded[i] for i in order[start : start + config.batch_size]]
+            loss = prm_loss(model, batch, ids_pair, tokenizer.pad_token_id, device)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    bar.close()
+    train_s = time.monotonic() - started
+    out = Path(config.out)
+    save(model, tokenizer, out)
+    rows = evaluate_prm(str(out), config.policy, config.eval_problems, config.seed, config.gen_tokens)
+    n_steps = sum(len(d.labels) for d in data)
+    meta = {**asdict(config), "parameters": param_count(model), "paths": len(data), "labelled_steps": n_steps,
+            "positive_share": sum(sum(d.labels) for d in data) / max(1, n_steps), "optimizer_steps": total,
+            "labelling_seconds": round(label_s, 1), "total_seconds": round(train_s, 1)}
+    write_loss_curve(out, range(1, len(losses) + 1), losses, f"nano PRM ({config.labels} labels): training loss")
+    write_eval_table(out, rows, meta)
+    (out / "train_config.json").write_text(json.dumps(meta, indent=2))
+    return {"meta": meta, "eval": rows}
+
+
+def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Mann-Whitney ROC AUC (ties count half); None when one class is missing."""
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    ranked = sorted((s, i) for i, s in enumerate(scores))
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j + 1 < len(ranked) and ranked[j + 1][0] == ranked[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[ranked[k][1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos_rank = sum(r for r, y in zip(ranks, labels, strict=True) if y)
+    return (pos_rank - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def evaluate_prm(prm_path: str, policy_path: str, per_task: int, seed: int = 0, gen_tokens: int = 220) -> list[dict]:
+    """Step-level ROC AUC of the PRM vs the exact checker on held-out policy samples (EVAL seed stream)."""
+    from models.hf import load_prm
+
+    prm = load_prm(prm_path)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(policy_path)
+    policy = AutoModelForCausalLM.from_pretrained(policy_path, use_safetensors=True).to(prm.device)
+    rows = []
+    for task in ("arith", "countdown"):
+        probs = heldout_problems(task, per_task, seed=seed + 7)
+        scores, truth = [], []
+        for p, steps in sample_paths(policy, tokenizer, probs, 2, gen_tokens=gen_tokens):
+            if not steps:
+                continue
+            scores += list(prm.score(p.text, [list(steps)])[0].scores)
+            truth += [bool(x) for x in checker_labels(p, steps)]
+        auc = roc_auc(scores, truth)
+        rows.append({"task": task, "paths": "policy samples", "steps": len(truth),
+                     "good_share": sum(truth) / max(1, len(truth)), "roc_auc": auc if auc is not None else "n/a"})
+    return rows + evaluate_prm_synthetic(prm, per_task, seed)
+
+
+def evaluate_prm_synthetic(prm, per_task: int, seed: int = 0) -> list[dict]:
+    """ROC AUC on held-out gold solutions and gold prefixes ending in one corrupted step.
+
+    Why as well: while the policy is weak its samples hold almost no good steps, so the AUC on
+    them rests on a handful of positives; these paths have both classes in every problem.
+    """
+    rows = []
+    for task in ("arith", "countdown"):
+        rng = random.Random(seed + 11)
+        scores, truth = [], []
+        for item in synthetic_paths(heldout_problems(task, per_task, seed=seed + 11), rng):
+            scores += list(prm.score(item.problem.text, [list(item.steps)])[0].scores)
+            truth += [bool(x) for x in item.labels]
+        auc = roc_auc(scores, truth)
+        rows.append({"task": task, "paths": "gold + corrupted", "steps": len(truth),
+                     "good_share": sum(truth) / max(1, len(truth)), "roc_auc": auc if auc is not None else "n/a"})
+    return rows

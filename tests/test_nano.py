@@ -1,0 +1,117 @@
+"""The nano pack: committed weights load and search, training and eval run, and no test puzzle leaks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from nano import data
+from nano.tokenizer import BAD, GOOD, NO, STEP_TAG, YES, build_tokenizer
+from search.runner import run_search
+from search.tasks.game24 import is_test_puzzle, test_multisets, test_slice
+
+NANO = Path(__file__).resolve().parents[1] / "models" / "nano"
+
+
+@pytest.fixture(scope="module")
+def nano_models():
+    from nano.evaluate import load_nano_models
+
+    return load_nano_models(device="cpu")
+
+
+def test_tokenizer_has_single_protocol_tokens() -> None:
+    tok = build_tokenizer()
+    for word in (YES, NO, STEP_TAG, GOOD, BAD):
+        assert len(tok.encode(word, add_special_tokens=False)) == 1, word
+    text = "Problem: Use 4 5 6 10 to make 24.\nSolution:\n10 - 4 = 6 (left: 5 6 6) ки\nIs this step correct? yes\n"
+    assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+
+
+def test_data_builder_never_emits_a_game24_test_puzzle() -> None:
+    """Every 4-number target-24 problem the builders make is checked against the CSV's ranks 901-1000."""
+    try:
+        slice_ = {tuple(sorted(p.numbers)) for p in test_slice()}
+    except FileNotFoundError:
+        slice_ = set(test_multisets())
+    assert len(slice_) == 100
+    assert not data.keep_problem(data.Problem("countdown", "Use 4 5 6 10 to make 24.", None))
+    rng = random.Random(0)
+    made = data.problems("countdown", rng, 300, difficulties=(2, 3))
+    made += [data.Problem("countdown", e.text.split("\n")[0].removeprefix("Problem: ").strip(), None)
+             for e in data.policy_examples(0, 100)
+             if e.text.startswith("Problem: Use")]
+    fours = [data.parse_problem(p.text) for p in made]
+    fours = [p for p in fours if len(p.numbers) == 4 and p.target == 24]
+    assert len(fours) > 40
+    assert not any(tuple(sorted(p.numbers)) in slice_ or is_test_puzzle(p.numbers) for p in fours)
+
+
+def test_countdown_solutions_pass_the_checker() -> None:
+    task = data.TASKS["countdown"]
+    rng = random.Random(1)
+    for problem in data.problems("countdown", rng, 10):
+        steps = data.countdown_solution(problem.text, rng)
+        assert all(task.check_step(problem.text, steps[:i], s) for i, s in enumerate(steps))
+
+
+def test_committed_weights_run_greedy_and_beam(nano_models) -> None:
+    assert (NANO / "policy" / "model.safetensors").exists() and (NANO / "prm" / "model.safetensors").exists()
+    sizes = sum(f.stat().st_size for f in NANO.rglob("*.safetensors"))
+    assert sizes < 30 * 2**20
+    problem = data.heldout_problems("arith", 1, seed=3, difficulties=(2,))[0]
+    for strategy, knobs in (("greedy", {"max_depth": 6}), ("beam", {"n": 2, "beam_width": 1, "max_depth": 6})):
+        result = run_search(problem.text, task="arith", strategy=strategy, models=nano_models, config=knobs,
+                            seed=0, reference=problem.answer)
+        assert result.error is None and result.status == "finished"
+        assert result.answer is not None and result.budget["tokens_generated"] > 0
+    scores = nano_models.prm.score(problem.text, [data.TASKS["arith"].solution(problem.text)])[0].scores
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_training_smoke(tmp_path: Path) -> None:
+    from models.hf import load_policy, load_prm
+    from nano.common import ModelSize
+    from nano.train_policy import PolicyTrainConfig, train_policy
+    from nano.train_prm import PRMTrainConfig, train_prm
+
+    tiny = ModelSize(n_layer=1, n_embd=32, n_head=2, n_positions=384)
+    policy_dir, prm_dir = tmp_path / "policy", tmp_path / "prm"
+    config = PolicyTrainConfig(out=str(policy_dir), examples=48, batch_size=16, eval_problems=5, gen_tokens=12,
+                               size=tiny)
+    train_policy(config, progress=False)
+    result = train_prm(PRMTrainConfig(policy=str(policy_dir), out=str(prm_dir), labels="mc", problems_per_task=2,
+                                      samples_per_problem=1, rollouts=1, epochs=1, eval_problems=2,
+                                      gen_tokens=12), progress=False)
+    assert result["meta"]["labelled_steps"] > 0
+    for out in (policy_dir, prm_dir):
+        assert {"loss_curve.html", "loss_curve.png", "eval.md", "eval.json"} <= {f.name for f in out.iterdir()}
+    load_policy(str(policy_dir), device="cpu")
+    load_prm(str(prm_dir), device="cpu")
+
+
+def test_eval_and_sweep_commands(tmp_path: Path) -> None:
+    from nano.cli import register
+
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    out = tmp_path / "greedy.csv"
+    res = runner.invoke(app, ["eval", "--task", "arith", "-s", "greedy", "-n", "3", "--device", "cpu", "--out",
+                              str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and {"correct", "tokens_generated", "prm_tokens", "model_calls", "seconds"} <= set(rows[0])
+    stem = tmp_path / "sweep"
+    res = runner.invoke(app, ["sweep", "-s", "greedy", "-s", "best_of_n", "--budgets", "1,2", "-n", "2",
+                              "--device", "cpu", "--out", str(stem)])
+    assert res.exit_code == 0, res.output
+    points = json.loads(stem.with_suffix(".json").read_text())
+    assert [p["spec"] for p in points] == ["greedy", "best_of_n", "best_of_n"]
+    assert stem.with_suffix(".html").exists() and stem.with_suffix(".png").exists()
