@@ -70,7 +70,7 @@ def _coerce(raw: str, default: Any, key: str) -> Any:
             return raw.lower() in ("true", "1", "yes")
         if isinstance(default, int):
             return int(raw)
-        if isinstance(default, float) or key in ("temperature",):
+        if isinstance(default, float):
             return float(raw)
         if default is None:
             return None if raw.lower() == "none" else int(raw)

@@ -30,6 +30,8 @@ class Job:
     result: SearchResult | None = None
     error: str | None = None
     run_id: int | None = None
+    #: The sink recording this job, whose run id appears once the first event is stored.
+    recorder: Any = None
     started: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -38,6 +40,12 @@ class Job:
     def sink(self, event: Event) -> None:
         with self._lock:
             self.events.append(event)
+
+    def sync_run_id(self) -> int | None:
+        """Pick the run id up from the recorder once it has one (never waits)."""
+        if self.run_id is None and self.recorder is not None:
+            self.run_id = getattr(self.recorder, "run_id", None)
+        return self.run_id
 
     @property
     def running(self) -> bool:
@@ -72,12 +80,12 @@ class JobRegistry:
         label: str,
         search: Callable[[list[EventSink], threading.Event], SearchResult],
         *,
-        sinks: list[EventSink] | None = None,
+        recorder: EventSink | None = None,
         on_done: Callable[[Job], Any] | None = None,
     ) -> Job:
         """Start `search(sinks, stop)` in a daemon thread and return its job at once."""
-        job = Job(id=f"job-{next(self._ids)}", label=label)
-        all_sinks = [job.sink, *(sinks or [])]
+        job = Job(id=f"job-{next(self._ids)}", label=label, recorder=recorder)
+        all_sinks = [job.sink, *([recorder] if recorder else [])]
 
         def target() -> None:
             try:
@@ -100,7 +108,7 @@ class JobRegistry:
 
     def by_run(self, run_id: int) -> Job | None:
         with self._lock:
-            return next((job for job in self._jobs.values() if job.run_id == run_id), None)
+            return next((job for job in self._jobs.values() if job.sync_run_id() == run_id), None)
 
     def all(self) -> list[Job]:
         with self._lock:

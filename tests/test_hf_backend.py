@@ -28,7 +28,7 @@ from models.hf import (
     weights_hash,
 )
 from search.models import Policy, Proposal, RewardModel
-from tests.tiny_checkpoints import SEP
+from tests.tiny_checkpoints import SEP, one_torch_thread
 
 PROBLEM = "Start with 17. Add 25. Subtract 8."
 PROMPT = f"Problem: {PROBLEM}\nSolution:\n"
@@ -50,10 +50,8 @@ PRM_CASES = [
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
     """Tiny models gain nothing from 2 threads and lose a lot when the cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

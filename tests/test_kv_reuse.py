@@ -20,6 +20,7 @@ from models.kv_cache import PrefixKVCache
 from search import Models, run_search
 from search.events import comparable
 from search.tasks.arith import ArithTask
+from tests.tiny_checkpoints import one_torch_thread
 
 PROBLEM = "Start with 17. Add 25. Subtract 4."
 PROMPT = f"Problem: {PROBLEM}\nSolution:\n"
@@ -28,10 +29,9 @@ PROMPTS = [PROMPT, PROMPT + "17 + 25 = 42\n", "Problem: Start with 3. Add 4.\nSo
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """Tiny models gain nothing from 2 threads and lose a lot when the cores are shared."""
+    with one_torch_thread():
+        yield
 
 
 class _NoEarlyAnswers(ArithTask):

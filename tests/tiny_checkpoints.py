@@ -9,6 +9,8 @@ make the tiny causal LMs write `a + b = c\\n` lines; the token-classification PR
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +76,7 @@ def build_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token=EOS, pad_token=PAD, extra_special_tokens=[SEP]
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, extra_special_tokens=[SEP])
 
 
 def _train(model: PreTrainedModel, tokenizer: Any, texts: list[str], steps: int) -> None:
@@ -137,18 +137,22 @@ def qwen2_config(vocab: int, **extra: int) -> Qwen2Config:
     )
 
 
-def build_all(root: Path, train_steps: int = 60) -> dict[str, Path]:
-    """Write every tiny checkpoint under `root` and return their directories by name.
-
-    Runs torch on one thread: on a busy 2-core machine two intra-op threads made the few
-    seconds of training ten times slower.
-    """
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore: on a busy 2-core machine two intra-op threads made
+    tiny models ten times slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _build_all(root, train_steps)
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def build_all(root: Path, train_steps: int = 60) -> dict[str, Path]:
+    """Write every tiny checkpoint under `root` and return their directories by name."""
+    with one_torch_thread():
+        return _build_all(root, train_steps)
 
 
 def _build_all(root: Path, train_steps: int) -> dict[str, Path]:

@@ -181,12 +181,9 @@ def start(request: dict) -> Job | None:
     def finish(job: Job) -> None:
         if recorder is not None:
             recorder.close()
-            job.run_id = recorder.run_id
+        job.sync_run_id()
 
-    job = resources.job_registry().start(label, search, sinks=[recorder] if recorder else [], on_done=finish)
-    if recorder is not None:
-        _await_run_id(job, recorder)
-    return job
+    return resources.job_registry().start(label, search, recorder=recorder, on_done=finish)
 
 
 def _recorder(request: dict, models):
@@ -197,15 +194,6 @@ def _recorder(request: dict, models):
     except Exception as exc:  # noqa: BLE001 - storage problems must not stop a search
         st.warning(f"This run will not be saved: {exc}")
         return None
-
-
-def _await_run_id(job: Job, recorder, timeout: float = 2.0) -> None:
-    """The run row is created on the first event; pick its id up if it is there quickly."""
-    deadline = time.monotonic() + timeout
-    while job.run_id is None and time.monotonic() < deadline:
-        job.run_id = getattr(recorder, "run_id", None)
-        if job.run_id is None:
-            time.sleep(0.02)
 
 
 def current_job() -> Job | None:
@@ -237,7 +225,7 @@ def _stored_run(run_id: int) -> Job | None:
 def live_view(job: Job) -> None:
     tree = job.tree()
     events = job.snapshot()
-    if job.run_id is not None and st.query_params.get("run") != str(job.run_id):
+    if job.sync_run_id() is not None and st.query_params.get("run") != str(job.run_id):
         st.query_params["run"] = str(job.run_id)
     positions = st.session_state.setdefault("positions", {}).get(job.id)
     positions = stable_layout(tree, positions)
@@ -297,8 +285,6 @@ def page() -> None:
         if job is not None:
             st.query_params.clear()
             st.query_params["job"] = job.id
-            if job.run_id is not None:
-                st.query_params["run"] = str(job.run_id)
     job = current_job()
     if job is None:
         st.info(
