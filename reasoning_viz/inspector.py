@@ -41,7 +41,7 @@ def pick_node(tree: Tree, clicked: int | None, *, key: str) -> int:
     st.session_state[f"{key}-last-click"] = clicked
     if fresh_click or st.session_state.get(key) not in tree.nodes:
         st.session_state[key] = clicked if fresh_click else 0
-    chosen = int(st.number_input("Inspect node id", min_value=0, max_value=max(tree.nodes), key=key))
+    chosen = int(st.number_input("Inspect node id", min_value=0, max_value=max(tree.nodes, default=0), key=key))
     return chosen if chosen in tree.nodes else 0
 
 

@@ -170,3 +170,32 @@ def test_search_page_reattaches_to_a_saved_run_from_the_url(env: Path) -> None:
     at = app(run="999")
     assert not at.exception
     assert any("Run 999 cannot be shown" in w.value for w in at.warning)
+
+
+def test_a_search_still_loading_its_models_shows_starting_not_a_crash(env: Path) -> None:
+    """Between Start and the first event (models loading) the job has no tree yet; the page
+    must say so rather than draw (or fail to draw) an empty tree.  CI once caught this race."""
+    import threading
+
+    from reasoning_viz import resources
+
+    release = threading.Event()
+
+    def slow_search(sinks, stop):
+        release.wait(30)
+        return run_search(PROBLEM, task="arith", strategy="greedy", models=Models(ScriptedPolicy(), ScriptedPRM()),
+                          sinks=sinks, stop=stop)
+
+    job = resources.job_registry().start("slow start", slow_search)
+    try:
+        at = app(job=job.id)
+        assert not at.exception, at.exception
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["status"] == "starting" and metrics["nodes"] == "0"
+        assert any("Loading the models" in i.value for i in at.info)
+    finally:
+        release.set()
+        job.thread.join(30)
+    at = app(job=job.id)
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["status"] == "finished"

@@ -160,10 +160,10 @@ def test_beam_search_grows_live_and_a_click_opens_the_inspector(page, server: st
     start(page)
     wait_status(page, {"running", "finished"})
     counts = []
-    for _ in range(60):
+    for _ in range(120):  # a rerun can briefly hide the metrics: only an ended search stops the polling
         if metric(page, "nodes").isdigit():
             counts.append(int(metric(page, "nodes")))
-        if metric(page, "status") != "running" or (counts and counts[-1] > counts[0]):
+        if metric(page, "status") in {"finished", "cancelled", "failed"} or (counts and counts[-1] > counts[0]):
             break
         time.sleep(0.5)
     assert len(counts) >= 2 and counts[-1] > counts[0], f"node count should rise between polls: {counts}"
@@ -195,7 +195,7 @@ def test_mcts_can_be_stopped(page, server: str) -> None:
     asked = time.monotonic()
     page.get_by_role("button", name=re.compile("Stop")).click()
     assert wait_status(page, {"cancelled"}, timeout=20) == "cancelled"
-    assert time.monotonic() - asked < 10
+    assert time.monotonic() - asked < 15  # the engine test pins "within one model call"; this adds UI polling
     shot(page, "5-mcts-stopped")
 
 

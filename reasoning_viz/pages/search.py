@@ -227,6 +227,9 @@ def live_view(job: Job) -> None:
     events = job.snapshot()
     if job.sync_run_id() is not None and st.query_params.get("run") != str(job.run_id):
         st.query_params["run"] = str(job.run_id)
+    if not tree.nodes:
+        _waiting(job)
+        return
     positions = st.session_state.setdefault("positions", {}).get(job.id)
     positions = stable_layout(tree, positions)
     st.session_state["positions"][job.id] = positions
@@ -243,6 +246,20 @@ def live_view(job: Job) -> None:
         moved = render_moves(tree, events, key=f"moves-{job.id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
         render_inspector(tree, node_id, events)
+
+
+def _waiting(job: Job) -> None:
+    """Before the first event (models still loading) there is no tree to draw yet; say so
+    instead of drawing an empty figure, and keep the Stop button and any error in reach."""
+    cols = st.columns([1, 1, 1, 1, 1])
+    cols[0].metric("status", "failed" if job.error else ("starting" if job.running else "empty"))
+    cols[1].metric("nodes", 0)
+    if job.running and cols[4].button("⏹ Stop", key=f"stop-{job.id}"):
+        job.cancel()
+    if job.error:
+        st.error(f"The search failed: {job.error}")
+    elif job.running:
+        st.info("Loading the models and starting the search…")
 
 
 def _progress(job: Job, tree) -> None:
