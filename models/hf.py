@@ -282,6 +282,7 @@ class HFPolicy(_LoadedModel):
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"  # generation continues right after each prompt
         self.max_batch = max(1, int(max_batch))
+        self._stop_ids: dict[str, torch.Tensor] = {}
         self.kv_reuse = kv_reuse
         self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
         self.tokens = TokenCounter()
@@ -417,7 +418,9 @@ class HFPolicy(_LoadedModel):
             logits, mask = logits.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
             cache.batch_repeat_interleave(n)
         rows = logits.shape[0]
-        stopper = _StopOnText(self.tokenizer, stop, 0) if stop else None
+        eos = torch.tensor(sorted(self.eos_ids), device=self.device)
+        stop_ids = self._stop_token_ids(stop) if stop else None
+        stopper = _StopOnText(self.tokenizer, stop, 0) if stop and stop_ids is None else None
         unfinished = torch.ones(rows, dtype=torch.bool, device=self.device)
         used = torch.full((rows,), max_new_tokens, dtype=torch.long, device=self.device)
         new = torch.empty((rows, 0), dtype=torch.long, device=self.device)
@@ -428,8 +431,10 @@ class HFPolicy(_LoadedModel):
             token = self._pick(logits, temperature)
             token = torch.where(unfinished, token, torch.full_like(token, self.tokenizer.pad_token_id))
             new = torch.cat([new, token[:, None]], dim=1)
-            unfinished &= ~torch.isin(token, torch.tensor(sorted(self.eos_ids), device=self.device))
-            if stopper is not None:
+            unfinished &= ~torch.isin(token, eos)
+            if stop_ids is not None:
+                unfinished &= ~torch.isin(token, stop_ids)
+            elif stopper is not None:
                 unfinished &= ~stopper(new, None)
             used = torch.where(unfinished | (used < max_new_tokens), used, torch.full_like(used, t + 1))
             if not bool(unfinished.any()) or t + 1 == max_new_tokens:
@@ -451,6 +456,22 @@ class HFPolicy(_LoadedModel):
         if stop:
             self._store(ids, n, new, cache, pads, lengths)
         return new, tuple(steps)
+
+    def _stop_token_ids(self, stop: str) -> torch.Tensor | None:
+        """The ids whose text contains a one-character ASCII stop (e.g. the step delimiter "\\n").
+
+        Why: checking ids is exact for such a stop (one byte never spans two tokens) and skips
+        decoding every row's tail at every step, the largest fixed cost of a tiny model's decode
+        step.  Longer or non-ASCII stops return None and keep the text check.
+        """
+        if len(stop) != 1 or not stop.isascii():
+            return None
+        if stop not in self._stop_ids:
+            vocab = range(len(self.tokenizer))
+            texts = self.tokenizer.batch_decode([[i] for i in vocab], skip_special_tokens=False)
+            ids = [i for i, text in zip(vocab, texts, strict=True) if stop in text]
+            self._stop_ids[stop] = torch.tensor(ids, dtype=torch.long, device=self.device)
+        return self._stop_ids[stop]
 
     def _pick(self, logits: torch.Tensor, temperature: float) -> torch.Tensor:
         if temperature <= 0:

@@ -35,6 +35,11 @@ def train_policy_command(
     arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = 0.5,
     arch: Annotated[str, typer.Option(help="gpt2 or qwen2.")] = "gpt2",
     init: Annotated[str | None, typer.Option(help="Continue training this checkpoint (default: from scratch).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 1,
+    check_share: Annotated[float, typer.Option(help="Share of self-check (generative verifier) examples.")] = 0.25,
+    data_workers: Annotated[int, typer.Option(help="Processes building the data (same data for any number).")] = 1,
+    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint every N steps (0: never).")] = 0,
+    warmup: int = 30,
     device: Device = None,
     threads: Threads = 2,
 ) -> None:
@@ -44,7 +49,8 @@ def train_policy_command(
 
     config = PolicyTrainConfig(out=str(out), seed=seed, examples=examples, batch_size=batch_size, lr=lr,
                                eval_problems=eval_problems, device=device, threads=threads, init=init,
-                               arith_share=arith_share,
+                               arith_share=arith_share, epochs=epochs, check_share=check_share,
+                               data_workers=data_workers, save_every=save_every, warmup=warmup,
                                size=ModelSize(n_layer=layers, n_embd=dim, n_head=heads, arch=arch))
     result = train_policy(config)
     _print_rows("policy: held-out greedy accuracy", result["eval"])

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
 from nano.common import ModelSize, lr_at, new_model, pad_batch, param_count, save, setup, tokenize_masked
-from nano.data import DIFFICULTIES, heldout_problems, policy_examples
+from nano.data import DIFFICULTIES, heldout_problems, policy_dataset
 from nano.quick_eval import greedy_correct
 from nano.report import write_eval_table, write_loss_curve
 from nano.tokenizer import build_tokenizer
@@ -43,6 +43,12 @@ class PolicyTrainConfig:
     gen_tokens: int = 220
     #: Continue from this checkpoint instead of random weights (a second, shorter phase).
     init: str | None = None
+    #: Passes over the data (each pass reshuffles the batches).
+    epochs: int = 1
+    #: Processes building the training data (the result does not depend on it).
+    data_workers: int = 1
+    #: Save a checkpoint to `out/checkpoint` every this many optimizer steps (0: never).
+    save_every: int = 0
     size: ModelSize = field(default_factory=ModelSize)
 
 
@@ -59,11 +65,12 @@ def train_policy(config: PolicyTrainConfig, progress: bool = True) -> dict:
     started = time.monotonic()
     device = setup(config.seed, config.threads, config.device)
     tokenizer = build_tokenizer()
-    stream = policy_examples(config.seed, config.examples, config.check_share, config.arith_share)
-    examples = list(tqdm(stream, total=config.examples, desc="policy data", disable=not progress))
+    with tqdm(total=config.examples, desc="policy data", disable=not progress) as data_bar:
+        examples = policy_dataset(config.seed, config.examples, config.check_share, config.arith_share,
+                                  config.data_workers, data_bar.update)
     rows = [tokenize_masked(tokenizer, e.text, e.loss_from, config.max_len) for e in examples]
     rng = random.Random(config.seed)
-    batches = length_batches(rows, config.batch_size, rng)
+    batches = [b for _ in range(config.epochs) for b in length_batches(rows, config.batch_size, rng)]
     model = (
         AutoModelForCausalLM.from_pretrained(config.init, use_safetensors=True) if config.init
         else new_model(tokenizer, config.size)
@@ -83,6 +90,9 @@ def train_policy(config: PolicyTrainConfig, progress: bool = True) -> dict:
         opt.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if config.save_every and (step + 1) % config.save_every == 0:
+            save(model, tokenizer, Path(config.out) / "checkpoint")
+            model.to(device)
     train_s = time.monotonic() - started
     out = Path(config.out)
     save(model, tokenizer, out)

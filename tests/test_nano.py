@@ -53,6 +53,16 @@ def test_data_builder_never_emits_a_game24_test_puzzle() -> None:
     assert not any(tuple(sorted(p.numbers)) in slice_ or is_test_puzzle(p.numbers) for p in fours)
 
 
+def test_policy_data_is_the_same_for_any_number_of_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parallel data building must not change the data: a run is reproducible from its seed alone."""
+    monkeypatch.setattr(data, "CHUNK", 25)
+    one = data.policy_dataset(3, 110, 0.2, 0.5, workers=1)
+    two = data.policy_dataset(3, 110, 0.2, 0.5, workers=2)
+    assert len(one) == 110 and one == two
+    assert {e.kind for e in one} == {"solution", "check"}
+    assert data.policy_dataset(4, 110, 0.2, 0.5) != one
+
+
 def test_countdown_solutions_pass_the_checker() -> None:
     task = data.TASKS["countdown"]
     rng = random.Random(1)

@@ -66,7 +66,7 @@ def test_generator_is_seeded_and_its_answers_check() -> None:
             ops = len(parse_problem(problem.text).ops)
             assert 2 <= ops <= 6
             assert TASK.check_answer(problem.text, problem.answer, None)
-            assert all(v >= 0 for v in parse_problem(problem.text).values())
+            assert all(0 <= v <= 100 * (difficulty + 1) for v in parse_problem(problem.text).values())
 
 
 def test_unknown_task_names_the_valid_ones() -> None:

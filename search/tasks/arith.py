@@ -123,13 +123,20 @@ class ArithTask(Task):
         return parts is not None and f"{parts[0]} {parts[1]} {parts[2]} = {parts[3]}" == correct[index]
 
     def generate(self, rng: random.Random, difficulty: int = 2) -> Problem:
-        """A random chain; `difficulty` 1..5 sets 2..6 operations and larger operands."""
+        """A random chain; `difficulty` 1..5 sets 2..6 operations, larger operands and a larger cap.
+
+        Why a cap on the running value: without one, a few multiplications make five-digit
+        numbers, and the chain stops being "a few careful steps" and becomes long multiplication,
+        which hides what search adds behind raw calculation skill.
+        """
+        difficulty = min(5, max(1, difficulty))
         n_ops = min(6, max(2, difficulty + 1 + rng.randint(0, 1)))
-        top = 10 * max(1, difficulty) + 10
+        top = 10 * difficulty + 10
+        cap = 100 * (difficulty + 1)
         value = rng.randint(2, top)
         text = [f"Start with {value}."]
         for _ in range(n_ops):
-            word, operand = _random_op(rng, value, top)
+            word, operand = _random_op(rng, value, top, cap)
             value = apply(value, SYMBOL[word], operand)
             text.append(f"{word} {operand}.")
         text.append("What is the result?")
@@ -137,15 +144,21 @@ class ArithTask(Task):
         return Problem(self.name, problem, str(value))
 
 
-def _random_op(rng: random.Random, value: int, top: int) -> tuple[str, int]:
-    """An operation that keeps the chain non-negative and divisions exact."""
+def _random_op(rng: random.Random, value: int, top: int, cap: int) -> tuple[str, int]:
+    """An operation that keeps the chain between 0 and `cap` and divisions exact."""
     divisors = [d for d in range(2, 10) if value and value % d == 0]
-    choices = ["Add", "Multiply by"] + (["Subtract"] if value > 1 else []) + (["Divide by"] if divisors else [])
+    multipliers = [m for m in range(2, 10) if value * m <= cap]
+    choices = (
+        (["Add"] if value < cap else [])
+        + (["Multiply by"] if multipliers else [])
+        + (["Subtract"] if value > 1 else [])
+        + (["Divide by"] if divisors else [])
+    )
     word = rng.choice(choices)
     if word == "Add":
-        return word, rng.randint(1, top)
+        return word, rng.randint(1, min(top, cap - value))
     if word == "Subtract":
         return word, rng.randint(1, min(value - 1, top))
     if word == "Multiply by":
-        return word, rng.randint(2, 9)
+        return word, rng.choice(multipliers)
     return word, rng.choice(divisors)
