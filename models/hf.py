@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -60,6 +61,7 @@ from transformers import (
     AutoTokenizer,
     GenerationConfig,
     PreTrainedModel,
+    PreTrainedTokenizerFast,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -162,13 +164,36 @@ def _load_model(
     return model.to(device).eval()
 
 
+#: tokenizer_config classes meaning "exactly the pipeline in tokenizer.json, nothing model-specific".
+_GENERIC_TOKENIZERS = {"TokenizersBackend", "PreTrainedTokenizerFast"}
+
+
 def _load_tokenizer(source: str, local: Path | None, name: str, trc: bool) -> Any:
-    tokenizer = _from_pretrained(AutoTokenizer, source, local, name, trust_remote_code=trc)
+    """AutoTokenizer, except for a checkpoint saved with a generic fast tokenizer.
+
+    Why: transformers 5 picks the tokenizer class from the model type when the saved class is the
+    generic backend, so a Qwen2-shaped model with its own tokenizer.json (the nano pack) would get
+    Qwen2's pre-tokenizer on top of it and encode prompts differently from training (spaces lost).
+    """
+    saved_class = _saved_tokenizer_class(local)
+    loader = PreTrainedTokenizerFast if saved_class in _GENERIC_TOKENIZERS else AutoTokenizer
+    tokenizer = _from_pretrained(loader, source, local, name, trust_remote_code=trc)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an eos token; add one.")
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def _saved_tokenizer_class(local: Path | None) -> str | None:
+    """`tokenizer_class` of a local checkpoint's tokenizer_config.json (None when unreadable)."""
+    config = local / "tokenizer_config.json" if local is not None else None
+    if config is None or not config.is_file() or not (local / "tokenizer.json").is_file():
+        return None
+    try:
+        return json.loads(config.read_text()).get("tokenizer_class")
+    except (OSError, ValueError):
+        return None
 
 
 def first_token_id(tokenizer: Any, text: str, what: str) -> int:

@@ -1,4 +1,5 @@
-"""Train the nano policy: a small GPT-2 learning both tasks' solutions and the self-check format.
+"""Train the nano policy: a small causal LM (Qwen2 layout, rotary positions) learning both tasks'
+solutions and the self-check format.
 
 Why it is deliberately small and briefly trained: the pack exists to show search beating greedy
 decoding, so the policy must make real arithmetic slips and invalid moves (held-out greedy arith
@@ -30,12 +31,12 @@ class PolicyTrainConfig:
 
     out: str = "models/nano/policy"
     seed: int = 0
-    examples: int = 24_000
-    batch_size: int = 48
+    examples: int = 56_000
+    batch_size: int = 32
     lr: float = 2e-3
-    warmup: int = 30
-    check_share: float = 0.25
-    arith_share: float = 0.5
+    warmup: int = 100
+    check_share: float = 0.15
+    arith_share: float = 0.55
     max_len: int = 320
     threads: int = 2
     device: str | None = None
@@ -44,12 +45,12 @@ class PolicyTrainConfig:
     #: Continue from this checkpoint instead of random weights (a second, shorter phase).
     init: str | None = None
     #: Passes over the data (each pass reshuffles the batches).
-    epochs: int = 1
+    epochs: int = 2
     #: Processes building the training data (the result does not depend on it).
     data_workers: int = 1
     #: Save a checkpoint to `out/checkpoint` every this many optimizer steps (0: never).
     save_every: int = 0
-    size: ModelSize = field(default_factory=ModelSize)
+    size: ModelSize = field(default_factory=lambda: ModelSize(arch="qwen2"))
 
 
 def length_batches(rows: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random) -> list[list[int]]:

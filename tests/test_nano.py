@@ -85,6 +85,15 @@ def test_committed_weights_run_greedy_and_beam(nano_models) -> None:
     assert all(0.0 <= s <= 1.0 for s in scores)
 
 
+def test_committed_tokenizer_loads_exactly_as_trained(nano_models) -> None:
+    """transformers 5 would give a Qwen2-shaped checkpoint Qwen2's own pre-tokenizer on top of
+    tokenizer.json (spaces vanish); the loader must encode prompts exactly as training did."""
+    text = "Problem: Start with 26. Multiply by 4. What is the result?\nSolution:\n26 * 4 = 104\n"
+    trained = build_tokenizer()(text, add_special_tokens=False)["input_ids"]
+    assert nano_models.policy.tokenizer(text, add_special_tokens=False)["input_ids"] == trained
+    assert nano_models.prm.tokenizer(text, add_special_tokens=False)["input_ids"] == trained
+
+
 def test_training_smoke(tmp_path: Path) -> None:
     from models.hf import load_policy, load_prm
     from nano.common import ModelSize
