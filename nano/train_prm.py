@@ -1,4 +1,4 @@
-"""Train the nano PRM: the policy's GPT-2, fine-tuned to say `+`/`-` at each step tag (kind="tag").
+"""Train the nano PRM: a copy of the policy, fine-tuned to say `+`/`-` at each step tag (kind="tag").
 
 Labels (Math-Shepherd): a step sampled from the trained policy is labelled with the fraction of
 K policy rollouts from it that reach a correct answer (`labels="mc"`), or with the exact step
