@@ -227,13 +227,14 @@ def live_view(job: Job) -> None:
     events = job.snapshot()
     if job.sync_run_id() is not None and st.query_params.get("run") != str(job.run_id):
         st.query_params["run"] = str(job.run_id)
-    if not tree.nodes:
-        _waiting(job)
+    _progress(job, tree)
+    if not tree.nodes:  # before the first event the models are still loading: nothing to draw yet
+        if job.running:
+            st.info("Loading the models and starting the search…")
         return
     positions = st.session_state.setdefault("positions", {}).get(job.id)
     positions = stable_layout(tree, positions)
     st.session_state["positions"][job.id] = positions
-    _progress(job, tree)
     left, right = st.columns([3, 2])
     with left:
         clicked = render_tree(tree, positions, key=f"tree-{job.id}", selected=st.session_state.get(f"pick-{job.id}"))
@@ -248,25 +249,12 @@ def live_view(job: Job) -> None:
         render_inspector(tree, node_id, events)
 
 
-def _waiting(job: Job) -> None:
-    """Before the first event (models still loading) there is no tree to draw yet; say so
-    instead of drawing an empty figure, and keep the Stop button and any error in reach."""
-    cols = st.columns([1, 1, 1, 1, 1])
-    cols[0].metric("status", "failed" if job.error else ("starting" if job.running else "empty"))
-    cols[1].metric("nodes", 0)
-    if job.running and cols[4].button("⏹ Stop", key=f"stop-{job.id}"):
-        job.cancel()
-    if job.error:
-        st.error(f"The search failed: {job.error}")
-    elif job.running:
-        st.info("Loading the models and starting the search…")
-
-
 def _progress(job: Job, tree) -> None:
     spent = tree.budget or {}
     limits = tree.meta.get("budget", {}) if tree.meta else {}
     cols = st.columns([1, 1, 1, 1, 1])
-    cols[0].metric("status", tree.status if not job.error else "failed")
+    status = "starting" if job.running and not tree.nodes else tree.status
+    cols[0].metric("status", status if not job.error else "failed")
     cols[1].metric("nodes", spent.get("nodes", len(tree) - 1 if tree.nodes else 0))
     cols[2].metric("tokens", spent.get("tokens_generated", 0))
     cols[3].metric("elapsed", f"{spent.get('elapsed_s', 0):.1f}s")
