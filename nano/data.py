@@ -13,6 +13,8 @@ test-slice puzzle (ranks 901-1000); `keep_problem` checks it again so a builder 
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import random
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -287,18 +289,12 @@ def policy_dataset(
     """
     n_chunks = (count + CHUNK - 1) // CHUNK
     jobs = [(seed, k, min(CHUNK, count - k * CHUNK), check_share, arith_share) for k in range(n_chunks)]
-    if workers <= 1:
-        chunks = map(_chunk, jobs)
-    else:
-        import multiprocessing
-
-        pool = multiprocessing.get_context("fork").Pool(workers)
-        chunks = pool.imap(_chunk, jobs)
+    workers = min(workers, n_chunks)  # one chunk needs no pool
+    pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else contextlib.nullcontext()
     out: list[Example] = []
-    for chunk in chunks:
-        out += chunk
-        if progress:
-            progress(len(chunk))
-    if workers > 1:
-        pool.close()
+    with pool:
+        for chunk in pool.imap(_chunk, jobs) if workers > 1 else map(_chunk, jobs):
+            out += chunk
+            if progress:
+                progress(len(chunk))
     return out
