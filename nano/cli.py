@@ -14,38 +14,50 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig
+
 console = Console()
 train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
 
+POLICY, PRM = PolicyTrainConfig(), PRMTrainConfig()  # option defaults come from the configs
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (default: best available).")]
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
 
 
 @train_app.command("policy")
 def train_policy_command(
-    out: Annotated[Path, typer.Option(help="Where the weights and report go.")] = Path("models/nano/policy"),
-    seed: int = 0,
-    examples: Annotated[int, typer.Option(help="Training examples (one pass).")] = 56_000,
-    batch_size: int = 32,
-    lr: float = 2e-3,
-    layers: int = 4,
-    dim: int = 128,
-    heads: int = 4,
-    eval_problems: Annotated[int, typer.Option(help="Held-out problems per task for the report.")] = 40,
-    arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = 0.55,
-    arch: Annotated[str, typer.Option(help="qwen2 (rotary positions) or gpt2 (learned positions).")] = "qwen2",
+    out: Annotated[Path, typer.Option(help="Where the weights and report go.")] = Path(POLICY.out),
+    seed: int = POLICY.seed,
+    examples: Annotated[int, typer.Option(help="Training examples (one pass).")] = POLICY.examples,
+    batch_size: int = POLICY.batch_size,
+    lr: float = POLICY.lr,
+    layers: int = POLICY.size.n_layer,
+    dim: int = POLICY.size.n_embd,
+    heads: int = POLICY.size.n_head,
+    eval_problems: Annotated[int, typer.Option(help="Held-out problems per task for the report.")] = (
+        POLICY.eval_problems
+    ),
+    arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = (
+        POLICY.arith_share
+    ),
+    arch: Annotated[str, typer.Option(help="qwen2 (rotary positions) or gpt2 (learned positions).")] = POLICY.size.arch,
     init: Annotated[str | None, typer.Option(help="Continue training this checkpoint (default: from scratch).")] = None,
-    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = 2,
-    check_share: Annotated[float, typer.Option(help="Share of self-check (generative verifier) examples.")] = 0.15,
-    data_workers: Annotated[int, typer.Option(help="Processes building the data (same data for any number).")] = 2,
-    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint every N steps (0: never).")] = 0,
-    warmup: int = 100,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = POLICY.epochs,
+    check_share: Annotated[float, typer.Option(help="Share of self-check (generative verifier) examples.")] = (
+        POLICY.check_share
+    ),
+    data_workers: Annotated[int, typer.Option(help="Processes building the data (same data for any number).")] = (
+        POLICY.data_workers
+    ),
+    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint every N steps (0: never).")] = (
+        POLICY.save_every
+    ),
+    warmup: int = POLICY.warmup,
     device: Device = None,
-    threads: Threads = 2,
+    threads: Threads = POLICY.threads,
 ) -> None:
     """Train the policy (solutions of arith + countdown, and self-check questions)."""
-    from nano.common import ModelSize
-    from nano.train_policy import PolicyTrainConfig, train_policy
+    from nano.train_policy import train_policy
 
     config = PolicyTrainConfig(out=str(out), seed=seed, examples=examples, batch_size=batch_size, lr=lr,
                                eval_problems=eval_problems, device=device, threads=threads, init=init,
@@ -60,22 +72,24 @@ def train_policy_command(
 @train_app.command("prm")
 def train_prm_command(
     policy: Annotated[Path, typer.Option(help="The trained policy (labels rollouts, initialises the PRM).")] = Path(
-        "models/nano/policy"
+        PRM.policy
     ),
-    out: Path = Path("models/nano/prm"),
-    labels: Annotated[str, typer.Option(help="mc (Math-Shepherd rollouts) or checker (exact step checker).")] = "mc",
-    seed: int = 0,
-    problems: Annotated[int, typer.Option(help="Training problems per task.")] = 600,
-    samples: Annotated[int, typer.Option(help="Policy samples per problem.")] = 4,
-    rollouts: Annotated[int, typer.Option(help="MC rollouts per step (labels=mc).")] = 4,
-    epochs: int = 2,
-    lr: float = 5e-4,
-    eval_problems: int = 60,
+    out: Path = Path(PRM.out),
+    labels: Annotated[str, typer.Option(help="mc (Math-Shepherd rollouts) or checker (exact step checker).")] = (
+        PRM.labels
+    ),
+    seed: int = PRM.seed,
+    problems: Annotated[int, typer.Option(help="Training problems per task.")] = PRM.problems_per_task,
+    samples: Annotated[int, typer.Option(help="Policy samples per problem.")] = PRM.samples_per_problem,
+    rollouts: Annotated[int, typer.Option(help="MC rollouts per step (labels=mc).")] = PRM.rollouts,
+    epochs: int = PRM.epochs,
+    lr: float = PRM.lr,
+    eval_problems: int = PRM.eval_problems,
     device: Device = None,
-    threads: Threads = 2,
+    threads: Threads = PRM.threads,
 ) -> None:
     """Train the PRM on the policy's own samples, labelled by MC rollouts or the exact checker."""
-    from nano.train_prm import PRMTrainConfig, train_prm
+    from nano.train_prm import train_prm
 
     if labels not in ("mc", "checker"):
         raise typer.BadParameter("labels must be mc or checker")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,18 +17,7 @@ from transformers import (
 )
 
 from models.device import pick_device
-
-
-@dataclass(frozen=True)
-class ModelSize:
-    """Model shape; 4 x 128 keeps a model at ~0.9M parameters (~3.5 MB in float32)."""
-
-    n_layer: int = 4
-    n_embd: int = 128
-    n_head: int = 4
-    n_positions: int = 384
-    #: gpt2 (learned absolute positions) or qwen2 (rotary positions: learns to copy numbers much faster).
-    arch: str = "gpt2"
+from nano.config import ModelSize
 
 
 def new_model(tokenizer: PreTrainedTokenizerFast, size: ModelSize) -> PreTrainedModel:

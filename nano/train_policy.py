@@ -11,46 +11,19 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
-from nano.common import ModelSize, lr_at, new_model, pad_batch, param_count, save, setup, tokenize_masked
+from nano.common import lr_at, new_model, pad_batch, param_count, save, setup, tokenize_masked
+from nano.config import PolicyTrainConfig
 from nano.data import DIFFICULTIES, heldout_problems, policy_dataset
 from nano.quick_eval import greedy_correct
 from nano.report import write_eval_table, write_loss_curve
 from nano.tokenizer import build_tokenizer
-
-
-@dataclass(frozen=True)
-class PolicyTrainConfig:
-    """Everything that determines the trained weights (with the seed, training is reproducible)."""
-
-    out: str = "models/nano/policy"
-    seed: int = 0
-    examples: int = 56_000
-    batch_size: int = 32
-    lr: float = 2e-3
-    warmup: int = 100
-    check_share: float = 0.15
-    arith_share: float = 0.55
-    max_len: int = 320
-    threads: int = 2
-    device: str | None = None
-    eval_problems: int = 40
-    gen_tokens: int = 220
-    #: Continue from this checkpoint instead of random weights (a second, shorter phase).
-    init: str | None = None
-    #: Passes over the data (each pass reshuffles the batches).
-    epochs: int = 2
-    #: Processes building the training data (the result does not depend on it).
-    data_workers: int = 1
-    #: Save a checkpoint to `out/checkpoint` every this many optimizer steps (0: never).
-    save_every: int = 0
-    size: ModelSize = field(default_factory=lambda: ModelSize(arch="qwen2"))
 
 
 def length_batches(rows: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -1,8 +1,8 @@
 """Train the nano PRM: a copy of the policy, fine-tuned to say `+`/`-` at each step tag (kind="tag").
 
 Labels (Math-Shepherd): a step sampled from the trained policy is labelled with the fraction of
-K policy rollouts from it that reach a correct answer (`labels="mc"`), or with the exact step
-checker (`labels="checker"`, the fast default used to ship the committed weights on CPU).  Gold
+K policy rollouts from it that reach a correct answer (`labels="mc"`, the default), or with the
+exact step checker (`labels="checker"`: faster, and what the committed weights were trained on).  Gold
 solutions with one corrupted step add negatives the policy rarely produces.  The PRM starts from
 the policy's weights: it already reads the arithmetic, so a few hundred steps suffice.
 """
@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, GPT2LMHeadModel, PreTrainedTokeni
 
 from models.hf import TAG_LAYOUT, encode_marked, prm_text
 from nano.common import lr_at, param_count, save, setup
+from nano.config import PRMTrainConfig
 from nano.data import PRM_SEED_BASE, TASKS, corrupt, heldout_problems, problems, solution
 from nano.quick_eval import generate_solutions, is_correct, solution_steps
 from nano.report import write_eval_table, write_loss_curve
@@ -29,26 +30,6 @@ from nano.tokenizer import BAD, GOOD, STEP_TAG
 from search.tasks.base import Problem
 
 MAX_STEPS = 8
-
-
-@dataclass(frozen=True)
-class PRMTrainConfig:
-    policy: str = "models/nano/policy"
-    out: str = "models/nano/prm"
-    labels: str = "checker"
-    seed: int = 0
-    problems_per_task: int = 600
-    samples_per_problem: int = 4
-    rollouts: int = 4
-    synthetic_share: float = 0.5
-    epochs: int = 2
-    batch_size: int = 32
-    lr: float = 5e-4
-    warmup: int = 20
-    threads: int = 2
-    device: str | None = None
-    eval_problems: int = 60
-    gen_tokens: int = 220
 
 
 @dataclass(frozen=True)

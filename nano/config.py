@@ -1,0 +1,71 @@
+"""Training settings of the nano pack, importable without torch.
+
+Why a module of their own: the CLI reads its option defaults from these dataclasses, so the
+command line and the Python API cannot drift apart, and `python cli.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """Model shape; 4 x 128 keeps a model at ~0.9M parameters (~3.5 MB in float32)."""
+
+    n_layer: int = 4
+    n_embd: int = 128
+    n_head: int = 4
+    n_positions: int = 384
+    #: gpt2 (learned absolute positions) or qwen2 (rotary positions: learns to copy numbers much faster).
+    arch: str = "gpt2"
+
+
+@dataclass(frozen=True)
+class PolicyTrainConfig:
+    """Everything that determines the trained weights (with the seed, training is reproducible)."""
+
+    out: str = "models/nano/policy"
+    seed: int = 0
+    examples: int = 56_000
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup: int = 100
+    check_share: float = 0.15
+    arith_share: float = 0.55
+    max_len: int = 320
+    threads: int = 2
+    device: str | None = None
+    eval_problems: int = 40
+    gen_tokens: int = 220
+    #: Continue from this checkpoint instead of random weights (a second, shorter phase).
+    init: str | None = None
+    #: Passes over the data (each pass reshuffles the batches).
+    epochs: int = 2
+    #: Processes building the training data (the result does not depend on it).
+    data_workers: int = 2
+    #: Save a checkpoint to `out/checkpoint` every this many optimizer steps (0: never).
+    save_every: int = 0
+    size: ModelSize = field(default_factory=lambda: ModelSize(arch="qwen2"))
+
+
+@dataclass(frozen=True)
+class PRMTrainConfig:
+    """Everything that determines the trained PRM (labels: mc = Math-Shepherd rollouts, checker = exact)."""
+
+    policy: str = "models/nano/policy"
+    out: str = "models/nano/prm"
+    labels: str = "mc"
+    seed: int = 0
+    problems_per_task: int = 600
+    samples_per_problem: int = 4
+    rollouts: int = 4
+    synthetic_share: float = 0.5
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 20
+    threads: int = 2
+    device: str | None = None
+    eval_problems: int = 60
+    gen_tokens: int = 220
