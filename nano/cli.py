@@ -49,7 +49,7 @@ def train_policy_command(
     data_workers: Annotated[int, typer.Option(help="Processes building the data (same data for any number).")] = (
         POLICY.data_workers
     ),
-    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint every N steps (0: never).")] = (
+    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint-STEP every N steps (0: never).")] = (
         POLICY.save_every
     ),
     warmup: int = POLICY.warmup,
@@ -82,6 +82,12 @@ def train_prm_command(
     problems: Annotated[int, typer.Option(help="Training problems per task.")] = PRM.problems_per_task,
     samples: Annotated[int, typer.Option(help="Policy samples per problem.")] = PRM.samples_per_problem,
     rollouts: Annotated[int, typer.Option(help="MC rollouts per step (labels=mc).")] = PRM.rollouts,
+    prefix_problems: Annotated[int, typer.Option(
+        help="Problems per task whose gold prefix the policy continues SAMPLES times (sibling steps).")] = (
+        PRM.prefix_problems
+    ),
+    init: Annotated[str | None, typer.Option(
+        help="Start the PRM from these weights (same tokenizer) instead of the policy's.")] = PRM.init,
     epochs: int = PRM.epochs,
     lr: float = PRM.lr,
     eval_problems: int = PRM.eval_problems,
@@ -95,6 +101,7 @@ def train_prm_command(
         raise typer.BadParameter("labels must be mc or checker")
     config = PRMTrainConfig(policy=str(policy), out=str(out), labels=labels, seed=seed, problems_per_task=problems,
                             samples_per_problem=samples, rollouts=rollouts, epochs=epochs, lr=lr,
+                            prefix_problems=prefix_problems, init=init,
                             eval_problems=eval_problems, device=device, threads=threads)
     result = train_prm(config)
     _print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
@@ -178,10 +185,38 @@ def sweep_command(
     console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")
 
 
+def eval_prm_command(
+    prm: Annotated[str, typer.Option(help="The PRM to measure.")] = PRM.out,
+    policy: Annotated[str, typer.Option(help="The policy whose held-out samples are scored.")] = PRM.policy,
+    problems: Annotated[int, typer.Option(help="Held-out problems per task (2 policy samples each).")] = 150,
+    seed: int = 0,
+    device: Device = None,
+    out: Annotated[Path | None, typer.Option(help="Write the rows here as JSON.")] = None,
+) -> None:
+    """Step-level ROC AUC of a PRM against the exact checker, on held-out policy samples and siblings.
+
+    The row 'steps after a correct prefix' is the one beam search and MCTS depend on: there the
+    PRM must tell a fresh slip from a correct step at the same point, not a doomed path from a good one.
+    """
+    import torch
+
+    from nano.train_prm import evaluate_prm
+
+    torch.manual_seed(seed)  # the policy samples are drawn with torch's generator
+    rows = evaluate_prm(prm, policy, problems, seed, device=device)
+    _print_rows(f"PRM {prm}: step-level ROC AUC vs the exact checker", rows)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"prm": prm, "policy": policy, "problems": problems, "seed": seed, "rows": rows},
+                                  indent=2))
+        console.print(f"rows: {out}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `train policy|prm`, `eval` and `sweep` to the main CLI."""
+    """Add `train policy|prm`, `eval`, `eval-prm` and `sweep` to the main CLI."""
     app.add_typer(train_app, name="train")
     app.command("eval")(eval_command)
+    app.command("eval-prm")(eval_prm_command)
     app.command("sweep")(sweep_command)
 
 

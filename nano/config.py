@@ -44,7 +44,7 @@ class PolicyTrainConfig:
     epochs: int = 2
     #: Processes building the training data (the result does not depend on it).
     data_workers: int = 2
-    #: Save a checkpoint to `out/checkpoint` every this many optimizer steps (0: never).
+    #: Save a checkpoint to `out/checkpoint-{step}` every this many optimizer steps (0: never).
     save_every: int = 0
     size: ModelSize = field(default_factory=lambda: ModelSize(arch="qwen2"))
 
@@ -69,3 +69,9 @@ class PRMTrainConfig:
     device: str | None = None
     eval_problems: int = 60
     gen_tokens: int = 220
+    #: Problems per task whose gold prefix (cut at a random step) the policy continues `samples`
+    #: times: siblings at one depth, so the PRM learns which next step is the slip.
+    prefix_problems: int = 0
+    #: Start the PRM from these weights instead of the policy's (same tokenizer), e.g. the policy
+    #: trained further: verifying a step needs the arithmetic a longer-trained model knows.
+    init: str | None = None

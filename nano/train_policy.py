@@ -65,7 +65,7 @@ def train_policy(config: PolicyTrainConfig, progress: bool = True) -> dict:
         losses.append(loss.item())
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if config.save_every and (step + 1) % config.save_every == 0:
-            save(model, tokenizer, Path(config.out) / "checkpoint")
+            save(model, tokenizer, Path(config.out) / f"checkpoint-{step + 1}")
             model.to(device)
     train_s = time.monotonic() - started
     out = Path(config.out)
