@@ -96,10 +96,31 @@ def synthetic_paths(probs: Sequence[Problem], rng: random.Random) -> list[Labell
     return out
 
 
+def prefix_paths(
+    model, tokenizer, probs: Sequence[Problem], samples: int, rng: random.Random, gen_tokens: int = 220
+) -> list[tuple]:
+    """Gold prefixes (cut at a random step) continued `samples` times by the policy.
+
+    Why: paths sampled from scratch rarely share a prefix, so the PRM never sees a correct step next
+    to a slip made at the same point; beam search and MCTS choose exactly between such siblings.
+    """
+    starts = []
+    for p in probs:
+        gold = solution(p, rng)
+        starts.append((p, tuple(gold[: rng.randrange(len(gold))])))
+    prompts = [TASKS[p.task].prompt(p.text, list(pre)) for p, pre in starts for _ in range(samples)]
+    texts = generate_solutions(model, tokenizer, prompts, temperature=1.0, max_new_tokens=gen_tokens)
+    owners = [start for start in starts for _ in range(samples)]
+    return [(p, (*pre, *solution_steps(t))[:MAX_STEPS]) for (p, pre), t in zip(owners, texts, strict=True)]
+
+
 def build_dataset(config: PRMTrainConfig, model, tokenizer, progress: bool) -> list[Labelled]:
     rng = random.Random(PRM_SEED_BASE + config.seed)
     probs = [p for task in ("arith", "countdown") for p in problems(task, rng, config.problems_per_task)]
     paths = sample_paths(model, tokenizer, probs, config.samples_per_problem, gen_tokens=config.gen_tokens)
+    if config.prefix_problems:
+        starts = [p for task in ("arith", "countdown") for p in problems(task, rng, config.prefix_problems)]
+        paths += prefix_paths(model, tokenizer, starts, config.samples_per_problem, rng, config.gen_tokens)
     if config.labels == "mc":
         labels = mc_labels(model, tokenizer, paths, config.rollouts, progress, config.gen_tokens)
     else:
@@ -146,6 +167,8 @@ def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
     model = AutoModelForCausalLM.from_pretrained(config.policy, use_safetensors=True).to(device)
     data = build_dataset(config, model, tokenizer, progress)
     label_s = time.monotonic() - started
+    if config.init:  # labelled by the policy, trained from other (same-tokenizer) weights
+        model = AutoModelForCausalLM.from_pretrained(config.init, use_safetensors=True).to(device)
     encoded = [encode(tokenizer, item) for item in data]
     ids_pair = (tokenizer.convert_tokens_to_ids(GOOD), tokenizer.convert_tokens_to_ids(BAD))
     rng = random.Random(config.seed)
@@ -204,26 +227,38 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return (pos_rank - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
-def evaluate_prm(prm_path: str, policy_path: str, per_task: int, seed: int = 0, gen_tokens: int = 220) -> list[dict]:
+def evaluate_prm(
+    prm_path: str, policy_path: str, per_task: int, seed: int = 0, gen_tokens: int = 220, device: str | None = None
+) -> list[dict]:
     """Step-level ROC AUC of the PRM vs the exact checker on held-out policy samples (EVAL seed stream)."""
     from models.hf import load_prm
 
-    prm = load_prm(prm_path)
+    prm = load_prm(prm_path, device=device)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(policy_path)
     policy = AutoModelForCausalLM.from_pretrained(policy_path, use_safetensors=True).to(prm.device)
     rows = []
     for task in ("arith", "countdown"):
         probs = heldout_problems(task, per_task, seed=seed + 7)
-        scores, truth = [], []
+        scores, truth, first = [], [], []
         for p, steps in sample_paths(policy, tokenizer, probs, 2, gen_tokens=gen_tokens):
             if not steps:
                 continue
             scores += list(prm.score(p.text, [list(steps)])[0].scores)
-            truth += [bool(x) for x in checker_labels(p, steps)]
-        auc = roc_auc(scores, truth)
-        rows.append({"task": task, "paths": "policy samples", "steps": len(truth),
-                     "good_share": sum(truth) / max(1, len(truth)), "roc_auc": auc if auc is not None else "n/a"})
+            labels = [bool(x) for x in checker_labels(p, steps)]
+            first += [all(labels[:i]) for i in range(len(labels))]
+            truth += labels
+        rows.append(_auc_row(task, "policy samples", scores, truth))
+        rows.append(_auc_row(task, "policy samples, steps after a correct prefix",
+                             [s for s, f in zip(scores, first, strict=True) if f],
+                             [t for t, f in zip(truth, first, strict=True) if f]))
     return rows + evaluate_prm_synthetic(prm, per_task, seed)
+
+
+def _auc_row(task: str, paths: str, scores: Sequence[float], truth: Sequence[bool]) -> dict:
+    """One eval-table row. The 'after a correct prefix' rows are what search needs: a slip vs its siblings."""
+    auc = roc_auc(scores, truth)
+    return {"task": task, "paths": paths, "steps": len(truth), "good_share": sum(truth) / max(1, len(truth)),
+            "roc_auc": auc if auc is not None else "n/a"}
 
 
 def evaluate_prm_synthetic(prm, per_task: int, seed: int = 0) -> list[dict]:
@@ -239,7 +274,5 @@ def evaluate_prm_synthetic(prm, per_task: int, seed: int = 0) -> list[dict]:
         for item in synthetic_paths(heldout_problems(task, per_task, seed=seed + 11), rng):
             scores += list(prm.score(item.problem.text, [list(item.steps)])[0].scores)
             truth += [bool(x) for x in item.labels]
-        auc = roc_auc(scores, truth)
-        rows.append({"task": task, "paths": "gold + corrupted", "steps": len(truth),
-                     "good_share": sum(truth) / max(1, len(truth)), "roc_auc": auc if auc is not None else "n/a"})
+        rows.append(_auc_row(task, "gold + corrupted", scores, truth))
     return rows

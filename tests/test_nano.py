@@ -109,6 +109,13 @@ def test_training_smoke(tmp_path: Path) -> None:
                                       samples_per_problem=1, rollouts=1, epochs=1, eval_problems=2,
                                       gen_tokens=12), progress=False)
     assert result["meta"]["labelled_steps"] > 0
+    checker_dir = tmp_path / "prm_checker"
+    sibling = train_prm(PRMTrainConfig(policy=str(policy_dir), out=str(checker_dir), labels="checker",
+                                       problems_per_task=2, prefix_problems=2, samples_per_problem=2,
+                                       init=str(prm_dir), epochs=1, eval_problems=2, gen_tokens=12), progress=False)
+    assert sibling["meta"]["paths"] > result["meta"]["paths"]  # the gold-prefix siblings were added
+    rows = {row["paths"] for row in sibling["eval"]}
+    assert rows >= {"policy samples", "policy samples, steps after a correct prefix"}
     for out in (policy_dir, prm_dir):
         assert {"loss_curve.html", "loss_curve.png", "eval.md", "eval.json"} <= {f.name for f in out.iterdir()}
     load_policy(str(policy_dir), device="cpu")
@@ -134,3 +141,35 @@ def test_eval_and_sweep_commands(tmp_path: Path) -> None:
     points = json.loads(stem.with_suffix(".json").read_text())
     assert [p["spec"] for p in points] == ["greedy", "best_of_n", "best_of_n"]
     assert stem.with_suffix(".html").exists() and stem.with_suffix(".png").exists()
+    auc_out = tmp_path / "prm_auc.json"
+    res = runner.invoke(app, ["eval-prm", "--problems", "4", "--device", "cpu", "--out", str(auc_out)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(auc_out.read_text())["rows"]
+    assert [(r["task"], r["paths"]) for r in rows[:2]] == [
+        ("arith", "policy samples"), ("arith", "policy samples, steps after a correct prefix")]
+    assert all(r["roc_auc"] == "n/a" or 0.0 <= r["roc_auc"] <= 1.0 for r in rows)
+
+
+def test_gold_prefix_siblings_continue_one_gold_prefix() -> None:
+    """`prefix_paths`: each problem's samples all start with the same gold prefix (cut at a seeded step)."""
+    import random
+
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from nano.data import heldout_problems, solution
+    from nano.train_prm import checker_labels, prefix_paths
+
+    policy_dir = str(Path(__file__).resolve().parents[1] / "models" / "nano" / "policy")
+    model = AutoModelForCausalLM.from_pretrained(policy_dir, use_safetensors=True)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(policy_dir)
+    probs = heldout_problems("arith", 3, seed=5)
+    paths = prefix_paths(model, tokenizer, probs, 4, random.Random(0), gen_tokens=60)
+    assert len(paths) == 12
+    replay = random.Random(0)  # the same draws prefix_paths made
+    for k, problem in enumerate(probs):
+        gold = solution(problem, replay)
+        cut = replay.randrange(len(gold))
+        for owner, steps in paths[4 * k : 4 * k + 4]:
+            assert owner == problem
+            assert list(steps[:cut]) == gold[:cut] and len(steps) > cut  # the policy added at least one step
+            assert all(checker_labels(problem, steps[:cut]))
