@@ -50,10 +50,19 @@ def sample_paths(
     model, tokenizer, probs: Sequence[Problem], samples: int, temperature: float = 1.0, gen_tokens: int = 220
 ) -> list[tuple]:
     """(problem, steps) for `samples` policy solutions per problem (cut after the answer / MAX_STEPS)."""
-    prompts = [TASKS[p.task].prompt(p.text, []) for p in probs for _ in range(samples)]
+    return continue_prefixes(model, tokenizer, [(p, ()) for p in probs], samples, temperature, gen_tokens)
+
+
+def continue_prefixes(
+    model, tokenizer, starts: Sequence[tuple[Problem, tuple[str, ...]]], samples: int, temperature: float,
+    gen_tokens: int,
+) -> list[tuple]:
+    """(problem, prefix + policy continuation) `samples` times per start; empty continuations dropped."""
+    prompts = [TASKS[p.task].prompt(p.text, list(pre)) for p, pre in starts for _ in range(samples)]
     texts = generate_solutions(model, tokenizer, prompts, temperature=temperature, max_new_tokens=gen_tokens)
-    owners = [p for p in probs for _ in range(samples)]
-    return [(p, tuple(solution_steps(t)[:MAX_STEPS])) for p, t in zip(owners, texts, strict=True) if t.strip()]
+    owners = [start for start in starts for _ in range(samples)]
+    return [(p, (*pre, *solution_steps(t))[:MAX_STEPS]) for (p, pre), t in zip(owners, texts, strict=True)
+            if t.strip()]
 
 
 def mc_labels(
@@ -108,10 +117,7 @@ def prefix_paths(
     for p in probs:
         gold = solution(p, rng)
         starts.append((p, tuple(gold[: rng.randrange(len(gold))])))
-    prompts = [TASKS[p.task].prompt(p.text, list(pre)) for p, pre in starts for _ in range(samples)]
-    texts = generate_solutions(model, tokenizer, prompts, temperature=1.0, max_new_tokens=gen_tokens)
-    owners = [start for start in starts for _ in range(samples)]
-    return [(p, (*pre, *solution_steps(t))[:MAX_STEPS]) for (p, pre), t in zip(owners, texts, strict=True)]
+    return continue_prefixes(model, tokenizer, starts, samples, 1.0, gen_tokens)
 
 
 def build_dataset(config: PRMTrainConfig, model, tokenizer, progress: bool) -> list[Labelled]:
