@@ -170,6 +170,9 @@ def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
     started = time.monotonic()
     device = setup(config.seed, config.threads, config.device)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(config.policy)
+    if config.init and PreTrainedTokenizerFast.from_pretrained(config.init).get_vocab() != tokenizer.get_vocab():
+        raise ValueError(f"--init {config.init} has a different tokenizer from the policy {config.policy}; "
+                         "the PRM reads the policy's token ids, so both must share one vocabulary.")
     model = AutoModelForCausalLM.from_pretrained(config.policy, use_safetensors=True).to(device)
     data = build_dataset(config, model, tokenizer, progress)
     label_s = time.monotonic() - started

@@ -173,3 +173,16 @@ def test_gold_prefix_siblings_continue_one_gold_prefix() -> None:
             assert owner == problem
             assert list(steps[:cut]) == gold[:cut] and len(steps) > cut  # the policy added at least one step
             assert all(checker_labels(problem, steps[:cut]))
+
+
+def test_prm_init_with_another_tokenizer_is_refused_before_any_labelling(tmp_path: Path) -> None:
+    from nano.train_prm import PRMTrainConfig, train_prm
+
+    other = build_tokenizer()
+    other.add_tokens(["<other>"])
+    other.save_pretrained(tmp_path / "other")
+    policy_dir = str(Path(__file__).resolve().parents[1] / "models" / "nano" / "policy")
+    config = PRMTrainConfig(policy=policy_dir, out=str(tmp_path / "prm"), init=str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="different tokenizer"):
+        train_prm(config, progress=False)
+    assert not (tmp_path / "prm").exists()
