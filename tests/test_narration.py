@@ -90,47 +90,19 @@ def test_lines_read_like_the_examples() -> None:
         {"node": 12, "q": 0.61, "prior": 0.3, "visits": 3, "exploration": 0.22, "score": 0.83},
         {"node": 9, "q": 0.7, "prior": 0.2, "visits": 5, "exploration": 0.09, "score": 0.79},
     ]
-    selected = narrate(
-        event(
-            EventKind.SELECTED,
-            node=12,
-            parent=4,
-            rule="puct",
-            c=1.0,
-            parent_visits=8,
-            candidates=candidates,
-            wave=None,
-            virtual_loss=0,
+
+    def selection(rule: str, options: list[dict], wave: int | None = None, virtual_loss: int = 0) -> str:
+        """Narration of node 12 being selected under `rule` from `options`."""
+        return narrate(
+            event(EventKind.SELECTED, node=12, parent=4, rule=rule, c=1.0, parent_visits=8, candidates=options,
+                  wave=wave, virtual_loss=virtual_loss)
         )
-    )
+
+    selected = selection("puct", candidates)
     assert "chose node 12 (Q 0.61 + exploration 0.22 = 0.83) over node 9 (0.79)" in selected
     unvisited = [{**candidates[0], "score": 1e9, "exploration": 1e9}, candidates[1]]
-    assert "never tried" in narrate(
-        event(
-            EventKind.SELECTED,
-            node=12,
-            parent=4,
-            rule="uct",
-            c=1.0,
-            parent_visits=8,
-            candidates=unvisited,
-            wave=None,
-            virtual_loss=0,
-        )
-    )
-    in_wave = narrate(
-        event(
-            EventKind.SELECTED,
-            node=12,
-            parent=4,
-            rule="puct",
-            c=1.0,
-            parent_visits=8,
-            candidates=candidates,
-            wave=3,
-            virtual_loss=2,
-        )
-    )
+    assert "never tried" in selection("uct", unvisited)
+    in_wave = selection("puct", candidates, wave=3, virtual_loss=2)
     assert "(parallel wave 3; 2 virtual visits were on it)" in in_wave
     assert "wave" not in selected
     added = narrate(
