@@ -25,6 +25,8 @@ Design choices (and why):
   so models whose LM head does more than a linear map are refused rather than scored wrongly.
   The "head" kind likewise runs the body once and applies the classifier only to the gathered
   separator rows when a load-time check shows that equals the plain forward (else it falls back).
+  The "likelihood" kind (models/likelihood_prm.py, the nano PRM) scores a step from its own
+  tokens' log-probabilities, so it needs the full logits of the step tokens and has no KV reuse.
 * Prefix KV reuse (`kv_reuse=True`, the default; see models/kv_cache.py): `propose`/`complete`
   do not call `generate` but a small decode loop of their own, so that after each step the KV
   of `prompt + step` can be kept in a bounded LRU.  A child's prompt then runs only the tokens
@@ -50,7 +52,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from transformers import (
@@ -70,6 +72,9 @@ from search.models import Judgement, Proposal, StepScores
 
 from .device import pick_device, pick_dtype
 from .kv_cache import PrefixKVCache, build_batch, row_slice
+
+if TYPE_CHECKING:
+    from .likelihood_prm import LikelihoodPRM
 
 #: Guards torch's global RNG between seeding and the end of `generate` (see module docstring).
 _RNG_LOCK = threading.Lock()
@@ -1063,7 +1068,7 @@ class HFPRM(_LoadedModel):
 def load_prm(
     name_or_path: str,
     *,
-    kind: Literal["tag", "head"] = "tag",
+    kind: Literal["tag", "head", "likelihood"] = "tag",
     step_tag: str = "ки",
     good_token: str = "+",
     bad_token: str = "-",
@@ -1077,7 +1082,7 @@ def load_prm(
     kv_reuse: bool = True,
     kv_cache_entries: int = 256,
     kv_cache_bytes: int | None = 256 * 2**20,
-) -> HFPRM:
+) -> HFPRM | LikelihoodPRM:
     """Load a PRM (local directory or hub id).
 
     kind="tag" (Math-Shepherd style): a causal LM; each step is followed by `step_tag` and the
@@ -1085,18 +1090,25 @@ def load_prm(
     token classifier read at the `step_separator` after each step (2 labels: softmax, label
     `head_label_index`; 1 label: sigmoid).  `layout` sets the text around problem and steps
     (defaults: TAG_LAYOUT / HEAD_LAYOUT; see MATH_SHEPHERD_LAYOUT and QWEN_PRM_LAYOUT).
+    kind="likelihood" (the nano PRM): a causal LM scoring each step by its own tokens'
+    log-probabilities (see models/likelihood_prm.py), laid out as the policy's prompt (HEAD_LAYOUT).
     """
-    if kind not in ("tag", "head"):
-        raise ValueError(f"kind must be 'tag' or 'head', got {kind!r}")
+    if kind not in ("tag", "head", "likelihood"):
+        raise ValueError(f"kind must be 'tag', 'head' or 'likelihood', got {kind!r}")
     source, local = _resolve_source(name_or_path)
     picked = pick_device(device)
     picked_dtype = pick_dtype(picked, dtype)
     config = _from_pretrained(AutoConfig, source, local, name_or_path, trust_remote_code=trust_remote_code)
     tokenizer = _load_tokenizer(source, local, name_or_path, trust_remote_code)
-    loader = AutoModelForCausalLM if kind == "tag" else _head_loader(config, trust_remote_code)
+    loader = AutoModelForCausalLM if kind != "head" else _head_loader(config, trust_remote_code)
     model = _load_model(
         loader, source, local, name_or_path, device=picked, dtype=picked_dtype, trc=trust_remote_code
     )
+    if kind == "likelihood":
+        from .likelihood_prm import LikelihoodPRM
+
+        return LikelihoodPRM(model, tokenizer, name=name_or_path, local=local, trust_remote_code=trust_remote_code,
+                             layout=layout or HEAD_LAYOUT, sep=step_separator, max_batch=max_batch)
     mark, sep = (step_tag, step_separator) if kind == "tag" else (step_separator, "")
     return HFPRM(
         model,

@@ -1,0 +1,193 @@
+"""A likelihood PRM: a causal LM that scores each step by how likely it finds the step's own tokens.
+
+Why this kind exists: a small transformer checks a digit best at the place where it would have
+written it.  Reading one score at a step tag asks the model to recompute the whole step inside a
+single position, which our 0.9M-parameter nano PRM learned far more slowly than it learned to
+write steps (measured in nano/README.md).  Here every token of the step is predicted by the LM
+from the text before it, and the step's score is
+
+    sigmoid(scale * min over the step's tokens of log p(token | text before it) + bias)
+
+so one wrong digit (a token the verifier would not have written) sinks the step.  The minimum
+runs over the path so far (steps 1..i), so a step's score is the PRM's view of the whole prefix,
+as with Math-Shepherd labels: after a slip every later step stays low, and aggregation="last"
+ranks paths by their weakest step.  `scale` and
+`bias` are trained together with the LM on labelled steps (`nano train prm`, Math-Shepherd or
+checker labels) and saved in the model's config.json under `likelihood_prm`; a causal LM without
+them scores a step by the least likely token's probability (`exp(min log p)`).
+
+The input is the policy's own prompt format by default (`HEAD_LAYOUT`: `Problem: ...\\nSolution:\\n`
+then each step and the separator), so any policy checkpoint is also a (calibrated-free) verifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel
+
+from search.models import StepScores
+
+from .hf import ModelLoadError, PRMLayout, TokenCounter, _LoadedModel, prm_text
+
+#: The config.json key holding the trained calibration {"scale": float, "bias": float}.
+CALIBRATION_KEY = "likelihood_prm"
+
+
+def step_token_spans(
+    tokenizer: Any, text: str, char_spans: Sequence[tuple[int, int]]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids of `text` (tokenized whole) and, per character span, the [first, last] token indices covering it.
+
+    A token straddling the start of a step (a BPE merge across the boundary) counts as the step's;
+    the first token of the text is never in a span, as nothing before it predicts it.
+    """
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
+    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    spans = []
+    for start, end in char_spans:
+        hits = [j for j, (a, b) in enumerate(offsets) if b > a and b > start and a < end]
+        if not hits:
+            raise ValueError(f"No token covers the step at characters {start}-{end}; the tokenizer dropped it.")
+        spans.append((max(1, hits[0]), hits[-1]))
+    return ids, spans
+
+
+def end_token_ids(tokenizer: Any, sep: str) -> list[int]:
+    """Token ids that end a step: the separator when it is one token, and EOS."""
+    ids = tokenizer(sep, add_special_tokens=False)["input_ids"] if sep else []
+    found = ids if len(ids) == 1 else []
+    return found + ([tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else [])
+
+
+def encode_steps(
+    tokenizer: Any, layout: PRMLayout, sep: str, problem: str, steps: Sequence[str]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """(token ids, per step its [first, last] token) of a path laid out with `layout` and separator `sep`."""
+    if not steps:
+        return [], []
+    text, ends = prm_text(layout, problem, steps, sep)
+    starts = [len(layout.prefix.replace("{problem}", problem)), *ends[:-1]]
+    return step_token_spans(tokenizer, text, list(zip(starts, ends, strict=True)))
+
+
+def prefix_minima(minima: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+    """Running minimum within each path (`counts` steps per path, concatenated): the prefix's weakest token."""
+    return torch.cat([part.cummin(0).values for part in torch.split(minima, list(counts))])
+
+
+def calibration(model: PreTrainedModel) -> tuple[float, float] | None:
+    """(scale, bias) saved with the model, or None for an uncalibrated causal LM."""
+    saved = getattr(model.config, CALIBRATION_KEY, None)
+    if not isinstance(saved, dict):
+        return None
+    try:
+        return float(saved["scale"]), float(saved["bias"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"config.json {CALIBRATION_KEY} must hold numbers 'scale' and 'bias', got {saved!r}"
+        ) from exc
+
+
+def step_scores(min_logprob: torch.Tensor, calib: tuple[float, float] | None) -> torch.Tensor:
+    """Scores in [0, 1] from each step's smallest token log-probability (see the module docstring)."""
+    if calib is None:
+        return min_logprob.exp()
+    scale, bias = calib
+    return torch.sigmoid(scale * min_logprob + bias)
+
+
+def step_min_logprobs(
+    logits: torch.Tensor,
+    input_ids: torch.Tensor,
+    rows: Sequence[int],
+    spans: Sequence[tuple[int, int]],
+    end_ids: Sequence[int] = (),
+) -> torch.Tensor:
+    """Per (row, [first, last]) token span: the smallest log p(token | tokens before it) (differentiable).
+
+    A span ending in one of `end_ids` (the step separator, EOS) scores that last token as
+    log p(any end token): "the step ends here" is spelled "\n" before the next step but EOS after
+    the final answer, and a verifier should not be surprised by which one the layout uses.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    ends = torch.tensor(sorted(set(end_ids)), dtype=torch.long, device=logits.device)
+    out = []
+    for r, (first, last) in zip(rows, spans, strict=True):
+        targets = input_ids[r, first : last + 1]
+        token_lp = logp[r, first - 1 : last].gather(-1, targets[:, None])[:, 0]
+        if len(ends) and bool((ends == targets[-1]).any()):
+            token_lp = torch.cat([token_lp[:-1], torch.logsumexp(logp[r, last - 1, ends], dim=0)[None]])
+        out.append(token_lp.min())
+    return torch.stack(out)
+
+
+class LikelihoodPRM(_LoadedModel):
+    """`RewardModel` over a causal LM: one forward pass per path, steps scored by their own tokens."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: Any,
+        *,
+        name: str,
+        local: Path | None,
+        trust_remote_code: bool,
+        layout: PRMLayout,
+        sep: str,
+        max_batch: int = 16,
+    ):
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow.")
+        self.model, self.tokenizer, self.layout, self.sep = model, tokenizer, layout, sep
+        self.kind = "likelihood"
+        self.calibration = calibration(model)
+        self.max_batch = max(1, int(max_batch))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.end_ids = end_token_ids(tokenizer, sep)
+        self.tokens = TokenCounter()
+
+    def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[tuple[int, int]]]:
+        """(token ids, per step its [first, last] token) in this PRM's layout."""
+        return encode_steps(self.tokenizer, self.layout, self.sep, problem, steps)
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        """Per-step scores for each path; an empty path gets none and tokens_read=0."""
+        results = [StepScores(scores=(), tokens_read=0) for _ in paths]
+        with self._lock:
+            encoded = [self.encode(problem, path) for path in paths]
+            todo = [i for i, (_, spans) in enumerate(encoded) if spans]
+            for start in range(0, len(todo), self.max_batch):
+                batch = todo[start : start + self.max_batch]
+                for i, scores in zip(batch, self._score_batch([encoded[i] for i in batch]), strict=True):
+                    results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
+        return results
+
+    def clear_cache(self) -> None:
+        """Nothing is cached (kept for the runner's cache-clearing call)."""
+
+    def _score_batch(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
+        width = max(len(ids) for ids, _ in items)
+        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(input_ids)
+        for b, (ids, _) in enumerate(items):
+            input_ids[b, : len(ids)] = torch.tensor(ids)
+            mask[b, : len(ids)] = 1
+        self.tokens.count_prefill(sum(len(ids) for ids, _ in items), input_ids.numel())
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        rows = [b for b, (_, spans) in enumerate(items) for _ in spans]
+        spans = [span for _, item_spans in items for span in item_spans]
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            minima = step_min_logprobs(logits, input_ids, rows, spans, self.end_ids)
+            running = prefix_minima(minima, [len(item_spans) for _, item_spans in items])
+            flat = step_scores(running, self.calibration).tolist()
+        out, at = [], 0
+        for _, item_spans in items:
+            out.append(flat[at : at + len(item_spans)])
+            at += len(item_spans)
+        return out
