@@ -107,9 +107,11 @@ def run(
     prm: Annotated[str | None, typer.Option(help="Process reward model: local dir or hub id.")] = None,
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
     prm_preset: Annotated[
-        str, typer.Option(help="PRM input recipe: nano, math-shepherd, qwen-prm or head (see README).")
+        str, typer.Option(help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm or head (see README).")
     ] = "nano",
-    prm_kind: Annotated[str | None, typer.Option(help="Override: tag (label tokens) or head (classifier).")] = None,
+    prm_kind: Annotated[
+        str | None, typer.Option(help="Override: likelihood (step tokens), tag (label tokens) or head (classifier).")
+    ] = None,
     step_tag: Annotated[str | None, typer.Option(help="Override: the PRM step tag (tag PRMs).")] = None,
     step_separator: Annotated[str | None, typer.Option(help="Override: text after each step / head marker.")] = None,
     good_token: Annotated[str | None, typer.Option(help="PRM 'good step' label token (tag PRMs).")] = None,

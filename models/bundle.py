@@ -21,17 +21,19 @@ NANO_DIR = Path(__file__).resolve().parent / "nano"
 class PRMSpec:
     """How to load and read a PRM (see models.hf.load_prm for each field)."""
 
-    kind: str = "tag"
+    kind: str = "likelihood"
     step_tag: str = "ки"
     good_token: str = "+"
     bad_token: str = "-"
     step_separator: str = "\n"
-    layout: str = "nano"
+    layout: str = "head"
 
 
 #: preset name -> spec.  `qwen-prm` also needs trust_remote_code=True (its head is custom code).
+#: `nano` is the shipped likelihood PRM; `nano-tag` reads `+`/`-` at `ки` (`train prm --objective tag`).
 PRM_PRESETS: dict[str, PRMSpec] = {
     "nano": PRMSpec(),
+    "nano-tag": PRMSpec(kind="tag", layout="nano"),
     "math-shepherd": PRMSpec(kind="tag", step_tag="ки", good_token="+", bad_token="-", layout="math-shepherd"),
     "qwen-prm": PRMSpec(kind="head", step_separator="<extra_0>", layout="qwen-prm"),
     "head": PRMSpec(kind="head", layout="head"),

@@ -88,6 +88,12 @@ def train_prm_command(
     ),
     init: Annotated[str | None, typer.Option(
         help="Start the PRM from these weights (same tokenizer) instead of the policy's.")] = PRM.init,
+    objective: Annotated[str, typer.Option(
+        help="likelihood (steps scored by their own tokens' log-probabilities) or tag (+/- at a step tag).")] = (
+        PRM.objective
+    ),
+    lm_weight: Annotated[float, typer.Option(
+        help="likelihood: weight of the language-modelling loss on gold solutions.")] = PRM.lm_weight,
     epochs: int = PRM.epochs,
     lr: float = PRM.lr,
     eval_problems: int = PRM.eval_problems,
@@ -99,9 +105,11 @@ def train_prm_command(
 
     if labels not in ("mc", "checker"):
         raise typer.BadParameter("labels must be mc or checker")
+    if objective not in ("likelihood", "tag"):
+        raise typer.BadParameter("objective must be likelihood or tag")
     config = PRMTrainConfig(policy=str(policy), out=str(out), labels=labels, seed=seed, problems_per_task=problems,
                             samples_per_problem=samples, rollouts=rollouts, epochs=epochs, lr=lr,
-                            prefix_problems=prefix_problems, init=init,
+                            prefix_problems=prefix_problems, init=init, objective=objective, lm_weight=lm_weight,
                             eval_problems=eval_problems, device=device, threads=threads)
     result = train_prm(config)
     _print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
@@ -190,6 +198,9 @@ def eval_prm_command(
     policy: Annotated[str, typer.Option(help="The policy whose held-out samples are scored.")] = PRM.policy,
     problems: Annotated[int, typer.Option(help="Held-out problems per task (2 policy samples each).")] = 150,
     seed: int = 0,
+    kind: Annotated[str, typer.Option(help="likelihood (the nano PRM) or tag (trained with --objective tag).")] = (
+        PRM.objective
+    ),
     device: Device = None,
     out: Annotated[Path | None, typer.Option(help="Write the rows here as JSON.")] = None,
 ) -> None:
@@ -203,7 +214,7 @@ def eval_prm_command(
     from nano.train_prm import evaluate_prm
 
     torch.manual_seed(seed)  # the policy samples are drawn with torch's generator
-    rows = evaluate_prm(prm, policy, problems, seed, device=device)
+    rows = evaluate_prm(prm, policy, problems, seed, device=device, kind=kind)
     _print_rows(f"PRM {prm}: step-level ROC AUC vs the exact checker", rows)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,3 +75,9 @@ class PRMTrainConfig:
     #: Start the PRM from these weights instead of the policy's (same tokenizer), e.g. the policy
     #: trained further: verifying a step needs the arithmetic a longer-trained model knows.
     init: str | None = None
+    #: likelihood (kind="likelihood": a step scores by its own tokens' log-probabilities) or tag
+    #: (kind="tag", Math-Shepherd: `+`/`-` read at a step tag after each step).
+    objective: str = "likelihood"
+    #: likelihood objective: weight of the language-modelling loss on gold solutions, trained
+    #: alongside the step labels so the verifier keeps learning the arithmetic it checks with.
+    lm_weight: float = 1.0

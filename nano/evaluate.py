@@ -31,13 +31,10 @@ DEFAULT_SWEEP = ("greedy", "self_consistency", "best_of_n:answer_method=prm_vote
 
 
 def load_nano_models(policy: str | None = None, prm: str | None = None, device: str | None = None) -> Models:
-    """The nano pack (or given checkpoints) through the ordinary transformers backend."""
-    from models.hf import load_policy, load_prm
+    """The nano pack (or given checkpoints; the PRM read as a likelihood PRM) through the transformers backend."""
+    from models.bundle import load_models
 
-    return Models(
-        policy=load_policy(policy or str(NANO_DIR / "policy"), device=device),
-        prm=load_prm(prm or str(NANO_DIR / "prm"), device=device),
-    )
+    return load_models(policy or str(NANO_DIR / "policy"), prm or str(NANO_DIR / "prm"), device=device)
 
 
 def load_problems(

@@ -1,4 +1,10 @@
-"""Train the nano PRM: a copy of the policy, fine-tuned to say `+`/`-` at each step tag (kind="tag").
+"""Train the nano PRM from a copy of the policy.
+
+Two objectives.  "likelihood" (the shipped PRM, kind="likelihood" in `models.likelihood_prm`):
+a step's score is a calibrated function of the smallest log-probability the PRM gives the
+tokens of the path so far; the step labels train it through that score (binary cross-entropy),
+while a language-modelling loss on fresh gold solutions keeps teaching it the arithmetic it
+checks with.  "tag" (Math-Shepherd): the PRM says `+`/`-` at a step tag after each step.
 
 Labels (Math-Shepherd): a step sampled from the trained policy is labelled with the fraction of
 K policy rollouts from it that reach a correct answer (`labels="mc"`, the default), or with the
@@ -20,16 +26,20 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from models.hf import TAG_LAYOUT, encode_marked, prm_text
-from nano.common import lr_at, param_count, save, setup
+from models.hf import HEAD_LAYOUT, TAG_LAYOUT, encode_marked, prm_text
+from models.likelihood_prm import CALIBRATION_KEY, encode_steps, end_token_ids, prefix_minima, step_min_logprobs
+from nano.common import lr_at, pad_batch, param_count, save, setup, tokenize_masked
 from nano.config import PRMTrainConfig
-from nano.data import PRM_SEED_BASE, TASKS, corrupt, heldout_problems, problems, solution
+from nano.data import PRM_SEED_BASE, TASKS, corrupt, heldout_problems, policy_dataset, problems, solution
 from nano.quick_eval import generate_solutions, is_correct, solution_steps
 from nano.report import write_eval_table, write_loss_curve
 from nano.tokenizer import BAD, GOOD, STEP_TAG
 from search.tasks.base import Problem
 
 MAX_STEPS = 8
+#: Seed of the likelihood PRM's gold-solution stream (`policy_dataset` chunks draw from
+#: Random(100_000 + k)): disjoint from the policy's (seeds 0-2) and the held-out streams.
+PRM_LM_SEED = 100
 
 
 @dataclass(frozen=True)
@@ -178,11 +188,99 @@ def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
     label_s = time.monotonic() - started
     if config.init:  # labelled by the policy, trained from other (same-tokenizer) weights
         model = AutoModelForCausalLM.from_pretrained(config.init, use_safetensors=True).to(device)
+    trainer = train_likelihood if config.objective == "likelihood" else train_tag
+    losses = trainer(config, model, tokenizer, data, device, progress)
+    train_s = time.monotonic() - started
+    out = Path(config.out)
+    save(model, tokenizer, out)
+    rows = evaluate_prm(str(out), config.policy, config.eval_problems, config.seed, config.gen_tokens,
+                        kind=config.objective)
+    n_steps = sum(len(d.labels) for d in data)
+    meta = {**asdict(config), "parameters": param_count(model), "paths": len(data), "labelled_steps": n_steps,
+            "positive_share": sum(sum(d.labels) for d in data) / max(1, n_steps), "optimizer_steps": len(losses),
+            "labelling_seconds": round(label_s, 1), "total_seconds": round(train_s, 1)}
+    write_loss_curve(out, range(1, len(losses) + 1), losses, f"nano PRM ({config.labels} labels): training loss")
+    write_eval_table(out, rows, meta)
+    (out / "train_config.json").write_text(json.dumps(meta, indent=2))
+    return {"meta": meta, "eval": rows}
+
+
+def train_tag(config: PRMTrainConfig, model, tokenizer, data: list[Labelled], device, progress: bool) -> list[float]:
+    """Math-Shepherd objective: soft cross-entropy of `+` vs `-` at each step tag."""
     encoded = [encode(tokenizer, item) for item in data]
     ids_pair = (tokenizer.convert_tokens_to_ids(GOOD), tokenizer.convert_tokens_to_ids(BAD))
+    return _optimize(config, model, encoded, progress,
+                     lambda batch: prm_loss(model, batch, ids_pair, tokenizer.pad_token_id, device))
+
+
+def prefix_labels(labels: Sequence[float], kind: str) -> list[float]:
+    """Checker labels judge each step alone; the likelihood PRM scores the prefix, so a step after a
+    slip is labelled bad too (Math-Shepherd's MC labels already mean that)."""
+    if kind != "checker":
+        return list(labels)
+    out, ok = [], 1.0
+    for label in labels:
+        ok = min(ok, label)
+        out.append(ok)
+    return out
+
+
+def train_likelihood(
+    config: PRMTrainConfig, model, tokenizer, data: list[Labelled], device, progress: bool
+) -> list[float]:
+    """Step labels through the likelihood score, plus a language-modelling loss on gold solutions.
+
+    The calibration (scale, bias) is trained with the weights and saved in config.json.
+    """
+    encoded = []
+    for item in data:
+        ids, spans = encode_steps(tokenizer, HEAD_LAYOUT, "\n", item.problem.text, item.steps)
+        encoded.append((ids, spans, prefix_labels(item.labels, config.labels)))
+    steps = config.epochs * ((len(encoded) + config.batch_size - 1) // config.batch_size)
+    with tqdm(total=steps * config.batch_size, desc="gold solutions", disable=not progress) as bar:
+        gold = policy_dataset(PRM_LM_SEED + config.seed, steps * config.batch_size, 0.0, 0.55, 2, bar.update)
+    gold_rows = [tokenize_masked(tokenizer, e.text, e.loss_from, 320) for e in gold]
+    calib = torch.nn.Parameter(torch.tensor([1.0, 2.0], device=device))  # scale, bias
+    end_ids = end_token_ids(tokenizer, "\n")
+    batches = iter(range(0, len(gold_rows), config.batch_size))
+
+    def loss_fn(batch: list[tuple]) -> torch.Tensor:
+        start = next(batches)
+        lm = pad_batch(gold_rows[start : start + config.batch_size], tokenizer.pad_token_id)
+        lm_loss = model(**{k: v.to(device) for k, v in lm.items()}).loss
+        step_loss = likelihood_loss(model, batch, calib, end_ids, tokenizer.pad_token_id, device)
+        return step_loss + config.lm_weight * lm_loss
+
+    losses = _optimize(config, model, encoded, progress, loss_fn, extra=[calib])
+    model.config.update({CALIBRATION_KEY: {"scale": round(calib[0].item(), 6), "bias": round(calib[1].item(), 6)}})
+    return losses
+
+
+def likelihood_loss(model, batch: list[tuple], calib: torch.Tensor, end_ids, pad_id: int, device) -> torch.Tensor:
+    """Soft binary cross-entropy of sigmoid(scale * prefix min log p + bias) against each step's label."""
+    width = max(len(ids) for ids, _, _ in batch)
+    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(x)
+    rows, spans, targets = [], [], []
+    for b, (ids, item_spans, labels) in enumerate(batch):
+        x[b, : len(ids)] = torch.tensor(ids)
+        mask[b, : len(ids)] = 1
+        rows += [b] * len(item_spans)
+        spans += item_spans
+        targets += labels
+    x = x.to(device)
+    logits = model(input_ids=x, attention_mask=mask.to(device)).logits
+    minima = prefix_minima(step_min_logprobs(logits, x, rows, spans, end_ids), [len(s) for _, s, _ in batch])
+    score_logits = calib[0] * minima + calib[1]
+    return torch.nn.functional.binary_cross_entropy_with_logits(score_logits, torch.tensor(targets, device=device))
+
+
+def _optimize(config: PRMTrainConfig, model, encoded: list, progress: bool, loss_fn, extra=()) -> list[float]:
+    """`config.epochs` shuffled passes over `encoded` in batches; AdamW with warm-up and cosine decay."""
     rng = random.Random(config.seed)
     total = config.epochs * ((len(encoded) + config.batch_size - 1) // config.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW([{"params": list(model.parameters()), "weight_decay": 0.01},
+                             {"params": list(extra), "weight_decay": 0.0}], lr=config.lr)
     losses: list[float] = []
     model.train()
     bar = tqdm(total=total, desc="prm train", disable=not progress)
@@ -192,8 +290,7 @@ def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
         for start in range(0, len(order), config.batch_size):
             for group in opt.param_groups:
                 group["lr"] = lr_at(len(losses), total, config.lr, config.warmup)
-            batch = [encoded[i] for i in order[start : start + config.batch_size]]
-            loss = prm_loss(model, batch, ids_pair, tokenizer.pad_token_id, device)
+            loss = loss_fn([encoded[i] for i in order[start : start + config.batch_size]])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -202,18 +299,7 @@ def train_prm(config: PRMTrainConfig, progress: bool = True) -> dict:
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     bar.close()
-    train_s = time.monotonic() - started
-    out = Path(config.out)
-    save(model, tokenizer, out)
-    rows = evaluate_prm(str(out), config.policy, config.eval_problems, config.seed, config.gen_tokens)
-    n_steps = sum(len(d.labels) for d in data)
-    meta = {**asdict(config), "parameters": param_count(model), "paths": len(data), "labelled_steps": n_steps,
-            "positive_share": sum(sum(d.labels) for d in data) / max(1, n_steps), "optimizer_steps": total,
-            "labelling_seconds": round(label_s, 1), "total_seconds": round(train_s, 1)}
-    write_loss_curve(out, range(1, len(losses) + 1), losses, f"nano PRM ({config.labels} labels): training loss")
-    write_eval_table(out, rows, meta)
-    (out / "train_config.json").write_text(json.dumps(meta, indent=2))
-    return {"meta": meta, "eval": rows}
+    return losses
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
@@ -237,12 +323,18 @@ def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
 
 
 def evaluate_prm(
-    prm_path: str, policy_path: str, per_task: int, seed: int = 0, gen_tokens: int = 220, device: str | None = None
+    prm_path: str, policy_path: str, per_task: int, seed: int = 0, gen_tokens: int = 220, device: str | None = None,
+    kind: str = "likelihood",
 ) -> list[dict]:
-    """Step-level ROC AUC of the PRM vs the exact checker on held-out policy samples (EVAL seed stream)."""
-    from models.hf import load_prm
+    """Step-level ROC AUC of the PRM vs the exact checker on held-out policy samples (EVAL seed stream).
 
-    prm = load_prm(prm_path, device=device)
+    For the likelihood kind (a prefix score) a step counts as good when it and every step before
+    it pass the checker; the "after a correct prefix" rows mean the same for both kinds.
+    """
+    from models.bundle import load_reward_model, prm_spec
+
+    spec = prm_spec("nano" if kind == "likelihood" else "nano-tag")
+    prm = load_reward_model(prm_path, spec, device=device, trust_remote_code=False)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(policy_path)
     policy = AutoModelForCausalLM.from_pretrained(policy_path, use_safetensors=True).to(prm.device)
     rows = []
@@ -255,7 +347,7 @@ def evaluate_prm(
             scores += list(prm.score(p.text, [list(steps)])[0].scores)
             labels = [bool(x) for x in checker_labels(p, steps)]
             first += [all(labels[:i]) for i in range(len(labels))]
-            truth += labels
+            truth += [bool(x) for x in prefix_labels(labels, "checker" if kind == "likelihood" else "mc")]
         rows.append(_auc_row(task, "policy samples", scores, truth))
         rows.append(_auc_row(task, "policy samples, steps after a correct prefix",
                              [s for s, f in zip(scores, first, strict=True) if f],

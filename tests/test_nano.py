@@ -107,7 +107,7 @@ def test_training_smoke(tmp_path: Path) -> None:
     train_policy(config, progress=False)
     result = train_prm(PRMTrainConfig(policy=str(policy_dir), out=str(prm_dir), labels="mc", problems_per_task=2,
                                       samples_per_problem=1, rollouts=1, epochs=1, eval_problems=2,
-                                      gen_tokens=12), progress=False)
+                                      gen_tokens=12, objective="tag"), progress=False)
     assert result["meta"]["labelled_steps"] > 0
     checker_dir = tmp_path / "prm_checker"
     sibling = train_prm(PRMTrainConfig(policy=str(policy_dir), out=str(checker_dir), labels="checker",
@@ -116,10 +116,12 @@ def test_training_smoke(tmp_path: Path) -> None:
     assert sibling["meta"]["paths"] > result["meta"]["paths"]  # the gold-prefix siblings were added
     rows = {row["paths"] for row in sibling["eval"]}
     assert rows >= {"policy samples", "policy samples, steps after a correct prefix"}
-    for out in (policy_dir, prm_dir):
+    for out in (policy_dir, prm_dir, checker_dir):
         assert {"loss_curve.html", "loss_curve.png", "eval.md", "eval.json"} <= {f.name for f in out.iterdir()}
     load_policy(str(policy_dir), device="cpu")
-    load_prm(str(prm_dir), device="cpu")
+    load_prm(str(prm_dir), kind="tag", device="cpu")
+    likelihood = load_prm(str(checker_dir), kind="likelihood", device="cpu")  # the default objective
+    assert likelihood.calibration is not None and likelihood.calibration != (1.0, 2.0)  # trained, then saved
 
 
 def test_eval_and_sweep_commands(tmp_path: Path) -> None:
