@@ -16,7 +16,8 @@ CASES: dict[str, tuple[str, dict]] = {
     "best_of_n_orm_vote": ("best_of_n", {"n": 6, "ranker": "orm", "answer_method": "prm_vote"}),
     "beam": ("beam", {"n": 8, "beam_width": 2}),
     "dvts": ("dvts", {"n": 8, "beam_width": 2}),
-    "mcts_puct_prm": ("mcts", {"simulations": 12, "expand_width": 3}),
+    "mcts_puct_prm": ("mcts", {"simulations": 12, "expand_width": 3, "c": 2.0}),
+    "mcts_widen": ("mcts", {"simulations": 16, "expand_width": 3, "widen_below": 0.6}),
     "mcts_parallel": ("mcts", {"simulations": 12, "expand_width": 3, "parallel": 4}),
     "mcts_uct_rollout": ("mcts", {"simulations": 8, "rule": "uct", "value_source": "rollout", "rollouts": 2}),
     "mcts_mix_max_selfeval": (

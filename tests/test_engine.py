@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import threading
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -164,6 +165,28 @@ def test_mcts_backtracks_carry_the_breakdown_that_won() -> None:
         assert event.data["candidates"][0]["node"] == event.data["node"]
 
 
+def test_mcts_merges_duplicate_steps_and_widens_nodes_whose_children_all_look_bad() -> None:
+    result = run_case("mcts_widen")
+    events = result.events
+    merged = [e for e in events if e.kind is EventKind.PRUNED and "merged into it" in e.data["reason"]]
+    assert merged, "the scripted policy repeats steps; copies must be pruned as duplicates"
+    for event in merged:
+        node = result.tree.nodes[event.data["node"]]
+        twin = int(event.data["reason"].split("sibling ")[1].split(":")[0])
+        kept = result.tree.nodes[twin]
+        assert kept.text.strip() == node.text.strip() and kept.parent == node.parent
+        assert not any(e.kind is EventKind.SELECTED and e.data["node"] == node.id for e in events)
+    expansions = Counter(e.data["node"] for e in events if e.kind is EventKind.EXPANDED)
+    widened = [node for node, times in expansions.items() if times > 1]
+    assert widened, "some node should be expanded again when all its children score below widen_below"
+    for node in widened:
+        assert len(result.tree.nodes[node].children) <= 16  # max_children
+    plain = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(),
+                       config={"simulations": 16, "expand_width": 3, "distinct": False}, seed=0)
+    assert all(times == 1 for times in Counter(
+        e.data["node"] for e in plain.events if e.kind is EventKind.EXPANDED).values())
+
+
 class _CountingPolicy(ScriptedPolicy):
     """Records the prompts of every propose call (to check one batched call per wave)."""
 
@@ -178,7 +201,7 @@ class _CountingPolicy(ScriptedPolicy):
 
 def test_mcts_parallel_waves_pick_distinct_leaves_and_expand_them_in_one_call() -> None:
     policy = _CountingPolicy()
-    config = {"simulations": 16, "expand_width": 2, "parallel": 4}
+    config = {"simulations": 16, "expand_width": 2, "parallel": 4, "distinct": False}  # copies widen the tree
     result = run_search(
         PROBLEM, task="arith", strategy="mcts", models=Models(policy, ScriptedPRM()), config=config, seed=1
     )

@@ -24,6 +24,11 @@ class MCTSConfig(StrategyConfig):
     rule: str = knob("puct", "uct: Q + c*sqrt(ln N / n); puct: Q + c*P*sqrt(N)/(1+n) with the policy's prior P.")
     c: float = knob(1.0, "Exploration constant: larger values try less-visited steps more often.")
     expand_width: int = knob(3, "k: how many next steps are proposed when a leaf is expanded.")
+    distinct: bool = knob(
+        True,
+        "Merge identical proposals: a step written twice under one parent is pruned as a duplicate, "
+        "so visits are not split between copies of the same branch.",
+    )
     value_source: str = knob(
         "prm",
         "How a new step is valued: prm (the reward model), rollout (finish the solution and "
@@ -45,6 +50,13 @@ class MCTSConfig(StrategyConfig):
         1.0, "With parallel > 1: visits (valued 0) added to each node on a path already picked in the wave."
     )
 
+    widen_below: float = knob(
+        0.0,
+        "Progressive widening by value: when every child of a node the descent reaches is valued below "
+        "this, the node is expanded again with expand_width more steps instead of descending (0: never).",
+    )
+    max_children: int = knob(16, "With widen_below: the most children one node may get.")
+
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
 
     def __post_init__(self) -> None:
@@ -60,6 +72,8 @@ class MCTSConfig(StrategyConfig):
         require(self.rollouts >= 1, f"rollouts must be at least 1 (got {self.rollouts}).")
         require(self.parallel >= 1, f"parallel must be at least 1 (got {self.parallel}).")
         require(self.virtual_loss >= 0, f"virtual_loss must be >= 0 (got {self.virtual_loss}).")
+        require(0 <= self.widen_below <= 1, f"widen_below must be between 0 and 1 (got {self.widen_below}).")
+        require(self.max_children >= 1, f"max_children must be at least 1 (got {self.max_children}).")
         require(
             self.value_source == "prm" or self.temperature > 0 or self.rollouts == 1,
             "several rollouts at temperature 0 are identical: raise temperature or set rollouts=1.",
@@ -118,7 +132,9 @@ def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) 
     to_expand: list[list[int]] = []
     for path in paths:
         leaf = path[-1]
-        if ctx.node(leaf).expanded:
+        if ctx.node(leaf).expanded and _may_widen(ctx, leaf):
+            to_expand.append(path)
+        elif ctx.node(leaf).expanded:
             ctx.prune(leaf, "every continuation below it was a dead end")
             _backup(ctx, path, 0.0)
         elif ctx.is_open(leaf):
@@ -129,11 +145,42 @@ def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) 
     if not to_expand:
         return last_path
     children = ctx.expand([p[-1] for p in to_expand], ctx.config.expand_width)
+    if ctx.config.distinct:
+        children = [_drop_duplicates(ctx, group) for group in children]
     values = iter(evaluate(ctx, [c for group in children for c in group]))
     for path, group in zip(to_expand, children, strict=True):
         for child in group:
             _backup(ctx, [*path, child], next(values))
     return to_expand[-1]
+
+
+def _may_widen(ctx: SearchContext, node_id: int) -> bool:
+    """Progressive widening is on and this open node has room for expand_width more children."""
+    cfg = ctx.config
+    room = cfg.max_children - len(ctx.node(node_id).children)
+    return cfg.widen_below > 0 and ctx.is_open(node_id) and room >= cfg.expand_width
+
+
+def _drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
+    """Keep the first child of each distinct step text; prune the copies and say which sibling they repeat.
+
+    Why: a small policy often samples its favourite step several times.  Copies would each get a
+    share of the visits (and of the exploration bonus), so the search would spend its budget
+    re-deciding between identical branches instead of going deeper.
+    """
+    if not group:
+        return group
+    parent = ctx.node(ctx.node(group[0]).parent)
+    first = {ctx.node(c).text.strip(): c for c in parent.children if c not in group and not ctx.node(c).pruned}
+    kept = []
+    for child in group:
+        text = ctx.node(child).text.strip()
+        if text in first:
+            ctx.prune(child, f"same step as sibling {first[text]}: merged into it")
+        else:
+            first[text] = child
+            kept.append(child)
+    return kept
 
 
 def _descend(ctx: SearchContext, virtual: dict[int, float]) -> _Descent:
@@ -143,7 +190,7 @@ def _descend(ctx: SearchContext, virtual: dict[int, float]) -> _Descent:
     while ctx.node(path[-1]).expanded:
         node_id = path[-1]
         options = [c for c in ctx.node(node_id).children if not ctx.node(c).pruned]
-        if not options:
+        if not options or (_may_widen(ctx, node_id) and max(ctx.q_value(c) for c in options) < ctx.config.widen_below):
             break
         ranked = _rank(ctx, node_id, options, virtual)
         choices.append((node_id, ranked, virtual.get(ranked[0].node, 0.0)))
