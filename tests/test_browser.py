@@ -137,7 +137,7 @@ def choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).first.click()
 
 
-def set_number(page, label: str, value: int) -> None:
+def set_number(page, label: str, value: float) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
     field.press("Enter")
@@ -188,6 +188,9 @@ def test_mcts_can_be_stopped(page, server: str) -> None:
     choose(page, "Strategy", "mcts")
     page.get_by_text("Strategy knobs").first.click()
     set_number(page, "simulations", 5000)
+    # every node keeps asking for more children (the nano PRM never scores 0.95), so the search
+    # cannot finish on its own before Stop: merged duplicates would otherwise exhaust the tree
+    set_number(page, "widen_below", 0.95)
     start(page)
     wait_status(page, {"running"})
     time.sleep(1.5)
