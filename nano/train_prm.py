@@ -57,19 +57,23 @@ def checker_labels(problem: Problem, steps: Sequence[str]) -> tuple[float, ...]:
 
 
 def sample_paths(
-    model, tokenizer, probs: Sequence[Problem], samples: int, temperature: float = 1.0, gen_tokens: int = 220
+    model, tokenizer, probs: Sequence[Problem], samples: int, temperature: float = 1.0, gen_tokens: int = 220,
+    progress: bool = False,
 ) -> list[tuple]:
     """(problem, steps) for `samples` policy solutions per problem (cut after the answer / MAX_STEPS)."""
-    return continue_prefixes(model, tokenizer, [(p, ()) for p in probs], samples, temperature, gen_tokens)
+    return continue_prefixes(model, tokenizer, [(p, ()) for p in probs], samples, temperature, gen_tokens, progress)
 
 
 def continue_prefixes(
     model, tokenizer, starts: Sequence[tuple[Problem, tuple[str, ...]]], samples: int, temperature: float,
-    gen_tokens: int,
+    gen_tokens: int, progress: bool = False,
 ) -> list[tuple]:
     """(problem, prefix + policy continuation) `samples` times per start; empty continuations dropped."""
     prompts = [TASKS[p.task].prompt(p.text, list(pre)) for p, pre in starts for _ in range(samples)]
-    texts = generate_solutions(model, tokenizer, prompts, temperature=temperature, max_new_tokens=gen_tokens)
+    texts: list[str] = []
+    for start in tqdm(range(0, len(prompts), 256), desc="policy samples", disable=not progress):
+        chunk = prompts[start : start + 256]
+        texts += generate_solutions(model, tokenizer, chunk, temperature=temperature, max_new_tokens=gen_tokens)
     owners = [start for start in starts for _ in range(samples)]
     return [(p, (*pre, *solution_steps(t))[:MAX_STEPS]) for (p, pre), t in zip(owners, texts, strict=True)
             if t.strip()]
@@ -116,7 +120,8 @@ def synthetic_paths(probs: Sequence[Problem], rng: random.Random) -> list[Labell
 
 
 def prefix_paths(
-    model, tokenizer, probs: Sequence[Problem], samples: int, rng: random.Random, gen_tokens: int = 220
+    model, tokenizer, probs: Sequence[Problem], samples: int, rng: random.Random, gen_tokens: int = 220,
+    progress: bool = False,
 ) -> list[tuple]:
     """Gold prefixes (cut at a random step) continued `samples` times by the policy.
 
@@ -127,16 +132,17 @@ def prefix_paths(
     for p in probs:
         gold = solution(p, rng)
         starts.append((p, tuple(gold[: rng.randrange(len(gold))])))
-    return continue_prefixes(model, tokenizer, starts, samples, 1.0, gen_tokens)
+    return continue_prefixes(model, tokenizer, starts, samples, 1.0, gen_tokens, progress)
 
 
 def build_dataset(config: PRMTrainConfig, model, tokenizer, progress: bool) -> list[Labelled]:
     rng = random.Random(PRM_SEED_BASE + config.seed)
     probs = [p for task in ("arith", "countdown") for p in problems(task, rng, config.problems_per_task)]
-    paths = sample_paths(model, tokenizer, probs, config.samples_per_problem, gen_tokens=config.gen_tokens)
+    paths = sample_paths(model, tokenizer, probs, config.samples_per_problem, gen_tokens=config.gen_tokens,
+                         progress=progress)
     if config.prefix_problems:
         starts = [p for task in ("arith", "countdown") for p in problems(task, rng, config.prefix_problems)]
-        paths += prefix_paths(model, tokenizer, starts, config.samples_per_problem, rng, config.gen_tokens)
+        paths += prefix_paths(model, tokenizer, starts, config.samples_per_problem, rng, config.gen_tokens, progress)
     if config.labels == "mc":
         labels = mc_labels(model, tokenizer, paths, config.rollouts, progress, config.gen_tokens)
     else:
