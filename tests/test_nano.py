@@ -188,3 +188,20 @@ def test_prm_init_with_another_tokenizer_is_refused_before_any_labelling(tmp_pat
     with pytest.raises(ValueError, match="different tokenizer"):
         train_prm(config, progress=False)
     assert not (tmp_path / "prm").exists()
+
+
+@pytest.mark.parametrize(("task", "least"), [("arith", 28), ("countdown", 24)])
+def test_shipped_prm_ranks_the_gold_step_above_its_corruption(nano_models, task: str, least: int) -> None:
+    """On 30 held-out problems, a gold prefix's next gold step outscores the same step with one slip."""
+    from nano.train_prm import synthetic_paths
+
+    prm = nano_models.prm
+    assert prm.kind == "likelihood" and prm.calibration is not None  # trained, not a bare LM
+    items = synthetic_paths(data.heldout_problems(task, 30, seed=3), random.Random(3))
+    wins = 0
+    for gold, bad in zip(items[0::2], items[1::2], strict=True):
+        cut = len(bad.steps) - 1
+        good_score = prm.score(gold.problem.text, [list(gold.steps[: cut + 1])])[0].scores[-1]
+        bad_score = prm.score(bad.problem.text, [list(bad.steps)])[0].scores[-1]
+        wins += good_score > bad_score
+    assert wins >= least, f"{task}: the gold step beat its corruption in only {wins} of 30 problems"
