@@ -29,7 +29,7 @@ from transformers import AutoModelForCausalLM, GPT2LMHeadModel, PreTrainedTokeni
 from models.hf import HEAD_LAYOUT, TAG_LAYOUT, encode_marked, prm_text
 from models.likelihood_prm import CALIBRATION_KEY, encode_steps, end_token_ids, prefix_minima, step_min_logprobs
 from nano.common import lr_at, pad_batch, param_count, save, setup, tokenize_masked
-from nano.config import PRMTrainConfig
+from nano.config import PolicyTrainConfig, PRMTrainConfig
 from nano.data import PRM_SEED_BASE, TASKS, corrupt, heldout_problems, policy_dataset, problems, solution
 from nano.quick_eval import generate_solutions, is_correct, solution_steps
 from nano.report import write_eval_table, write_loss_curve
@@ -40,6 +40,8 @@ MAX_STEPS = 8
 #: Seed of the likelihood PRM's gold-solution stream (`policy_dataset` chunks draw from
 #: Random(100_000 + k)): disjoint from the policy's (seeds 0-2) and the held-out streams.
 PRM_LM_SEED = 100
+#: The policy's data settings (task mix, workers, length cap), reused for those gold solutions.
+POLICY_DATA = PolicyTrainConfig()
 
 
 @dataclass(frozen=True)
@@ -160,24 +162,36 @@ def encode(tokenizer: PreTrainedTokenizerFast, item: Labelled) -> tuple[list[int
     return ids, positions, list(item.labels)
 
 
+def labelled_forward(
+    model, batch: list[tuple], pad_id: int, device
+) -> tuple[torch.Tensor, torch.Tensor, list, list, torch.Tensor]:
+    """One right-padded forward over (ids, per-step marks, per-step labels) rows.
+
+    Returns (logits, input ids on `device`, the row of every step, every step's mark, the labels),
+    steps flattened in batch order; a mark is a read position (tag) or a token span (likelihood).
+    """
+    width = max(len(ids) for ids, _, _ in batch)
+    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(x)
+    rows, marks, targets = [], [], []
+    for b, (ids, item_marks, labels) in enumerate(batch):
+        x[b, : len(ids)] = torch.tensor(ids)
+        mask[b, : len(ids)] = 1
+        rows += [b] * len(item_marks)
+        marks += item_marks
+        targets += labels
+    x = x.to(device)
+    logits = model(input_ids=x, attention_mask=mask.to(device)).logits
+    return logits, x, rows, marks, torch.tensor(targets, device=device)
+
+
 def prm_loss(
     model: GPT2LMHeadModel, batch: list[tuple], ids_pair: tuple[int, int], pad_id: int, device: torch.device
 ) -> torch.Tensor:
     """Soft binary cross-entropy of P(good) (softmax over the good/bad token logits) at each step tag."""
-    width = max(len(ids) for ids, _, _ in batch)
-    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(x)
-    rows, cols, targets = [], [], []
-    for b, (ids, positions, labels) in enumerate(batch):
-        x[b, : len(ids)] = torch.tensor(ids)
-        mask[b, : len(ids)] = 1
-        rows += [b] * len(positions)
-        cols += positions
-        targets += labels
-    logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits
+    logits, _, rows, cols, t = labelled_forward(model, batch, pad_id, device)
     pair = logits[torch.tensor(rows, device=device), torch.tensor(cols, device=device)][:, list(ids_pair)]
     logp = torch.log_softmax(pair.float(), dim=-1)
-    t = torch.tensor(targets, device=device)
     return -(t * logp[:, 0] + (1 - t) * logp[:, 1]).mean()
 
 
@@ -219,11 +233,12 @@ def train_tag(config: PRMTrainConfig, model, tokenizer, data: list[Labelled], de
                      lambda batch: prm_loss(model, batch, ids_pair, tokenizer.pad_token_id, device))
 
 
-def prefix_labels(labels: Sequence[float], kind: str) -> list[float]:
-    """Checker labels judge each step alone; the likelihood PRM scores the prefix, so a step after a
-    slip is labelled bad too (Math-Shepherd's MC labels already mean that)."""
-    if kind != "checker":
-        return list(labels)
+def prefix_labels(labels: Sequence[float]) -> list[float]:
+    """Per step, the worst label so far.
+
+    Why: checker labels judge each step alone, but the likelihood PRM scores the path so far, so a
+    step after a slip must count as bad too (Math-Shepherd's MC labels already mean that).
+    """
     out, ok = [], 1.0
     for label in labels:
         ok = min(ok, label)
@@ -241,11 +256,12 @@ def train_likelihood(
     encoded = []
     for item in data:
         ids, spans = encode_steps(tokenizer, HEAD_LAYOUT, "\n", item.problem.text, item.steps)
-        encoded.append((ids, spans, prefix_labels(item.labels, config.labels)))
+        encoded.append((ids, spans, prefix_labels(item.labels) if config.labels == "checker" else list(item.labels)))
     steps = config.epochs * ((len(encoded) + config.batch_size - 1) // config.batch_size)
     with tqdm(total=steps * config.batch_size, desc="gold solutions", disable=not progress) as bar:
-        gold = policy_dataset(PRM_LM_SEED + config.seed, steps * config.batch_size, 0.0, 0.55, 2, bar.update)
-    gold_rows = [tokenize_masked(tokenizer, e.text, e.loss_from, 320) for e in gold]
+        gold = policy_dataset(PRM_LM_SEED + config.seed, steps * config.batch_size, 0.0, POLICY_DATA.arith_share,
+                              POLICY_DATA.data_workers, bar.update)
+    gold_rows = [tokenize_masked(tokenizer, e.text, e.loss_from, POLICY_DATA.max_len) for e in gold]
     calib = torch.nn.Parameter(torch.tensor([1.0, 2.0], device=device))  # scale, bias
     end_ids = end_token_ids(tokenizer, "\n")
     batches = iter(range(0, len(gold_rows), config.batch_size))
@@ -264,21 +280,9 @@ def train_likelihood(
 
 def likelihood_loss(model, batch: list[tuple], calib: torch.Tensor, end_ids, pad_id: int, device) -> torch.Tensor:
     """Soft binary cross-entropy of sigmoid(scale * prefix min log p + bias) against each step's label."""
-    width = max(len(ids) for ids, _, _ in batch)
-    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(x)
-    rows, spans, targets = [], [], []
-    for b, (ids, item_spans, labels) in enumerate(batch):
-        x[b, : len(ids)] = torch.tensor(ids)
-        mask[b, : len(ids)] = 1
-        rows += [b] * len(item_spans)
-        spans += item_spans
-        targets += labels
-    x = x.to(device)
-    logits = model(input_ids=x, attention_mask=mask.to(device)).logits
+    logits, x, rows, spans, targets = labelled_forward(model, batch, pad_id, device)
     minima = prefix_minima(step_min_logprobs(logits, x, rows, spans, end_ids), [len(s) for _, s, _ in batch])
-    score_logits = calib[0] * minima + calib[1]
-    return torch.nn.functional.binary_cross_entropy_with_logits(score_logits, torch.tensor(targets, device=device))
+    return torch.nn.functional.binary_cross_entropy_with_logits(calib[0] * minima + calib[1], targets)
 
 
 def _optimize(config: PRMTrainConfig, model, encoded: list, progress: bool, loss_fn, extra=()) -> list[float]:
@@ -353,7 +357,7 @@ def evaluate_prm(
             scores += list(prm.score(p.text, [list(steps)])[0].scores)
             labels = [bool(x) for x in checker_labels(p, steps)]
             first += [all(labels[:i]) for i in range(len(labels))]
-            truth += [bool(x) for x in prefix_labels(labels, "checker" if kind == "likelihood" else "mc")]
+            truth += [bool(x) for x in (prefix_labels(labels) if kind == "likelihood" else labels)]
         rows.append(_auc_row(task, "policy samples", scores, truth))
         rows.append(_auc_row(task, "policy samples, steps after a correct prefix",
                              [s for s, f in zip(scores, first, strict=True) if f],
