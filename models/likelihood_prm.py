@@ -11,13 +11,13 @@ from the text before it, and the step's score is
 so one wrong digit (a token the verifier would not have written) sinks the step.  The minimum
 runs over the path so far (steps 1..i), so a step's score is the PRM's view of the whole prefix,
 as with Math-Shepherd labels: after a slip every later step stays low, and aggregation="last"
-ranks paths by their weakest step.  `scale` and
-`bias` are trained together with the LM on labelled steps (`nano train prm`, Math-Shepherd or
-checker labels) and saved in the model's config.json under `likelihood_prm`; a causal LM without
-them scores a step by the least likely token's probability (`exp(min log p)`).
+ranks paths by their weakest step.  `scale` and `bias` are trained together with the LM on
+labelled steps (`nano train prm`, Math-Shepherd or checker labels) and saved in the model's
+config.json under `likelihood_prm`; a causal LM without them scores a step by the least likely
+token's probability (`exp(min log p)`).
 
 The input is the policy's own prompt format by default (`HEAD_LAYOUT`: `Problem: ...\\nSolution:\\n`
-then each step and the separator), so any policy checkpoint is also a (calibrated-free) verifier.
+then each step and the separator), so any policy checkpoint is also an (uncalibrated) verifier.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def step_min_logprobs(
     """Per (row, [first, last]) token span: the smallest log p(token | tokens before it) (differentiable).
 
     A span ending in one of `end_ids` (the step separator, EOS) scores that last token as
-    log p(any end token): "the step ends here" is spelled "\n" before the next step but EOS after
+    log p(any end token): "the step ends here" is spelled as a newline before the next step but EOS after
     the final answer, and a verifier should not be surprised by which one the layout uses.
     """
     logp = torch.log_softmax(logits.float(), dim=-1)
