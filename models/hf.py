@@ -48,7 +48,7 @@ import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -798,6 +798,45 @@ def _hidden(output: Any) -> torch.Tensor:
     return output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
 
 
+def right_padded(id_lists: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`[batch, longest]` right-padded input ids and their attention mask (CPU tensors)."""
+    width = max(len(ids) for ids in id_lists)
+    input_ids = torch.full((len(id_lists), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(id_lists), width), dtype=torch.long)
+    for b, ids in enumerate(id_lists):
+        input_ids[b, : len(ids)] = torch.tensor(ids)
+        mask[b, : len(ids)] = 1
+    return input_ids, mask
+
+
+def split_by_counts(flat: Sequence[float], counts: Sequence[int]) -> list[list[float]]:
+    """Cut one flat list of step scores back into consecutive per-path lists of `counts` items."""
+    out, at = [], 0
+    for count in counts:
+        out.append(list(flat[at : at + count]))
+        at += count
+    return out
+
+
+def score_in_batches(
+    encoded: Sequence[tuple[list[int], Sequence[Any]]],
+    max_batch: int,
+    scorer: Callable[[list[tuple[list[int], Any]]], list[list[float]]],
+) -> list[StepScores]:
+    """`scorer` over the encoded paths that have steps, `max_batch` at a time.
+
+    Each item is (token ids, one mark per step); an empty path gets no scores and tokens_read=0
+    (nothing is run for it), and `tokens_read` is always the path's full length.
+    """
+    results = [StepScores(scores=(), tokens_read=0) for _ in encoded]
+    todo = [i for i, (_, marks) in enumerate(encoded) if marks]
+    for start in range(0, len(todo), max_batch):
+        batch = todo[start : start + max_batch]
+        for i, scores in zip(batch, scorer([encoded[i] for i in batch]), strict=True):
+            results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
+    return results
+
+
 class HFPRM(_LoadedModel):
     """A process reward model: an LM read at step tags ("tag") or a token classifier ("head")."""
 
@@ -899,16 +938,10 @@ class HFPRM(_LoadedModel):
         not depend on what happened to be cached; `self.tokens` counts what was really run.
         An empty path gets no scores and tokens_read=0 (nothing is run for it).
         """
-        results = [StepScores(scores=(), tokens_read=0) for _ in paths]
         scorer = self._score_cached if self.kv_reuse else self._score_batch
         with self._lock:  # the Rust tokenizer must not be used by two threads at once either
             encoded = [self.encode(problem, path) for path in paths]
-            todo = [i for i, (_, positions) in enumerate(encoded) if positions]
-            for start in range(0, len(todo), self.max_batch):
-                batch = todo[start : start + self.max_batch]
-                for i, scores in zip(batch, scorer([encoded[i] for i in batch]), strict=True):
-                    results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
-        return results
+            return score_in_batches(encoded, self.max_batch, scorer)
 
     def clear_cache(self) -> None:
         """Forget every cached prefix (run_search calls this at the start of each search)."""
@@ -996,25 +1029,15 @@ class HFPRM(_LoadedModel):
         return out
 
     def _score_batch(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
-        self.tokens.count_prefill(sum(len(ids) for ids, _ in items), len(items) * max(len(ids) for ids, _ in items))
-        width = max(len(ids) for ids, _ in items)
-        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        rows, cols = [], []
-        for b, (ids, positions) in enumerate(items):
-            input_ids[b, : len(ids)] = torch.tensor(ids)
-            mask[b, : len(ids)] = 1
-            rows += [b] * len(positions)
-            cols += positions
+        input_ids, mask = right_padded([ids for ids, _ in items], self.pad_id)
+        self.tokens.count_prefill(sum(len(ids) for ids, _ in items), input_ids.numel())
+        rows = [b for b, (_, positions) in enumerate(items) for _ in positions]
+        cols = [q for _, positions in items for q in positions]
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         rows_t, cols_t = torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)
         with torch.inference_mode():
             flat = self._read(input_ids, mask, rows_t, cols_t).tolist()
-        out, at = [], 0
-        for _, positions in items:
-            out.append(flat[at : at + len(positions)])
-            at += len(positions)
-        return out
+        return split_by_counts(flat, [len(positions) for _, positions in items])
 
     def _read(
         self, input_ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor

@@ -31,7 +31,16 @@ from transformers import PreTrainedModel
 
 from search.models import StepScores
 
-from .hf import ModelLoadError, PRMLayout, TokenCounter, _LoadedModel, prm_text
+from .hf import (
+    ModelLoadError,
+    PRMLayout,
+    TokenCounter,
+    _LoadedModel,
+    prm_text,
+    right_padded,
+    score_in_batches,
+    split_by_counts,
+)
 
 #: The config.json key holding the trained calibration {"scale": float, "bias": float}.
 CALIBRATION_KEY = "likelihood_prm"
@@ -157,26 +166,15 @@ class LikelihoodPRM(_LoadedModel):
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
         """Per-step scores for each path; an empty path gets none and tokens_read=0."""
-        results = [StepScores(scores=(), tokens_read=0) for _ in paths]
         with self._lock:
             encoded = [self.encode(problem, path) for path in paths]
-            todo = [i for i, (_, spans) in enumerate(encoded) if spans]
-            for start in range(0, len(todo), self.max_batch):
-                batch = todo[start : start + self.max_batch]
-                for i, scores in zip(batch, self._score_batch([encoded[i] for i in batch]), strict=True):
-                    results[i] = StepScores(scores=tuple(scores), tokens_read=len(encoded[i][0]))
-        return results
+            return score_in_batches(encoded, self.max_batch, self._score_batch)
 
     def clear_cache(self) -> None:
         """Nothing is cached (kept for the runner's cache-clearing call)."""
 
     def _score_batch(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
-        width = max(len(ids) for ids, _ in items)
-        input_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(input_ids)
-        for b, (ids, _) in enumerate(items):
-            input_ids[b, : len(ids)] = torch.tensor(ids)
-            mask[b, : len(ids)] = 1
+        input_ids, mask = right_padded([ids for ids, _ in items], self.pad_id)
         self.tokens.count_prefill(sum(len(ids) for ids, _ in items), input_ids.numel())
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         rows = [b for b, (_, spans) in enumerate(items) for _ in spans]
@@ -186,8 +184,4 @@ class LikelihoodPRM(_LoadedModel):
             minima = step_min_logprobs(logits, input_ids, rows, spans, self.end_ids)
             running = prefix_minima(minima, [len(item_spans) for _, item_spans in items])
             flat = step_scores(running, self.calibration).tolist()
-        out, at = [], 0
-        for _, item_spans in items:
-            out.append(flat[at : at + len(item_spans)])
-            at += len(item_spans)
-        return out
+        return split_by_counts(flat, [len(item_spans) for _, item_spans in items])

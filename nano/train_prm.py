@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from models.hf import HEAD_LAYOUT, TAG_LAYOUT, encode_marked, prm_text
+from models.hf import HEAD_LAYOUT, TAG_LAYOUT, encode_marked, prm_text, right_padded
 from models.likelihood_prm import CALIBRATION_KEY, encode_steps, end_token_ids, prefix_minima, step_min_logprobs
 from nano.common import lr_at, pad_batch, param_count, save, setup, tokenize_masked
 from nano.config import PolicyTrainConfig, PRMTrainConfig
@@ -170,16 +170,10 @@ def labelled_forward(
     Returns (logits, input ids on `device`, the row of every step, every step's mark, the labels),
     steps flattened in batch order; a mark is a read position (tag) or a token span (likelihood).
     """
-    width = max(len(ids) for ids, _, _ in batch)
-    x = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros_like(x)
-    rows, marks, targets = [], [], []
-    for b, (ids, item_marks, labels) in enumerate(batch):
-        x[b, : len(ids)] = torch.tensor(ids)
-        mask[b, : len(ids)] = 1
-        rows += [b] * len(item_marks)
-        marks += item_marks
-        targets += labels
+    x, mask = right_padded([ids for ids, _, _ in batch], pad_id)
+    rows = [b for b, (_, item_marks, _) in enumerate(batch) for _ in item_marks]
+    marks = [mark for _, item_marks, _ in batch for mark in item_marks]
+    targets = [label for _, _, labels in batch for label in labels]
     x = x.to(device)
     logits = model(input_ids=x, attention_mask=mask.to(device)).logits
     return logits, x, rows, marks, torch.tensor(targets, device=device)
