@@ -26,7 +26,7 @@ Design choices (and why):
   The "head" kind likewise runs the body once and applies the classifier only to the gathered
   separator rows when a load-time check shows that equals the plain forward (else it falls back).
   The "likelihood" kind (models/likelihood_prm.py, the nano PRM) scores a step from its own
-  tokens' log-probabilities, so it needs the full logits of the step tokens and has no KV reuse.
+  tokens' log-probabilities, so it needs the full logits of the step tokens.
 * Prefix KV reuse (`kv_reuse=True`, the default; see models/kv_cache.py): `propose`/`complete`
   do not call `generate` but a small decode loop of their own, so that after each step the KV
   of `prompt + step` can be kept in a bounded LRU.  A child's prompt then runs only the tokens
@@ -37,8 +37,8 @@ Design choices (and why):
   `generate`.  The loop samples exactly as `generate` does (raw float32 logits / T, one
   multinomial over the whole batch per step, finished rows padded), so greedy AND seeded
   sampling give the same tokens with and without reuse; log-probabilities agree to ~1e-6 (float
-  sums run in another order).  The PRM reuses cached prefixes the same way (a child path runs
-  only its new step; the parent's step scores come from the cache entry).  `run_search` empties
+  sums run in another order).  Every PRM kind reuses cached prefixes the same way (a child path
+  runs only its new step; the parent's step results come from the cache entry).  `run_search` empties
   both caches at the start of every search, so same-seed event logs stay identical.
 """
 
@@ -837,6 +837,62 @@ def score_in_batches(
     return results
 
 
+@dataclass
+class CachedBlock:
+    """One batch laid out `[pads][cached prefix][tail]`: what a cached forward runs and where rows sit.
+
+    Row r runs its tokens from `prefix[r]` on (the rest comes from its cache entry), right-aligned
+    in `suffix`; token position q of row r is column `q - shift(r)` of the forward's outputs.
+    """
+
+    lengths: list[int]
+    prefix: list[int]
+    suffix: torch.Tensor
+    mask: torch.Tensor
+    position_ids: torch.Tensor
+    cache: Any
+    block: int
+
+    @property
+    def width(self) -> int:
+        return int(self.suffix.shape[1])
+
+    @property
+    def total(self) -> int:
+        """Columns of the batch cache after the forward (cached block + run tokens)."""
+        return self.block + self.width
+
+    @property
+    def tokens_run(self) -> int:
+        return sum(n - p for n, p in zip(self.lengths, self.prefix, strict=True))
+
+    def shift(self, row: int) -> int:
+        return self.lengths[row] - self.width
+
+
+def cached_block(
+    id_lists: Sequence[Sequence[int]], found: Sequence[tuple[int, Any]], pad_id: int, device: torch.device
+) -> CachedBlock:
+    """Left-padded batch where row i continues from at most `found[i] = (start, cache entry)`.
+
+    The run block is as wide as the longest uncached tail; a row with a shorter tail takes that
+    many more of its own (cached) tokens into the block, so there are no holes.  Explicit
+    position ids keep every row's positions as in one plain forward.
+    """
+    width = max(len(ids) - n for ids, (n, _) in zip(id_lists, found, strict=True))
+    prefix = [max(0, len(ids) - width) for ids in id_lists]
+    block = max(prefix)
+    cache = build_batch([(e.layers if e else None, p) for (_, e), p in zip(found, prefix, strict=True)], block)
+    suffix = torch.full((len(id_lists), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(id_lists), block + width), dtype=torch.long)
+    for r, (ids, p) in enumerate(zip(id_lists, prefix, strict=True)):
+        suffix[r, width - (len(ids) - p) :] = torch.tensor(list(ids[p:]))
+        mask[r, block + width - len(ids) :] = 1
+    position_ids = (mask.cumsum(1) - 1).masked_fill(mask == 0, 1)[:, block:]
+    return CachedBlock([len(ids) for ids in id_lists], prefix, suffix.to(device), mask.to(device),
+                       position_ids.to(device), cache, block)
+
+
 class HFPRM(_LoadedModel):
     """A process reward model: an LM read at step tags ("tag") or a token classifier ("head")."""
 
@@ -973,9 +1029,9 @@ class HFPRM(_LoadedModel):
     def _score_cached(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
         """Like `_score_batch`, but each path continues from its longest cached prefix.
 
-        Layout as in the policy's prefill: `[pads][cached prefix][tail]`, left padded, explicit
-        position ids.  A mark inside the reused prefix takes its score from the cache entry (it
-        saw exactly the same tokens); if the entry lacks one, the reuse stops before that mark.
+        Layout as in the policy's prefill (`cached_block`).  A mark inside the reused prefix takes
+        its score from the cache entry (it saw exactly the same tokens); if the entry lacks one,
+        the reuse stops before that mark.
         """
         found = []
         for ids, positions in items:
@@ -983,30 +1039,22 @@ class HFPRM(_LoadedModel):
             known = entry.payload if entry is not None else {}
             n = min([n] + [p for p in positions if p < n and p not in known])
             found.append((n, entry))
-        width = max(len(ids) - n for (ids, _), (n, _) in zip(items, found, strict=True))
-        prefix = [max(0, len(ids) - width) for ids, _ in items]
-        block = max(prefix)
-        cache = build_batch([(e.layers if e else None, p) for (_, e), p in zip(found, prefix, strict=True)], block)
-        suffix = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(items), block + width), dtype=torch.long)
+        blk = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
         rows, cols = [], []
-        for r, ((ids, positions), p) in enumerate(zip(items, prefix, strict=True)):
-            suffix[r, width - (len(ids) - p) :] = torch.tensor(ids[p:])
-            mask[r, block + width - len(ids) :] = 1
+        for r, ((_, positions), p) in enumerate(zip(items, blk.prefix, strict=True)):
             new = [q for q in positions if q >= p]
             rows += [r] * len(new)
-            cols += [q - len(ids) + width for q in new]
-        suffix, mask = suffix.to(self.device), mask.to(self.device)
-        position_ids = (mask.cumsum(1) - 1).masked_fill(mask == 0, 1)[:, block:]
-        self.tokens.count_prefill(sum(len(ids) - p for (ids, _), p in zip(items, prefix, strict=True)), suffix.numel())
+            cols += [q - blk.shift(r) for q in new]
+        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
         with torch.inference_mode():
             out = self._reader_body()(  # type: ignore[misc]
-                input_ids=suffix, attention_mask=mask, position_ids=position_ids, past_key_values=cache, use_cache=True
+                input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
+                past_key_values=blk.cache, use_cache=True,
             )
             index = torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
             hidden = _hidden(out)[index[0].to(self.device), index[1].to(self.device)]
             flat = self._scores_from_hidden(hidden).tolist()
-        return self._collect_cached(items, found, prefix, flat, out.past_key_values, block + width)
+        return self._collect_cached(items, found, blk.prefix, flat, out.past_key_values, blk.total)
 
     def _collect_cached(
         self,
@@ -1131,7 +1179,8 @@ def load_prm(
         from .likelihood_prm import LikelihoodPRM
 
         return LikelihoodPRM(model, tokenizer, name=name_or_path, local=local, trust_remote_code=trust_remote_code,
-                             layout=layout or HEAD_LAYOUT, sep=step_separator, max_batch=max_batch)
+                             layout=layout or HEAD_LAYOUT, sep=step_separator, max_batch=max_batch,
+                             kv_reuse=kv_reuse, kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
     mark, sep = (step_tag, step_separator) if kind == "tag" else (step_separator, "")
     return HFPRM(
         model,

@@ -34,10 +34,10 @@ LayerKV = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class Entry:
-    """One cached prefix: per-layer KV and whatever the owner keeps with it (the PRM: step scores)."""
+    """One cached prefix: per-layer KV and whatever the owner keeps with it (PRMs: per-step results)."""
 
     layers: list[LayerKV]
-    payload: dict[int, Any] = field(default_factory=dict)
+    payload: dict[Any, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,7 +102,7 @@ class PrefixKVCache:
         self.stats.reused_tokens += best
         return best, self._entries[best_key]
 
-    def store(self, ids: Sequence[int], layers: list[LayerKV], payload: dict[int, Any] | None = None) -> None:
+    def store(self, ids: Sequence[int], layers: list[LayerKV], payload: dict[Any, Any] | None = None) -> None:
         """Keep the KV of `ids` (already cloned, exactly len(ids) positions) unless an entry covers it."""
         key = tuple(ids)
         if not key:

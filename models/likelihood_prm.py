@@ -18,6 +18,11 @@ token's probability (`exp(min log p)`).
 
 The input is the policy's own prompt format by default (`HEAD_LAYOUT`: `Problem: ...\\nSolution:\\n`
 then each step and the separator), so any policy checkpoint is also an (uncalibrated) verifier.
+
+Prefix KV reuse (`kv_reuse=True`, the default) works as for the other kinds: a child path runs
+only its new step from the parent's cached KV.  The cache entry keeps each scored step's smallest
+log-probability keyed by its token span, and the forward starts one token before the first step
+it must score, since a token's log-probability comes from the logits one position earlier.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from .hf import (
     PRMLayout,
     TokenCounter,
     _LoadedModel,
+    cached_block,
     prm_text,
     right_padded,
     score_in_batches,
     split_by_counts,
 )
+from .kv_cache import Entry, PrefixKVCache, row_slice
 
 #: The config.json key holding the trained calibration {"scale": float, "bias": float}.
 CALIBRATION_KEY = "likelihood_prm"
@@ -131,7 +138,7 @@ def step_min_logprobs(
         if len(ends) and bool((ends == targets[-1]).any()):
             token_lp = torch.cat([token_lp[:-1], torch.logsumexp(logp[r, last - 1, ends], dim=0)[None]])
         out.append(token_lp.min())
-    return torch.stack(out)
+    return torch.stack(out) if out else logits.new_zeros(0, dtype=torch.float32)
 
 
 class LikelihoodPRM(_LoadedModel):
@@ -148,10 +155,15 @@ class LikelihoodPRM(_LoadedModel):
         layout: PRMLayout,
         sep: str,
         max_batch: int = 16,
+        kv_reuse: bool = True,
+        kv_cache_entries: int = 256,
+        kv_cache_bytes: int | None = 256 * 2**20,
     ):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow.")
+        self.kv_reuse = kv_reuse
+        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
         self.model, self.tokenizer, self.layout, self.sep = model, tokenizer, layout, sep
         self.kind = "likelihood"
         self.calibration = calibration(model)
@@ -165,13 +177,21 @@ class LikelihoodPRM(_LoadedModel):
         return encode_steps(self.tokenizer, self.layout, self.sep, problem, steps)
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
-        """Per-step scores for each path; an empty path gets none and tokens_read=0."""
+        """Per-step scores for each path; an empty path gets none and tokens_read=0.
+
+        With `kv_reuse` a path whose prefix was scored before (its parent's path) runs only its
+        new tokens from that prefix's cached KV, and earlier steps' smallest log-probabilities
+        come from the cache entry.  `tokens_read` is always the path's full length.
+        """
+        scorer = self._score_cached if self.kv_reuse else self._score_batch
         with self._lock:
             encoded = [self.encode(problem, path) for path in paths]
-            return score_in_batches(encoded, self.max_batch, self._score_batch)
+            return score_in_batches(encoded, self.max_batch, scorer)
 
     def clear_cache(self) -> None:
-        """Nothing is cached (kept for the runner's cache-clearing call)."""
+        """Forget every cached prefix (run_search calls this at the start of each search)."""
+        with self._lock:
+            self.kv_cache.clear()
 
     def _score_batch(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
         input_ids, mask = right_padded([ids for ids, _ in items], self.pad_id)
@@ -182,6 +202,42 @@ class LikelihoodPRM(_LoadedModel):
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits
             minima = step_min_logprobs(logits, input_ids, rows, spans, self.end_ids)
-            running = prefix_minima(minima, [len(item_spans) for _, item_spans in items])
-            flat = step_scores(running, self.calibration).tolist()
-        return split_by_counts(flat, [len(item_spans) for _, item_spans in items])
+        return self._scores_from_minima(minima, [len(item_spans) for _, item_spans in items])
+
+    def _scores_from_minima(self, minima: torch.Tensor, counts: list[int]) -> list[list[float]]:
+        """Per-path step scores from each step's own smallest log-probability (concatenated)."""
+        flat = step_scores(prefix_minima(minima, counts), self.calibration).tolist()
+        return split_by_counts(flat, counts)
+
+    def _reusable(self, ids: list[int], spans: list[tuple[int, int]]) -> tuple[int, Entry | None]:
+        """(where this path's forward must start, the cache entry to continue from).
+
+        A step's tokens are predicted by the logits one position earlier, so a step is reused
+        only when the entry scored the same token span inside the shared prefix; otherwise the
+        forward starts one token before the step so those logits are computed again.
+        """
+        n, entry = self.kv_cache.lookup(ids, len(ids) - 1)
+        known = entry.payload if entry is not None else {}
+        redo = [first - 1 for first, last in spans if not (last < n and (first, last) in known)]
+        return min([n, *redo]), entry
+
+    def _score_cached(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
+        """Like `_score_batch`, but each path continues from its longest cached prefix."""
+        found = [self._reusable(ids, spans) for ids, spans in items]
+        blk = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
+        rows, shifted = [], []
+        for r, ((_, spans), start) in enumerate(zip(items, blk.prefix, strict=True)):
+            fresh = [(first, last) for first, last in spans if first - 1 >= start]
+            rows += [r] * len(fresh)
+            shifted += [(first - blk.shift(r), last - blk.shift(r)) for first, last in fresh]
+        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
+        with torch.inference_mode():
+            out = self.model(input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
+                             past_key_values=blk.cache, use_cache=True)
+            fresh_minima = iter(step_min_logprobs(out.logits, blk.suffix, rows, shifted, self.end_ids).tolist())
+            minima: list[float] = []
+            for r, ((ids, spans), (_, entry), start) in enumerate(zip(items, found, blk.prefix, strict=True)):
+                own = {span: (next(fresh_minima) if span[0] - 1 >= start else entry.payload[span]) for span in spans}
+                minima += [own[span] for span in spans]
+                self.kv_cache.store(ids, row_slice(out.past_key_values, r, blk.total - len(ids), blk.total), own)
+        return self._scores_from_minima(torch.tensor(minima), [len(spans) for _, spans in items])

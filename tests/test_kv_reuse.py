@@ -171,7 +171,9 @@ def test_head_prm_applies_its_classifier_only_at_the_separators(checkpoints: dic
 
 
 @pytest.mark.parametrize(
-    ("key", "kind"), [("gpt2", "tag"), ("qwen2", "tag"), ("gpt2_head", "head"), ("qwen2_head", "head")]
+    ("key", "kind"),
+    [("gpt2", "tag"), ("qwen2", "tag"), ("gpt2_head", "head"), ("qwen2_head", "head"),
+     ("gpt2", "likelihood"), ("qwen2", "likelihood")],
 )
 def test_prm_scores_children_from_their_parents_cached_prefix(
     checkpoints: dict[str, Path], key: str, kind: str
@@ -185,6 +187,8 @@ def test_prm_scores_children_from_their_parents_cached_prefix(
         for a, b in zip(got, want, strict=True):
             assert a.tokens_read == b.tokens_read  # the full path, cached or not
             assert list(a.scores) == pytest.approx(list(b.scores), abs=1e-5)
+    again = cached.score(PROBLEM, paths)  # a path scored before: every step but the last from the cache
+    assert [list(a.scores) for a in again] == [pytest.approx(list(b.scores), abs=1e-5) for b in want]
     assert cached.kv_cache.stats.hits > 0
     assert cached.tokens.encoded < plain.tokens.encoded / 2
     cached.clear_cache()
