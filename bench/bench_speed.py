@@ -4,7 +4,7 @@ Usage: ``PYTHONPATH=. python bench/bench_speed.py [--threads 1] [--write]``
        ``PYTHONPATH=. python bench/bench_speed.py --gpu --write``  (needs CUDA; not run on CPU-only machines)
 
 Models: the bundled nano pack (models/nano/{policy,prm}) when both have weights, else a random
-GPT-2 (4 layers x 256) saved to a temp dir and used as both policy and tag PRM.  `--gpu` always
+GPT-2 (4 layers x 256) saved to a temp dir and used as both policy and PRM.  `--gpu` always
 builds a larger random GPT-2 (8 layers x 640, ~40M parameters) on CUDA.
 
 * naive: one `generate` per node (one prompt, one sample per call), every prompt re-encoded from
@@ -12,10 +12,11 @@ builds a larger random GPT-2 (8 layers x 640, ~40M parameters) on CUDA.
 * optimized: the whole frontier in one batched call, children continuing from their parent's
   cached KV prefix (`kv_reuse=True`); the PRM reads every step of a path in one pass.
 
-Rows: beam search (N=16, M=4, depth 6) and MCTS (64 simulations, expand width 3), plus MCTS
-with 8 parallel simulations per wave (optimized only: its tree differs).  The task is arith with
-final answers disabled, so every run goes the full depth and both ways do comparable work
-(the trees still differ: sampling draws are laid out differently with and without batching).
+Rows: beam search (N=16, M=4, depth 6) and MCTS (64 simulations, expand width 3, duplicate
+steps kept: `distinct=False`), plus MCTS with 8 parallel simulations per wave (optimized only:
+its tree differs).  The task is arith with final answers disabled, so every run goes the full
+depth and both ways do comparable work (the trees still differ: sampling draws are laid out
+differently with and without batching).
 
 * exp/s: nodes added per second of search (model loading excluded); fastest of `--repeats` runs.
 * recompute: tokens the policy ran through the model / (root prompt tokens + tokens generated);
@@ -44,6 +45,7 @@ from typing import Any
 import torch
 
 from models.hf import HFPRM, HFPolicy, load_policy, load_prm
+from models.likelihood_prm import LikelihoodPRM
 from search import Models, run_search
 from search.models import Judgement, Proposal, StepScores
 from search.tasks.arith import ArithTask
@@ -53,7 +55,12 @@ NANO = ROOT / "models" / "nano"
 PROBLEM = "Start with 17. Add 25. Multiply by 3. Subtract 14. What is the result?"
 SEARCHES: dict[str, tuple[str, dict[str, Any]]] = {
     "beam N=16 M=4 d=6": ("beam", {"n": 16, "beam_width": 4, "max_depth": 6, "temperature": 1.0}),
-    "mcts 64 sims": ("mcts", {"simulations": 64, "expand_width": 3, "max_depth": 6, "temperature": 1.0}),
+    # distinct=False: every simulation adds expand_width nodes both ways.  With copies merged, the two
+    # ways' different sampling draws merge different numbers of copies, so nodes per simulation (and
+    # exp/s with them) would differ for reasons that have nothing to do with the backend.
+    "mcts 64 sims": (
+        "mcts", {"simulations": 64, "expand_width": 3, "max_depth": 6, "temperature": 1.0, "distinct": False}
+    ),
 }
 PARALLEL_ROW = ("mcts 64 sims parallel=8", ("mcts", {**SEARCHES["mcts 64 sims"][1], "parallel": 8}))
 
@@ -89,7 +96,7 @@ class NaivePolicy:
 class NaivePRM:
     """One PRM call per step prefix: the score of step i re-reads steps 1..i."""
 
-    def __init__(self, inner: HFPRM):
+    def __init__(self, inner: HFPRM | LikelihoodPRM):
         self.inner, self.name = inner, inner.name
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
@@ -140,11 +147,11 @@ def model_dirs(gpu: bool, tmp: Path) -> tuple[Path, Path, str]:
     """(policy dir, PRM dir, description)."""
     if gpu:
         path = random_gpt2(tmp / "gpt2-40m", n_layer=8, n_embd=640, n_head=10)
-        return path, path, "random GPT-2 8x640 (policy and tag PRM)"
+        return path, path, "random GPT-2 8x640 (policy and PRM)"
     if all((NANO / role / "model.safetensors").exists() for role in ("policy", "prm")):
         return NANO / "policy", NANO / "prm", "bundled nano pack"
     path = random_gpt2(tmp / "gpt2-small", n_layer=4, n_embd=256, n_head=4)
-    return path, path, "random GPT-2 4x256 (policy and tag PRM)"
+    return path, path, "random GPT-2 4x256 (policy and PRM)"
 
 
 def params(policy: HFPolicy) -> int:
@@ -245,12 +252,12 @@ def best_time(fn: Callable[[], Any], device: torch.device, repeats: int = 3) -> 
     return min(times)
 
 
-def bench_prm(plain: HFPRM, cached: HFPRM) -> dict[str, float]:
+def bench_prm(plain: HFPRM | LikelihoodPRM, cached: HFPRM | LikelihoodPRM) -> dict[str, float]:
     """Seconds to score 16 paths of 8 steps: one pass per path vs one pass per step prefix (no
     cache either way); and, as a search sees them, depth 1..8 in turn with vs without the KV cache."""
     paths, naive = prm_paths(), NaivePRM(plain)
 
-    def rounds(prm: HFPRM) -> None:
+    def rounds(prm: HFPRM | LikelihoodPRM) -> None:
         prm.clear_cache()
         for depth in range(1, 9):
             prm.score(PROBLEM, [p[:depth] for p in paths])
@@ -314,6 +321,8 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="CUDA, a ~40M random GPT-2, decode tokens/s")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU mode)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prm-kind", choices=("likelihood", "tag"), default="likelihood",
+                        help="how the PRM is read (the nano pack ships a likelihood PRM)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per search and way; the fastest is shown")
     parser.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
     args = parser.parse_args()
@@ -325,9 +334,10 @@ def main() -> None:
         policy_dir, prm_dir, what = model_dirs(args.gpu, Path(tmp))
         naive_policy = load_policy(str(policy_dir), device=device, kv_reuse=False, max_batch=1)
         fast_policy = load_policy(str(policy_dir), device=device, kv_reuse=True)
-        naive_prm = load_prm(str(prm_dir), kind="tag", device=device, kv_reuse=False)
-        prm = load_prm(str(prm_dir), kind="tag", device=device, kv_reuse=True)
-    header = f"device {device} ({args.threads} threads), {what}, policy {params(fast_policy) / 1e6:.1f}M params"
+        naive_prm = load_prm(str(prm_dir), kind=args.prm_kind, device=device, kv_reuse=False)
+        prm = load_prm(str(prm_dir), kind=args.prm_kind, device=device, kv_reuse=True)
+    header = (f"device {device} ({args.threads} threads), {what}, policy {params(fast_policy) / 1e6:.1f}M params, "
+              f"{args.prm_kind} PRM")
     print(header, flush=True)
     naive_models = Models(policy=NaivePolicy(naive_policy), prm=NaivePRM(naive_prm))  # type: ignore[arg-type]
     fast_models = Models(policy=fast_policy, prm=prm)
