@@ -6,13 +6,16 @@ The main CLI calls `register(app)`; nothing here imports torch until a command r
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig
 
@@ -24,7 +27,24 @@ Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (defaul
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
 
 
+def clear_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Bad input (an unknown knob, a missing file or model path, an impossible budget) ends in one
+    red line and exit code 1, not a traceback: every such error here is a ValueError (ConfigError,
+    ProblemError, ModelLoadError) or an OSError.  `functools.wraps` keeps typer's options."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except (ValueError, OSError) as exc:
+            console.print(Text.assemble(("error: ", "red"), str(exc)))
+            raise typer.Exit(1) from None
+
+    return run
+
+
 @train_app.command("policy")
+@clear_errors
 def train_policy_command(
     out: Annotated[Path, typer.Option(help="Where the weights and report go.")] = Path(POLICY.out),
     seed: int = POLICY.seed,
@@ -70,6 +90,7 @@ def train_policy_command(
 
 
 @train_app.command("prm")
+@clear_errors
 def train_prm_command(
     policy: Annotated[Path, typer.Option(help="The trained policy (labels rollouts, initialises the PRM).")] = Path(
         PRM.policy
@@ -128,14 +149,18 @@ def eval_command(
     prm: str | None = None,
     device: Device = None,
     out: Annotated[Path | None, typer.Option(help="Per-problem results (.csv or .json).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Budget per problem: most generated tokens.")] = None,
+    max_nodes: Annotated[int | None, typer.Option(help="Budget per problem: most tree nodes.")] = None,
 ) -> None:
     """Accuracy and cost of one strategy over many problems (per-problem results written to --out)."""
     from tqdm import tqdm
 
     from nano.evaluate import load_nano_models, load_problems, parse_knobs, run_eval, write_rows
+    from search.config import Budget
 
     problems = load_problems(task, n, seed, jsonl, game24)
     knobs = parse_knobs(knob or [], strategy)
+    budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes)
     models = load_nano_models(policy, prm, device)
     bar = tqdm(total=len(problems), desc=f"eval {strategy}")
     correct = 0
@@ -146,7 +171,7 @@ def eval_command(
         bar.update(1)
         bar.set_postfix(acc=f"{correct / bar.n:.2f}")
 
-    summary, rows = run_eval(problems, strategy, models, knobs, seed, on_problem=tick)
+    summary, rows = run_eval(problems, strategy, models, knobs, seed, on_problem=tick, budget=budget)
     bar.close()
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
     out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(problems)}_s{seed}.json"
@@ -226,9 +251,9 @@ def eval_prm_command(
 def register(app: typer.Typer) -> None:
     """Add `train policy|prm`, `eval`, `eval-prm` and `sweep` to the main CLI."""
     app.add_typer(train_app, name="train")
-    app.command("eval")(eval_command)
-    app.command("eval-prm")(eval_prm_command)
-    app.command("sweep")(sweep_command)
+    app.command("eval")(clear_errors(eval_command))
+    app.command("eval-prm")(clear_errors(eval_prm_command))
+    app.command("sweep")(clear_errors(sweep_command))
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nano.data import heldout_problems
-from search.config import ConfigError
+from search.config import Budget, ConfigError
 from search.models import Models
 from search.registry import get_strategy
 from search.runner import run_search
@@ -99,19 +99,25 @@ def run_eval(
     knobs: dict[str, Any] | None = None,
     seed: int = 0,
     on_problem: Callable[[dict[str, Any]], None] | None = None,
+    budget: Budget | None = None,
 ) -> tuple[EvalSummary, list[dict[str, Any]]]:
-    """Run `strategy` on each problem; returns the summary and one row per problem."""
+    """Run `strategy` on each problem; returns the summary and one row per problem.
+
+    `budget` caps every problem's search alike (e.g. `max_tokens` = what best-of-16 spends), so
+    strategies whose knobs do not map to tokens, such as MCTS's simulations, can be compared at
+    equal generated tokens; a capped search answers from the tree it has.
+    """
     rows = []
     for i, problem in enumerate(problems):
         started = time.monotonic()
         result = run_search(problem.text, task=problem.task, strategy=strategy, models=models,
-                            config=dict(knobs or {}), seed=seed + i, reference=problem.answer)
-        budget = result.budget or {}
+                            config=dict(knobs or {}), seed=seed + i, reference=problem.answer, budget=budget)
+        spent = result.budget or {}
         rows.append({
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct), "status": result.status,
-            "tokens_generated": budget.get("tokens_generated", 0), "prm_tokens": budget.get("prm_tokens", 0),
-            "model_calls": budget.get("model_calls", 0), "nodes": budget.get("nodes", 0),
+            "tokens_generated": spent.get("tokens_generated", 0), "prm_tokens": spent.get("prm_tokens", 0),
+            "model_calls": spent.get("model_calls", 0), "nodes": spent.get("nodes", 0),
             "seconds": round(time.monotonic() - started, 3), "error": result.error,
         })
         if on_problem:

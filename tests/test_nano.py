@@ -152,6 +152,33 @@ def test_eval_and_sweep_commands(tmp_path: Path) -> None:
     assert all(r["roc_auc"] == "n/a" or 0.0 <= r["roc_auc"] <= 1.0 for r in rows)
 
 
+def test_eval_caps_every_problem_at_a_token_budget_and_refuses_bad_input_plainly(tmp_path: Path) -> None:
+    """`eval --max-tokens` stops each search once it has generated that many tokens (it then
+    answers from the tree it has); impossible input ends in one error line and exit code 1."""
+    from nano.cli import register
+
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+
+    def tokens(*extra: str) -> list[int]:
+        out = tmp_path / f"bon{len(extra)}.json"
+        res = runner.invoke(app, ["eval", "--task", "arith", "-s", "best_of_n", "-k", "n=8", "-n", "2",
+                                  "--device", "cpu", "--out", str(out), *extra])
+        assert res.exit_code == 0, res.output
+        rows = json.loads(out.read_text())
+        assert all(r["error"] is None for r in rows)
+        return [r["tokens_generated"] for r in rows]
+
+    free, capped = tokens(), tokens("--max-tokens", "30")
+    assert all(30 <= c < f for c, f in zip(capped, free, strict=True)), (capped, free)
+    for bad, message in ((["--max-tokens", "0"], "max_tokens must be positive"),
+                         (["-k", "no_such_knob=1"], "no_such_knob"),
+                         (["--jsonl", str(tmp_path / "missing.jsonl")], "No such file")):
+        res = runner.invoke(app, ["eval", "-s", "best_of_n", "-n", "1", "--device", "cpu", *bad])
+        assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output, res.output
+
+
 def test_gold_prefix_siblings_continue_one_gold_prefix() -> None:
     """`prefix_paths`: each problem's samples all start with the same gold prefix (cut at a seeded step)."""
     import random
