@@ -517,27 +517,12 @@ class HFPolicy(_LoadedModel):
         cache, the attention mask and each row's left padding.
         """
         found = [self.kv_cache.lookup(row, len(row) - 1) for row in ids]
-        width = max(len(row) - n for row, (n, _) in zip(ids, found, strict=True))
-        prefix = [max(0, len(row) - width) for row in ids]
-        block = max(prefix)
-        cache = build_batch([(e.layers if e else None, p) for (_, e), p in zip(found, prefix, strict=True)], block)
-        pad = self.tokenizer.pad_token_id
-        suffix = torch.full((len(ids), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(ids), block + width), dtype=torch.long)
-        pads = []
-        for r, (row, p) in enumerate(zip(ids, prefix, strict=True)):
-            tail = row[p:]
-            suffix[r, width - len(tail) :] = torch.tensor(tail)
-            mask[r, block + width - len(row) :] = 1
-            pads.append(block + width - len(row))
-        suffix, mask = suffix.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(1) - 1).masked_fill(mask == 0, 1)[:, block:]
-        self.tokens.count_prefill(sum(len(row) - p for row, p in zip(ids, prefix, strict=True)), suffix.numel())
+        blk = cached_block(ids, found, self.tokenizer.pad_token_id, self.device)
+        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
         with torch.inference_mode():
-            out = self.model(
-                input_ids=suffix, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
-            )
-        return out.logits[:, -1, :].float(), out.past_key_values, mask, pads
+            out = self.model(input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
+                             past_key_values=blk.cache, use_cache=True)
+        return out.logits[:, -1, :].float(), out.past_key_values, blk.mask, [blk.total - len(row) for row in ids]
 
     def _store(
         self, ids: list[list[int]], n: int, new: torch.Tensor, cache: Any, pads: list[int], lengths: list[int]
