@@ -233,9 +233,20 @@ def weights_hash(directory: Path | None) -> str | None:
 
 
 class _LoadedModel:
-    """What both backends share: name, device, dtype, lock and the weights hash."""
+    """What every backend shares: name, device, dtype, lock, the weights hash and the prefix KV cache."""
 
-    def __init__(self, name: str, local: Path | None, device: torch.device, dtype: torch.dtype, trc: bool):
+    def __init__(
+        self,
+        name: str,
+        local: Path | None,
+        device: torch.device,
+        dtype: torch.dtype,
+        trc: bool,
+        *,
+        kv_reuse: bool,
+        kv_cache_entries: int,
+        kv_cache_bytes: int | None,
+    ):
         self.name = name
         self.local_path = local
         self.device = device
@@ -243,6 +254,13 @@ class _LoadedModel:
         self.trust_remote_code = trc
         self._lock = threading.RLock()
         self._hash: str | None = None
+        self.kv_reuse = kv_reuse
+        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
+
+    def clear_cache(self) -> None:
+        """Forget every cached prefix (run_search calls this at the start of each search)."""
+        with self._lock:
+            self.kv_cache.clear()
 
     def weights_hash(self) -> str | None:
         """sha256 of the local safetensors files (cached); None for a hub id."""
@@ -307,14 +325,13 @@ class HFPolicy(_LoadedModel):
         kv_cache_entries: int = 256,
         kv_cache_bytes: int | None = 512 * 2**20,
     ):
-        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
+                         kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
         self.model = model
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"  # generation continues right after each prompt
         self.max_batch = max(1, int(max_batch))
         self._stop_ids: dict[str, torch.Tensor] = {}
-        self.kv_reuse = kv_reuse
-        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
         self.tokens = TokenCounter()
         self.yes_id, self.no_id = _distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
         self.eos_ids = _eos_ids(model, tokenizer)
@@ -323,11 +340,6 @@ class HFPolicy(_LoadedModel):
         )
 
     # -- public protocol ---------------------------------------------------------------------
-
-    def clear_cache(self) -> None:
-        """Forget every cached prefix (run_search calls this at the start of each search)."""
-        with self._lock:
-            self.kv_cache.clear()
 
     def propose(
         self,
@@ -901,7 +913,8 @@ class HFPRM(_LoadedModel):
         kv_cache_entries: int = 256,
         kv_cache_bytes: int | None = 256 * 2**20,
     ):
-        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
+                         kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(
                 f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow."
@@ -910,7 +923,6 @@ class HFPRM(_LoadedModel):
         self.mark, self.sep, self.layout = mark, sep, layout
         self.max_batch = max(1, int(max_batch))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
         self.tokens = TokenCounter()
         if kind == "tag":
             self._setup_tag(good_token, bad_token)
@@ -983,11 +995,6 @@ class HFPRM(_LoadedModel):
         with self._lock:  # the Rust tokenizer must not be used by two threads at once either
             encoded = [self.encode(problem, path) for path in paths]
             return score_in_batches(encoded, self.max_batch, scorer)
-
-    def clear_cache(self) -> None:
-        """Forget every cached prefix (run_search calls this at the start of each search)."""
-        with self._lock:
-            self.kv_cache.clear()
 
     def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
         """(token ids, read positions) for one path; exposed so PRM training can use the same layout."""

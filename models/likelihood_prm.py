@@ -47,7 +47,7 @@ from .hf import (
     score_in_batches,
     split_by_counts,
 )
-from .kv_cache import Entry, PrefixKVCache, row_slice
+from .kv_cache import Entry, row_slice
 
 #: The config.json key holding the trained calibration {"scale": float, "bias": float}.
 CALIBRATION_KEY = "likelihood_prm"
@@ -159,11 +159,10 @@ class LikelihoodPRM(_LoadedModel):
         kv_cache_entries: int = 256,
         kv_cache_bytes: int | None = 256 * 2**20,
     ):
-        super().__init__(name, local, model.device, model.dtype, trust_remote_code)
+        super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
+                         kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow.")
-        self.kv_reuse = kv_reuse
-        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
         self.model, self.tokenizer, self.layout, self.sep = model, tokenizer, layout, sep
         self.kind = "likelihood"
         self.calibration = calibration(model)
@@ -187,11 +186,6 @@ class LikelihoodPRM(_LoadedModel):
         with self._lock:
             encoded = [self.encode(problem, path) for path in paths]
             return score_in_batches(encoded, self.max_batch, scorer)
-
-    def clear_cache(self) -> None:
-        """Forget every cached prefix (run_search calls this at the start of each search)."""
-        with self._lock:
-            self.kv_cache.clear()
 
     def _score_batch(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
         input_ids, mask = right_padded([ids for ids, _ in items], self.pad_id)
