@@ -152,7 +152,11 @@ def eval_command(
     max_tokens: Annotated[int | None, typer.Option(help="Budget per problem: most generated tokens.")] = None,
     max_nodes: Annotated[int | None, typer.Option(help="Budget per problem: most tree nodes.")] = None,
 ) -> None:
-    """Accuracy and cost of one strategy over many problems (per-problem results written to --out)."""
+    """Accuracy and cost of one strategy over many problems (per-problem results written to --out).
+
+    `found` counts problems whose tree holds a correct solution at all: found but not correct means
+    the answer rule chose wrong; neither means the search never wrote it.
+    """
     from tqdm import tqdm
 
     from nano.evaluate import load_nano_models, load_problems, parse_knobs, run_eval, write_rows
@@ -213,7 +217,8 @@ def sweep_command(
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
     plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(problems)} problems)")
     out.with_suffix(".json").write_text(json.dumps(points, indent=2))
-    shown = ("spec", "budget", "accuracy", "mean_tokens", "mean_prm_tokens", "mean_model_calls", "mean_seconds")
+    shown = ("spec", "budget", "accuracy", "found", "mean_tokens", "mean_prm_tokens", "mean_model_calls",
+             "mean_seconds")
     _print_rows(f"sweep on {name}", [{k: p[k] for k in shown} for p in points])
     console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")
 
@@ -257,14 +262,25 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_rows(title: str, rows: list[dict]) -> None:
+    """A table of rows; a single row is printed as name/value pairs so no header is cut to "accur…"."""
     if not rows:
         return
     table = Table(title=title)
-    for key in rows[0]:
-        table.add_column(str(key))
-    for row in rows:
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
+    if len(rows) == 1:
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for key, value in rows[0].items():
+            table.add_row(str(key), _cell(value))
+    else:
+        for key in rows[0]:
+            table.add_column(str(key))
+        for row in rows:
+            table.add_row(*[_cell(v) for v in row.values()])
     console.print(table)
+
+
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 if __name__ == "__main__":  # `python -m nano.cli train policy|prm`, `eval`, `sweep` without the main CLI

@@ -82,6 +82,9 @@ class EvalSummary:
     knobs: dict[str, Any]
     problems: int
     accuracy: float
+    #: Share of problems whose tree holds a correct finished solution, chosen or not.  The gap to
+    #: `accuracy` is what the answer rule lost; `found` itself is what growing the tree reached.
+    found: float
     mean_tokens: float
     mean_prm_tokens: float
     mean_model_calls: float
@@ -115,7 +118,8 @@ def run_eval(
         spent = result.budget or {}
         rows.append({
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
-            "answer": result.answer, "correct": bool(result.correct), "status": result.status,
+            "answer": result.answer, "correct": bool(result.correct),
+            "found": any(node.correct for node in result.tree.terminals()), "status": result.status,
             "tokens_generated": spent.get("tokens_generated", 0), "prm_tokens": spent.get("prm_tokens", 0),
             "model_calls": spent.get("model_calls", 0), "nodes": spent.get("nodes", 0),
             "seconds": round(time.monotonic() - started, 3), "error": result.error,
@@ -129,7 +133,7 @@ def summarize(strategy: str, knobs: dict[str, Any], rows: Sequence[dict[str, Any
     def mean(key: str) -> float:
         return statistics.fmean(r[key] for r in rows) if rows else 0.0
 
-    return EvalSummary(strategy, dict(knobs), len(rows), mean("correct"), mean("tokens_generated"),
+    return EvalSummary(strategy, dict(knobs), len(rows), mean("correct"), mean("found"), mean("tokens_generated"),
                        mean("prm_tokens"), mean("model_calls"), mean("seconds"), sum(bool(r["error"]) for r in rows))
 
 

@@ -135,7 +135,9 @@ def test_eval_and_sweep_commands(tmp_path: Path) -> None:
                               str(out)])
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 3 and {"correct", "tokens_generated", "prm_tokens", "model_calls", "seconds"} <= set(rows[0])
+    columns = {"correct", "found", "tokens_generated", "prm_tokens", "model_calls", "seconds"}
+    assert len(rows) == 3 and columns <= set(rows[0])
+    assert all(row["found"] == row["correct"] for row in rows)  # greedy's one chain is both its tree and its answer
     stem = tmp_path / "sweep"
     res = runner.invoke(app, ["sweep", "-s", "greedy", "-s", "best_of_n", "--budgets", "1,2", "-n", "2",
                               "--device", "cpu", "--out", str(stem)])
@@ -168,6 +170,7 @@ def test_eval_caps_every_problem_at_a_token_budget_and_refuses_bad_input_plainly
         assert res.exit_code == 0, res.output
         rows = json.loads(out.read_text())
         assert all(r["error"] is None for r in rows)
+        assert all(r["found"] or not r["correct"] for r in rows)  # a chosen correct answer is a node of the tree
         return [r["tokens_generated"] for r in rows]
 
     free, capped = tokens(), tokens("--max-tokens", "30")
