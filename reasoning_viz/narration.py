@@ -196,7 +196,22 @@ def _answer(d: Mapping[str, Any], tree: Tree | None) -> str:
             f"{short(row.get('answer'), 12)}: {_num(row.get('votes'), 2)}" for row in table[:3]
         )
     node = f" from node {d['node']}" if d["node"] is not None else ""
-    return f"Answer chosen: {short(d['answer'], 40)}{node} by {how} ({_verdict(d['correct'])}){votes}"
+    return f"Answer chosen: {short(d['answer'], 40)}{node} by {how} ({_verdict(d['correct'])}){votes}{_missed(d, tree)}"
+
+
+def _missed(d: Mapping[str, Any], tree: Tree | None) -> str:
+    """When a wrong answer was chosen over a correct solution the tree holds, say where it is.
+
+    That separates "the search never found it" from "the answer rule passed it over", the first
+    question when debugging a miss.  Terminal verdicts are set before the answer is chosen.
+    """
+    if d["correct"] is not False or tree is None:
+        return ""
+    found = [node.id for node in tree.terminals() if node.correct]
+    if not found:
+        return ""
+    more = f" (+{len(found) - 1})" if len(found) > 1 else ""
+    return f"; passed over correct node {found[0]}{more}"
 
 
 def _budget(d: Mapping[str, Any], tree: Tree | None) -> str:

@@ -150,6 +150,26 @@ def test_lines_read_like_the_examples() -> None:
     )
 
 
+def test_a_wrong_answer_chosen_over_a_correct_solution_in_the_tree_says_where_that_solution_is() -> None:
+    """Debugging a miss starts with: did the search find it and the answer rule pass it over?"""
+    start = {"problem": "p", "task": "arith", "strategy": "self_consistency", "config": {}, "budget": {},
+             "seed": 0, "models": {}, "reference": "112"}
+    log = [make_event(0, 0.0, EventKind.SEARCH_STARTED, start)]
+    for node, answer in ((1, "112"), (2, "113"), (3, "113")):
+        added = {"node": node, "parent": 0, "text": f"Answer: {answer}", "token_count": 3, "logprob": -1.0,
+                 "terminal": True, "answer": answer}
+        log.append(make_event(len(log), 0.0, EventKind.NODE_ADDED, added))
+        log.append(make_event(len(log), 0.0, EventKind.TERMINAL_REACHED,
+                              {"node": node, "answer": answer, "correct": answer == "112"}))
+    tree = Tree.from_events(log)
+    wrong = event(EventKind.ANSWER_CHOSEN, answer="113", node=2, method="majority",
+                  table=[{"answer": "113", "votes": 2.0}, {"answer": "112", "votes": 1.0}], correct=False)
+    assert narrate(wrong, tree).endswith("(wrong); votes 113: 2.00, 112: 1.00; passed over correct node 1")
+    assert "passed over" not in narrate(wrong)  # no tree, no claim
+    right = event(EventKind.ANSWER_CHOSEN, answer="112", node=1, method="argmax", table=[], correct=True)
+    assert "passed over" not in narrate(right, tree)
+
+
 def test_long_step_text_is_cut_to_one_short_line() -> None:
     text = "Let me think.\n" + "very long reasoning " * 20
     line = narrate(
