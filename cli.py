@@ -278,14 +278,14 @@ def docs(
     write: Annotated[bool, typer.Option(help="Rewrite the generated sections of README.md in place.")] = False,
 ) -> None:
     """Print (or write into README.md) the strategy and event tables generated from the code."""
-    from search.docs import refresh, strategies_markdown
+    from search.docs import all_sections, refresh
 
     readme = Path(__file__).resolve().parent / "README.md"
     if write:
         readme.write_text(refresh(readme.read_text()))
         console.print(f"refreshed {readme}")
     else:
-        print(strategies_markdown())
+        print(all_sections())
 
 
 _mount_subcommands()

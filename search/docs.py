@@ -39,8 +39,19 @@ SECTIONS = {"strategies": strategies_markdown, "events": events_markdown}
 
 
 def refresh(readme: str) -> str:
-    """Replace every `<!-- begin:NAME -->...<!-- end:NAME -->` block with fresh content."""
+    """Replace every `<!-- begin:NAME -->...<!-- end:NAME -->` block with fresh content.
+
+    The block between the markers may be empty (adjacent markers) or hold an older table; a
+    README without the markers raises ValueError rather than silently keeping stale docs.
+    """
     for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- begin:{name} -->\n).*?(\n<!-- end:{name} -->)", re.DOTALL)
-        readme = pattern.sub(lambda m, r=render: m.group(1) + r() + m.group(2), readme)
+        pattern = re.compile(rf"(<!-- begin:{name} -->\n)(.*?)(<!-- end:{name} -->)", re.DOTALL)
+        if not pattern.search(readme):
+            raise ValueError(f"README has no <!-- begin:{name} --> ... <!-- end:{name} --> markers.")
+        readme = pattern.sub(lambda m, r=render: m.group(1) + r() + "\n" + m.group(3), readme)
     return readme
+
+
+def all_sections() -> str:
+    """Both generated sections, as `cli.py docs` prints them."""
+    return "\n\n".join(render() for render in SECTIONS.values())

@@ -124,3 +124,14 @@ def test_a_corrupt_database_stops_run_with_a_clear_message(tmp_path: Path) -> No
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "error:" in result.output
     assert db.read_bytes() == b"garbage" * 1000
+
+
+def test_docs_prints_both_generated_sections() -> None:
+    from search.events import EventKind
+
+    result = RUNNER.invoke(app, ["docs"])
+    assert result.exit_code == 0, result.output
+    for name in all_strategies():
+        assert f"#### `{name}`" in result.output
+    for kind in EventKind:
+        assert f"| `{kind.value}` |" in result.output
