@@ -47,36 +47,8 @@ def _mount_subcommands() -> None:
 
 
 def parse_knobs(pairs: list[str], strategy: str) -> dict[str, Any]:
-    """Turn ``key=value`` strings into typed knob values using the strategy's config defaults."""
-    spec = get_strategy(strategy)
-    defaults = {name: default for name, default, _ in spec.config_cls.knobs()}
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep:
-            raise ConfigError(f"knob {pair!r} must look like name=value (e.g. beam_width=4).")
-        if key not in defaults:
-            raise ConfigError(f"{strategy} has no knob {key!r}; see `python cli.py strategies`.")
-        values[key] = _coerce(raw.strip(), defaults[key], key)
-    return values
-
-
-def _coerce(raw: str, default: Any, key: str) -> Any:
-    try:
-        if isinstance(default, bool):
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(raw)
-            return raw.lower() in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if default is None:
-            return None if raw.lower() == "none" else int(raw)
-    except ValueError:
-        raise ConfigError(f"knob {key}={raw!r} is not a valid {type(default).__name__}.") from None
-    return raw
+    """Turn ``key=value`` strings into typed knob values; the strategy's config reads its own field types."""
+    return get_strategy(strategy).config_cls.parse_pairs(pairs, strategy)
 
 
 class ProgressSink:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nano.data import heldout_problems
-from search.config import Budget, ConfigError
+from search.config import Budget
 from search.models import Models
 from search.registry import get_strategy
 from search.runner import run_search
@@ -52,28 +52,8 @@ def load_problems(
 
 
 def parse_knobs(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
-    """``name=value`` strings typed by the strategy config's defaults."""
-    defaults = {name: default for name, default, _ in get_strategy(strategy).config_cls.knobs()}
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in defaults:
-            raise ConfigError(f"knob {pair!r}: expected name=value with a knob of {strategy} ({', '.join(defaults)}).")
-        values[key] = _coerce(raw.strip(), defaults[key])
-    return values
-
-
-def _coerce(raw: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        return raw.lower() in ("true", "1", "yes")
-    if isinstance(default, int):
-        return int(raw)
-    if isinstance(default, float):
-        return float(raw)
-    if default is None:
-        return None if raw.lower() == "none" else int(raw)
-    return raw
+    """``name=value`` strings typed by the strategy config's own field types (ConfigError if one does not parse)."""
+    return get_strategy(strategy).config_cls.parse_pairs(pairs, strategy)
 
 
 @dataclass

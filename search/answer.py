@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from search.scoring import majority_votes, weighted_votes
 
-ANSWER_METHODS = ("argmax", "majority", "prm_vote", "most_visits", "best_value")
+#: Every answer rule (declared once: each config narrows it with ALLOWED_ANSWER_METHODS).
+AnswerMethod = Literal["argmax", "majority", "prm_vote", "most_visits", "best_value"]
+ANSWER_METHODS: tuple[str, ...] = get_args(AnswerMethod)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,23 @@ def _cell(text: object) -> str:
 
 
 def strategies_markdown() -> str:
-    """One table per strategy: knob, default, meaning."""
+    """One table per strategy: knob, default, accepted values, meaning."""
     parts = []
     for name, spec in all_strategies().items():
-        rows = [f"#### `{name}` — {spec.summary}", "", "| knob | default | meaning |", "|---|---|---|"]
-        rows += [f"| `{k}` | `{d!r}` | {_cell(h)} |" for k, d, h in spec.config_cls.knobs()]
+        cls = spec.config_cls
+        kinds = cls.knob_types()
+        rows = [f"#### `{name}` — {spec.summary}", "", "| knob | default | values | meaning |", "|---|---|---|---|"]
+        rows += [
+            f"| `{k}` | `{d!r}` | {_cell(_accepts(cls, k, kinds[k]))} | {_cell(h)} |" for k, d, h in cls.knobs()
+        ]
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
+
+
+def _accepts(cls, name: str, kind) -> str:
+    choices = cls.knob_choices(name)
+    text = ", ".join(choices) if choices else kind.base.__name__
+    return f"{text} or None" if kind.optional else text
 
 
 def events_markdown() -> str:

@@ -10,8 +10,11 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
-AGGREGATIONS = ("min", "prod", "last", "mean")
+#: How per-step scores become one path score (declared once: configs, CLI and app read it).
+Aggregation = Literal["min", "prod", "last", "mean"]
+AGGREGATIONS: tuple[str, ...] = get_args(Aggregation)
 
 
 def aggregate(step_scores: Sequence[float], how: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -129,3 +130,54 @@ def test_configs_are_keyword_only() -> None:
 def test_unknown_strategy_lists_the_valid_ones() -> None:
     with pytest.raises(ConfigError, match=r"choose one of .*beam.*mcts"):
         get_strategy("alphago")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "pairs", "message"),
+    [
+        ("best_of_n", ["self_evaluate=maybe"], "not a valid bool"),
+        ("mcts", ["distinct=2"], "not a valid bool"),
+        ("beam", ["n=lots"], "not a valid int"),
+        ("beam", ["n=2.5"], "not a valid int"),
+        ("mcts", ["c=high"], "not a valid float"),
+        ("mcts", ["c=nan"], "finite"),
+        ("beam", ["max_step_tokens=many"], "not a valid int or None"),
+        ("mcts", ["backup=median"], "backup must be one of mean, max"),
+        ("best_of_n", ["ranker=judge"], "ranker must be one of prm, orm"),
+        ("beam", ["width4"], "must look like name=value"),
+        ("beam", ["beam_size=3"], "has no knob 'beam_size'"),
+    ],
+)
+def test_knob_strings_that_do_not_parse_are_refused(strategy: str, pairs: list[str], message: str) -> None:
+    spec = get_strategy(strategy)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        spec.make_config(spec.config_cls.parse_pairs(pairs, strategy))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"self_evaluate": "maybe"}, "not a valid bool"), ({"n": True}, "not a valid int"), ({"n": 2.5}, "valid int")],
+)
+def test_loose_values_are_type_checked_too(values: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        get_strategy("best_of_n").make_config(values)
+
+
+def test_knob_strings_parse_by_the_field_types() -> None:
+    spec = get_strategy("mcts")
+    pairs = ["self-evaluate=yes", "distinct=false", "max_step_tokens=none", "c=1.5", "simulations=8", "rule=uct"]
+    config = spec.make_config(spec.config_cls.parse_pairs(pairs, "mcts"))
+    assert (config.self_evaluate, config.distinct, config.max_step_tokens) == (True, False, None)
+    assert (config.c, config.simulations, config.rule) == (1.5, 8, "uct")
+    assert spec.make_config({"simulations": "8", "c": "2"}).c == 2.0
+
+
+def test_choices_are_declared_once_on_the_fields() -> None:
+    from search.answer import ANSWER_METHODS
+    from search.scoring import AGGREGATIONS
+
+    mcts = get_strategy("mcts").config_cls
+    assert mcts.knob_choices("backup") == ("mean", "max")
+    assert mcts.knob_choices("aggregation") == AGGREGATIONS
+    assert set(mcts.knob_choices("answer_method")) <= set(ANSWER_METHODS)
+    assert get_strategy("beam").config_cls.knob_choices("n") is None

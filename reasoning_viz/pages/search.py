@@ -35,23 +35,24 @@ def problem_choices(task_name: str) -> list[str]:
 
 
 def knob_inputs(strategy: str) -> dict:
-    """One widget per knob, each with the knob's learner-facing help text."""
+    """One widget per knob, chosen by the knob's declared type, with its learner-facing help text."""
     config_cls = get_strategy(strategy).config_cls
+    kinds = config_cls.knob_types()
     values = {}
     for name, default, help_text in config_cls.knobs():
         key = f"knob-{strategy}-{name}"
-        choices = config_cls.knob_choices(name)
-        if isinstance(default, bool):
-            values[name] = st.checkbox(name, value=default, help=help_text, key=key)
-        elif choices:
+        kind, choices = kinds[name], config_cls.knob_choices(name)
+        if choices:
             values[name] = st.selectbox(name, choices, index=choices.index(default), help=help_text, key=key)
-        elif isinstance(default, int):
+        elif kind.base is bool:
+            values[name] = st.checkbox(name, value=default, help=help_text, key=key)
+        elif kind.optional:
+            raw = st.number_input(f"{name} (0 = default)", value=0, step=1, help=help_text, key=key)
+            values[name] = kind.base(raw) or None
+        elif kind.base is int:
             values[name] = int(st.number_input(name, value=default, step=1, help=help_text, key=key))
-        elif isinstance(default, float):
+        else:
             values[name] = float(st.number_input(name, value=default, step=0.1, help=help_text, key=key))
-        elif default is None:
-            raw = int(st.number_input(f"{name} (0 = default)", value=0, step=1, help=help_text, key=key))
-            values[name] = raw or None
     return values
 
 

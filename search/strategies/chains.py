@@ -7,10 +7,13 @@ per depth) and differ only in temperature, N and how the answer is chosen afterw
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from search.config import StrategyConfig, knob, require, require_choice
+from search.answer import AnswerMethod
+from search.config import StrategyConfig, knob, require
 from search.context import SearchContext
 from search.registry import register
+from search.scoring import Aggregation
 from search.tree import ROOT_ID
 
 
@@ -56,7 +59,7 @@ class SamplingConfig(StrategyConfig):
 @dataclass(frozen=True, kw_only=True)
 class SelfConsistencyConfig(StrategyConfig):
     n: int = knob(8, "How many independent chains to sample before voting.")
-    answer_method: str = knob("majority", "majority: the most frequent answer wins (self-consistency).")
+    answer_method: AnswerMethod = knob("majority", "majority: the most frequent answer wins (self-consistency).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -67,14 +70,15 @@ class SelfConsistencyConfig(StrategyConfig):
 @dataclass(frozen=True, kw_only=True)
 class BestOfNConfig(StrategyConfig):
     n: int = knob(8, "How many independent chains to sample and rank.")
-    ranker: str = knob("prm", "prm: rank by aggregated step scores; orm: one outcome-verifier score per chain.")
-    aggregation: str = knob("min", "How step scores become a chain score: min, prod, last or mean.")
+    ranker: Literal["prm", "orm"] = knob(
+        "prm", "prm: rank by aggregated step scores; orm: one outcome-verifier score per chain."
+    )
+    aggregation: Aggregation = knob("min", "How step scores become a chain score: min, prod, last or mean.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(1 <= self.n <= 1024, f"n must be between 1 and 1024 (got {self.n}).")
         require(self.temperature > 0, "best-of-N needs temperature > 0, or all chains are identical.")
-        require_choice("ranker", self.ranker, ("prm", "orm"))
         require(self.ranker == "prm" or self.answer_method != "majority", "majority ignores the ranker.")
 
 

@@ -9,8 +9,10 @@ extended last, a `backtracked` event records the numbers that made the other bra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from search.config import StrategyConfig, knob, require, require_choice
+from search.answer import AnswerMethod
+from search.config import StrategyConfig, knob, require
 from search.context import SearchContext
 from search.events import EventKind
 from search.registry import register
@@ -21,7 +23,9 @@ from search.tree import ROOT_ID
 @dataclass(frozen=True, kw_only=True)
 class MCTSConfig(StrategyConfig):
     simulations: int = knob(32, "How many select-expand-evaluate-backup rounds to run.")
-    rule: str = knob("puct", "uct: Q + c*sqrt(ln N / n); puct: Q + c*P*sqrt(N)/(1+n) with the policy's prior P.")
+    rule: Literal["uct", "puct"] = knob(
+        "puct", "uct: Q + c*sqrt(ln N / n); puct: Q + c*P*sqrt(N)/(1+n) with the policy's prior P."
+    )
     c: float = knob(1.0, "Exploration constant: larger values try less-visited steps more often.")
     expand_width: int = knob(3, "k: how many next steps are proposed when a leaf is expanded.")
     distinct: bool = knob(
@@ -29,23 +33,25 @@ class MCTSConfig(StrategyConfig):
         "Merge identical proposals: a step written twice under one parent is pruned as a duplicate, "
         "so visits are not split between copies of the same branch.",
     )
-    value_source: str = knob(
+    value_source: Literal["prm", "rollout", "mix"] = knob(
         "prm",
         "How a new step is valued: prm (the reward model), rollout (finish the solution and "
         "grade it, Math-Shepherd), or mix (weighted blend).",
     )
     mix_weight: float = knob(0.5, "With value_source=mix: weight of the PRM value (the rest is rollouts).")
     rollouts: int = knob(2, "Rollouts per new step when rollouts are used.")
-    rollout_scorer: str = knob(
+    rollout_scorer: Literal["prm", "checker"] = knob(
         "prm",
         "How a finished rollout is graded: prm (the learned outcome verifier) or checker (the "
         "task's exact checker: Math-Shepherd labelling, not a fair test-time search).",
     )
-    backup: str = knob("mean", "How values combine up the tree: mean (average) or max (best found below).")
-    answer_method: str = knob("most_visits", "most_visits or best_value pick among solutions; votes also work.")
-    parallel: int = knob(
-        1, "Leaves selected per wave; >1 uses virtual loss so a wave spreads over different branches."
+    backup: Literal["mean", "max"] = knob(
+        "mean", "How values combine up the tree: mean (average) or max (best found below)."
     )
+    answer_method: AnswerMethod = knob(
+        "most_visits", "most_visits or best_value pick among solutions; votes also work."
+    )
+    parallel: int = knob(1, "Leaves selected per wave; >1 uses virtual loss so a wave spreads over different branches.")
     virtual_loss: float = knob(
         1.0, "With parallel > 1: visits (valued 0) added to each node on a path already picked in the wave."
     )
@@ -64,10 +70,6 @@ class MCTSConfig(StrategyConfig):
         require(self.simulations >= 1, f"simulations must be at least 1 (got {self.simulations}).")
         require(self.c >= 0, f"c must be >= 0 (got {self.c}); it scales exploration.")
         require(self.expand_width >= 1, f"expand_width must be at least 1 (got {self.expand_width}).")
-        require_choice("rule", self.rule, ("uct", "puct"))
-        require_choice("value_source", self.value_source, ("prm", "rollout", "mix"))
-        require_choice("rollout_scorer", self.rollout_scorer, ("prm", "checker"))
-        require_choice("backup", self.backup, ("mean", "max"))
         require(0 <= self.mix_weight <= 1, f"mix_weight must be between 0 and 1 (got {self.mix_weight}).")
         require(self.rollouts >= 1, f"rollouts must be at least 1 (got {self.rollouts}).")
         require(self.parallel >= 1, f"parallel must be at least 1 (got {self.parallel}).")
