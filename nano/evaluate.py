@@ -25,8 +25,6 @@ from search.runner import run_search
 from search.tasks.base import Problem
 
 NANO_DIR = Path(__file__).resolve().parents[1] / "models" / "nano"
-#: Which knob a sweep's "budget" sets, per strategy (greedy has none: one point).
-BUDGET_KNOB = {"self_consistency": "n", "best_of_n": "n", "beam": "n", "dvts": "n", "mcts": "simulations"}
 DEFAULT_SWEEP = ("greedy", "self_consistency", "best_of_n:answer_method=prm_vote", "best_of_n", "beam", "mcts")
 
 
@@ -137,14 +135,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
 
 def budget_knobs(strategy: str, budget: int) -> dict[str, Any]:
-    """The knobs that give `strategy` a budget of `budget` chains / beams / simulations."""
-    key = BUDGET_KNOB.get(strategy)
-    if key is None:
-        return {}
-    knobs: dict[str, Any] = {key: budget}
-    if strategy in ("beam", "dvts"):
-        knobs["beam_width"] = min(4, budget)
-    return knobs
+    """The knobs that give `strategy` a budget of `budget` chains / beams / simulations (its spec's `scale`)."""
+    scale = get_strategy(strategy).scale
+    return scale(budget) if scale else {}
 
 
 def run_sweep(
@@ -159,10 +152,11 @@ def run_sweep(
     points = []
     for spec in specs:
         name, extra = parse_spec(spec)
-        for budget in budgets if name in BUDGET_KNOB else budgets[:1]:
+        scales = get_strategy(name).scale is not None
+        for budget in budgets if scales else budgets[:1]:
             knobs = {**budget_knobs(name, budget), **extra}
             summary, _ = run_eval(problems, name, models, knobs, seed)
-            points.append({"spec": spec, "budget": budget if name in BUDGET_KNOB else 1, **summary.as_row()})
+            points.append({"spec": spec, "budget": budget if scales else 1, **summary.as_row()})
             if on_point:
                 on_point(summary)
     return points

@@ -179,6 +179,16 @@ class StrategyConfig:
             f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True.",
         )
 
+    @property
+    def ranks_with(self) -> str:
+        """The score that ranks finished solutions for argmax / prm_vote: ``prm`` (path score) or ``orm``."""
+        return "prm"
+
+    @property
+    def backs_up_by(self) -> str:
+        """How a node's value summarises the values backed up through it: ``mean`` or ``max``."""
+        return "mean"
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

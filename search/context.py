@@ -290,7 +290,7 @@ class SearchContext:
     def q_value(self, node_id: int) -> float:
         """Backed-up value of a node: mean, or max when the config backs up by max."""
         node = self.node(node_id)
-        if getattr(self.config, "backup", "mean") == "max":
+        if self.config.backs_up_by == "max":
             return node.value_max if node.value_max is not None else 0.0
         return node.q_mean
 

@@ -1,7 +1,9 @@
 """Strategy registry: every strategy is a small `grow(ctx)` function plus its config class.
 
 Why a registry: the CLI, the app and the eval harness list and build strategies by name,
-so adding one is a decorator, not an edit in three places.
+so adding one is a decorator, not an edit in three places.  What others need to know about a
+strategy travels in its spec (how to scale it to a compute budget, how far a run has got) or
+on its config (how values back up, what ranks solutions), never as a field read by name.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from typing import Any
 
 from search.config import ConfigError, StrategyConfig
 from search.context import SearchContext
+from search.tree import Tree
 
 GrowFn = Callable[[SearchContext], None]
+#: Budget size (chains / beams / simulations) -> the knobs that give the strategy that size.
+ScaleFn = Callable[[int], dict[str, Any]]
+#: A (live) tree -> fraction of the strategy's own work done, 0..1, or None when it has no such measure.
+ProgressFn = Callable[[Tree], float | None]
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,9 @@ class StrategySpec:
     grow: GrowFn
     config_cls: type[StrategyConfig]
     summary: str
+    #: None: the strategy has no size knob (greedy, sampling), so a sweep runs it once.
+    scale: ScaleFn | None = None
+    progress: ProgressFn | None = None
 
     def make_config(self, config: StrategyConfig | dict[str, Any] | None) -> StrategyConfig:
         """Accept a ready config, loose key/values, or None for the defaults."""
@@ -37,13 +47,24 @@ class StrategySpec:
 STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register(name: str, config_cls: type[StrategyConfig], summary: str) -> Callable[[GrowFn], GrowFn]:
-    """Decorator adding a grow function to the registry under `name`."""
+def register(
+    name: str,
+    config_cls: type[StrategyConfig],
+    summary: str,
+    *,
+    scale: ScaleFn | None = None,
+    progress: ProgressFn | None = None,
+) -> Callable[[GrowFn], GrowFn]:
+    """Decorator adding a grow function to the registry under `name`.
+
+    `scale(size)` returns the knobs for a compute budget of `size` (used by sweeps);
+    `progress(tree)` the fraction of the strategy's own work done (used by progress bars).
+    """
 
     def wrap(grow: GrowFn) -> GrowFn:
         if name in STRATEGIES:
             raise ValueError(f"strategy {name!r} registered twice")
-        STRATEGIES[name] = StrategySpec(name, grow, config_cls, summary)
+        STRATEGIES[name] = StrategySpec(name, grow, config_cls, summary, scale, progress)
         return grow
 
     return wrap

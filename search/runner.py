@@ -147,7 +147,7 @@ def candidate_weight(ctx: SearchContext, node_id: int, method: str) -> float:
         return float(node.visits)
     if method == "best_value":
         return ctx.q_value(node_id)
-    if getattr(ctx.config, "ranker", "prm") == "orm":
+    if ctx.config.ranks_with == "orm":
         return node.scores.get("orm", 0.0)
     try:
         return ctx.path_value(node_id, ctx.config.aggregation)

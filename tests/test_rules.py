@@ -181,3 +181,33 @@ def test_choices_are_declared_once_on_the_fields() -> None:
     assert mcts.knob_choices("aggregation") == AGGREGATIONS
     assert set(mcts.knob_choices("answer_method")) <= set(ANSWER_METHODS)
     assert get_strategy("beam").config_cls.knob_choices("n") is None
+
+
+@pytest.mark.parametrize("strategy", ["self_consistency", "best_of_n", "beam", "dvts", "mcts"])
+@pytest.mark.parametrize("size", [1, 2, 4, 16, 64])
+def test_a_strategy_scales_itself_to_a_budget(strategy: str, size: int) -> None:
+    spec = get_strategy(strategy)
+    assert spec.scale is not None
+    config = spec.make_config(spec.scale(size))
+    assert size in config.to_json().values()
+
+
+def test_strategies_without_a_size_have_no_scale() -> None:
+    assert get_strategy("greedy").scale is None and get_strategy("sampling").scale is None
+
+
+def test_ranker_and_backup_come_from_the_config_not_a_field_name() -> None:
+    assert get_strategy("best_of_n").make_config({"ranker": "orm", "answer_method": "argmax"}).ranks_with == "orm"
+    assert get_strategy("beam").make_config(None).ranks_with == "prm"
+    assert get_strategy("mcts").make_config({"backup": "max"}).backs_up_by == "max"
+    assert get_strategy("beam").make_config(None).backs_up_by == "mean"
+
+
+def test_mcts_reports_its_progress_from_the_tree() -> None:
+    from search import Tree
+
+    progress = get_strategy("mcts").progress
+    tree = Tree()
+    tree.meta = {"config": {"simulations": 4}}
+    assert progress is not None and progress(tree) == 0.0
+    assert get_strategy("beam").progress is None

@@ -276,10 +276,11 @@ def _fraction(spent: dict, limits: dict, tree) -> float | None:
         (spent.get("tokens_generated"), limits.get("max_tokens")),
         (spent.get("elapsed_s"), limits.get("max_seconds")),
     ]
-    sims = tree.meta.get("config", {}).get("simulations") if tree.meta else None
-    if sims:
-        pairs.append((sum(1 for n in tree if n.expanded), sims))
     fractions = [used / limit for used, limit in pairs if used is not None and limit]
+    strategy = (tree.meta or {}).get("strategy")
+    own = get_strategy(strategy).progress if strategy in all_strategies() else None
+    if own is not None and (done := own(tree)) is not None:
+        fractions.append(done)
     return max(fractions) if fractions else None
 
 

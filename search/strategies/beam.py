@@ -39,7 +39,17 @@ class BeamConfig(StrategyConfig):
         return self.n // self.beam_width
 
 
-@register("beam", BeamConfig, "Step-level beam search: keep the N/M best partial solutions by PRM score.")
+def scale_beams(size: int) -> dict[str, int]:
+    """N = size candidates per round, M = min(4, N) continuations per kept beam (search-and-learn's width 4)."""
+    return {"n": size, "beam_width": min(4, size)}
+
+
+@register(
+    "beam",
+    BeamConfig,
+    "Step-level beam search: keep the N/M best partial solutions by PRM score.",
+    scale=scale_beams,
+)
 def beam_search(ctx: SearchContext) -> None:
     config: BeamConfig = ctx.config
     completed: list[int] = []
@@ -86,7 +96,12 @@ def _within_depth(ctx: SearchContext, node_id: int) -> bool:
     return True
 
 
-@register("dvts", BeamConfig, "Diverse verifier tree search: N/M independent subtrees, each greedy on PRM.")
+@register(
+    "dvts",
+    BeamConfig,
+    "Diverse verifier tree search: N/M independent subtrees, each greedy on PRM.",
+    scale=scale_beams,
+)
 def dvts(ctx: SearchContext) -> None:
     config: BeamConfig = ctx.config
     heads = ctx.expand([ROOT_ID], config.keep)[0]

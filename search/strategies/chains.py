@@ -81,6 +81,10 @@ class BestOfNConfig(StrategyConfig):
         require(self.temperature > 0, "best-of-N needs temperature > 0, or all chains are identical.")
         require(self.ranker == "prm" or self.answer_method != "majority", "majority ignores the ranker.")
 
+    @property
+    def ranks_with(self) -> str:
+        return self.ranker
+
 
 @register("greedy", GreedyConfig, "One chain, always the likeliest next token: the baseline.")
 def greedy(ctx: SearchContext) -> None:
@@ -92,12 +96,20 @@ def sampling(ctx: SearchContext) -> None:
     ctx.score(grow_chains(ctx, 1))
 
 
-@register("self_consistency", SelfConsistencyConfig, "Sample N chains and take the majority answer.")
+def _chains(size: int) -> dict[str, int]:
+    return {"n": size}
+
+
+@register(
+    "self_consistency", SelfConsistencyConfig, "Sample N chains and take the majority answer.", scale=_chains
+)
 def self_consistency(ctx: SearchContext) -> None:
     ctx.score(grow_chains(ctx, ctx.config.n))
 
 
-@register("best_of_n", BestOfNConfig, "Sample N chains; a reward model ranks them (or weights a vote).")
+@register(
+    "best_of_n", BestOfNConfig, "Sample N chains; a reward model ranks them (or weights a vote).", scale=_chains
+)
 def best_of_n(ctx: SearchContext) -> None:
     leaves = grow_chains(ctx, ctx.config.n)
     finished = [leaf for leaf in leaves if ctx.node(leaf).terminal]

@@ -17,7 +17,7 @@ from search.context import SearchContext
 from search.events import EventKind
 from search.registry import register
 from search.scoring import ChildStats, Choice, rank_children
-from search.tree import ROOT_ID
+from search.tree import ROOT_ID, Tree
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,8 +81,26 @@ class MCTSConfig(StrategyConfig):
             "several rollouts at temperature 0 are identical: raise temperature or set rollouts=1.",
         )
 
+    @property
+    def backs_up_by(self) -> str:
+        return self.backup
 
-@register("mcts", MCTSConfig, "Monte-Carlo tree search: UCT/PUCT selection, PRM or rollout values, backup.")
+
+def simulations_done(tree: Tree) -> float | None:
+    """Share of the configured simulations run so far (expanded nodes, as each simulation expands one)."""
+    simulations = (tree.meta or {}).get("config", {}).get("simulations")
+    if not simulations:
+        return None
+    return sum(1 for node in tree if node.expanded) / simulations
+
+
+@register(
+    "mcts",
+    MCTSConfig,
+    "Monte-Carlo tree search: UCT/PUCT selection, PRM or rollout values, backup.",
+    scale=lambda size: {"simulations": size},
+    progress=simulations_done,
+)
 def mcts(ctx: SearchContext) -> None:
     last_path: list[int] = []
     done = wave = 0
