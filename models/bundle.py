@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from search.models import Models
+from search.request import ModelChoice
 
 NANO_DIR = Path(__file__).resolve().parent / "nano"
 
@@ -116,3 +117,37 @@ def describe(models: Models) -> dict[str, dict[str, Any]]:
         weights = model.weights_hash() if hasattr(model, "weights_hash") else None
         out[role] = {"name": model.name, "path": str(local) if local else None, "weights_hash": weights}
     return out
+
+
+class TransformersLoader:
+    """`search.request.ModelLoader` over the transformers backends (the CLI's `run`, `eval`, `sweep`).
+
+    `check` validates the PRM preset and options without touching a model; `load` loads the
+    choice (None paths: the bundled nano pack or $THOUGHTSCOPE_POLICY / $THOUGHTSCOPE_PRM).
+    """
+
+    def check(self, choice: ModelChoice) -> None:
+        choice_spec(choice)
+
+    def load(self, choice: ModelChoice) -> Models:
+        return load_models(
+            choice.policy,
+            choice.prm,
+            spec=choice_spec(choice),
+            orm=choice.orm,
+            device=choice_device(choice),
+            trust_remote_code=choice.trust_remote_code,
+        )
+
+    def describe(self, models: Models) -> dict[str, dict[str, Any]]:
+        return describe(models)
+
+
+def choice_spec(choice: ModelChoice) -> PRMSpec:
+    """The PRM recipe a choice names (ValueError for an unknown preset)."""
+    return prm_spec(choice.prm_preset, **dict(choice.prm_options))
+
+
+def choice_device(choice: ModelChoice) -> str | None:
+    """cuda / mps / cpu, or None (best available) for None and "auto"."""
+    return None if choice.device in (None, "auto") else choice.device

@@ -83,13 +83,16 @@ class JobRegistry:
         recorder: EventSink | None = None,
         on_done: Callable[[Job], Any] | None = None,
     ) -> Job:
-        """Start `search(sinks, stop)` in a daemon thread and return its job at once."""
+        """Start `search(sinks, stop)` in a daemon thread and return its job at once.
+
+        `search` feeds its events to `sinks` (the job's list); `recorder` is the sink that saves
+        the run, which `search` already feeds (a `LaunchedRun` does): the job only reads its run id.
+        """
         job = Job(id=f"job-{next(self._ids)}", label=label, recorder=recorder)
-        all_sinks = [job.sink, *([recorder] if recorder else [])]
 
         def target() -> None:
             try:
-                job.result = search(all_sinks, job.stop)
+                job.result = search([job.sink], job.stop)
             except Exception as exc:  # noqa: BLE001 - surfaced in the UI as the job's error
                 job.error = f"{type(exc).__name__}: {exc}"
             finally:

@@ -7,12 +7,14 @@ shared by every browser session of one server, so a reload re-attaches to runnin
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import streamlit as st
 
-from models.bundle import PRMSpec, default_model, load_models
+from models.bundle import PRMSpec, choice_device, choice_spec, default_model, describe, load_models
 from reasoning_viz.jobs import JobRegistry
 from search.models import Models
+from search.request import ModelChoice, ModelLoader
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,3 +49,28 @@ def models_for(
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
 def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
     return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
+
+
+class CachedLoader:
+    """The app's `search.request.ModelLoader`: transformers models, loaded once per configuration."""
+
+    def check(self, choice: ModelChoice) -> None:
+        choice_spec(choice)
+
+    def load(self, choice: ModelChoice) -> Models:
+        spec = choice_spec(choice)
+        return models_for(choice.policy, choice.prm, spec, choice_device(choice), choice.trust_remote_code)
+
+    def describe(self, models: Models) -> dict[str, dict[str, Any]]:
+        return describe(models)
+
+
+#: The seam the Search page loads models through.  AppTests replace it (monkeypatch
+#: `resources.MODEL_LOADER`) with `search.request.LoadedModels(scripted models)`, so the live
+#: page runs on search/fakes.py models, fast and deterministic; the browser tests keep the nano pack.
+MODEL_LOADER: ModelLoader = CachedLoader()
+
+
+def model_loader() -> ModelLoader:
+    """The loader in use (read at call time so a test's replacement takes effect)."""
+    return MODEL_LOADER

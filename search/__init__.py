@@ -4,6 +4,9 @@ This package never imports streamlit or sqlalchemy (a test holds it to that): th
 the recorder follow a search through its events.
 """
 
+# Registers the built-in strategies.  Any `import search.x` runs this file first, so the
+# registry is full before anyone asks it (and the registry itself never imports a strategy).
+import search.strategies  # noqa: F401
 from search.config import Budget, ConfigError, StrategyConfig
 from search.events import Event, EventKind, EventLog, events_from_json
 from search.models import Judgement, Models, Policy, Proposal, RewardModel, StepScores

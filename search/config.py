@@ -45,6 +45,16 @@ def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     require(value in choices, f"{name} must be one of {', '.join(choices)} (got {value!r}).")
 
 
+def split_pairs(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``["n=4", "beam-width=2"]`` -> ``{"n": "4", "beam_width": "2"}``; the config parses the values."""
+    knobs: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, raw = pair.partition("=")
+        require(bool(sep), f"knob {pair!r} must look like name=value (e.g. beam_width=4).")
+        knobs[key.strip().replace("-", "_")] = raw
+    return knobs
+
+
 @dataclass(frozen=True)
 class KnobType:
     """What one knob accepts, read from its field annotation.
@@ -227,10 +237,7 @@ class StrategyConfig:
         """``["n=4", "self-evaluate=true"]`` -> typed values; ConfigError names the bad pair."""
         kinds = cls.knob_types()
         values: dict[str, Any] = {}
-        for pair in pairs:
-            key, sep, raw = pair.partition("=")
-            key = key.strip().replace("-", "_")
-            require(bool(sep), f"knob {pair!r} must look like name=value (e.g. beam_width=4).")
+        for key, raw in split_pairs(pairs).items():
             require(
                 key in kinds,
                 f"{strategy} has no knob {key!r}; its knobs: {', '.join(kinds)} (see `python cli.py strategies`).",

@@ -38,6 +38,13 @@ class StrategySpec:
         if config is None:
             return self.config_cls()
         if isinstance(config, dict):
+            knobs = self.config_cls.knob_types()
+            unknown = [key for key in config if key not in knobs]
+            if unknown:
+                raise ConfigError(
+                    f"{self.name} has no knob {unknown[0]!r}; its knobs: {', '.join(knobs)} "
+                    "(see `python cli.py strategies`)."
+                )
             return self.config_cls.from_dict(config)
         if not isinstance(config, self.config_cls):
             raise ConfigError(f"{self.name} needs a {self.config_cls.__name__}, got {type(config).__name__}.")
@@ -71,8 +78,7 @@ def register(
 
 
 def get_strategy(name: str) -> StrategySpec:
-    import search.strategies  # noqa: F401 - registers the built-in strategies
-
+    """The registered strategy `name` (the built-ins register when `search` is imported)."""
     try:
         return STRATEGIES[name]
     except KeyError:
@@ -80,6 +86,5 @@ def get_strategy(name: str) -> StrategySpec:
 
 
 def all_strategies() -> dict[str, StrategySpec]:
-    import search.strategies  # noqa: F401
-
+    """name -> spec for every registered strategy, in registration order."""
     return dict(STRATEGIES)

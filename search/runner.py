@@ -17,7 +17,7 @@ from search.config import Budget, StrategyConfig
 from search.context import BudgetExhausted, Cancelled, SearchContext
 from search.events import Event, EventKind, EventSink
 from search.models import Models
-from search.registry import get_strategy
+from search.registry import StrategySpec, get_strategy
 from search.tasks import Task, get_task
 from search.tree import Tree
 
@@ -50,11 +50,43 @@ def run_search(
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> SearchResult:
-    """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event."""
+    """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event.
+
+    Front doors build a `search.request.RunRequest` instead, which checks the same inputs
+    before models load and then calls `run_validated`.
+    """
     spec = get_strategy(strategy)
     task = get_task(task) if isinstance(task, str) else task
-    problem = task.validate(problem)
-    config = spec.make_config(config)
+    return run_validated(
+        task.validate(problem),
+        task=task,
+        spec=spec,
+        config=spec.make_config(config),
+        models=models,
+        budget=budget,
+        seed=seed,
+        reference=reference,
+        sinks=sinks,
+        stop=stop,
+        clock=clock,
+    )
+
+
+def run_validated(
+    problem: str,
+    *,
+    task: Task,
+    spec: StrategySpec,
+    config: StrategyConfig,
+    models: Models,
+    budget: Budget | None = None,
+    seed: int = 0,
+    reference: str | None = None,
+    sinks: Sequence[EventSink] = (),
+    stop: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> SearchResult:
+    """`run_search` for inputs already checked (a cleaned problem, a built config)."""
     budget = budget or Budget()
     ctx = SearchContext(
         problem=problem,

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from nano import data
@@ -21,9 +20,9 @@ NANO = Path(__file__).resolve().parents[1] / "models" / "nano"
 
 @pytest.fixture(scope="module")
 def nano_models():
-    from nano.evaluate import load_nano_models
+    from models.bundle import load_models
 
-    return load_nano_models(device="cpu")
+    return load_models(str(NANO / "policy"), str(NANO / "prm"), device="cpu")
 
 
 def test_tokenizer_has_single_protocol_tokens() -> None:
@@ -125,10 +124,8 @@ def test_training_smoke(tmp_path: Path) -> None:
 
 
 def test_eval_and_sweep_commands(tmp_path: Path) -> None:
-    from nano.cli import register
+    from cli import app
 
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
     out = tmp_path / "greedy.csv"
     res = runner.invoke(app, ["eval", "--task", "arith", "-s", "greedy", "-n", "3", "--device", "cpu", "--out",
@@ -157,10 +154,8 @@ def test_eval_and_sweep_commands(tmp_path: Path) -> None:
 def test_eval_caps_every_problem_at_a_token_budget_and_refuses_bad_input_plainly(tmp_path: Path) -> None:
     """`eval --max-tokens` stops each search once it has generated that many tokens (it then
     answers from the tree it has); impossible input ends in one error line and exit code 1."""
-    from nano.cli import register
+    from cli import app
 
-    app = typer.Typer()
-    register(app)
     runner = CliRunner()
 
     def tokens(*extra: str) -> list[int]:

@@ -106,7 +106,7 @@ def test_answer_choosers_differ_on_the_same_candidates() -> None:
         ("best_of_n", {"aggregation": "median"}, "aggregation must be one of"),
         ("best_of_n", {"answer_method": "most_visits"}, "answer_method must be one of"),
         ("beam", {"score_source": "self_eval"}, "also set self_evaluate=True"),
-        ("beam", {"beam_size": 4}, "unknown knob(s) beam_size"),
+        ("beam", {"beam_size": 4}, "beam has no knob 'beam_size'"),
         ("beam", {"temperature": -0.1}, "temperature must be >= 0"),
     ],
 )

@@ -22,13 +22,13 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from typer.testing import CliRunner
 
+from cli.runs import runs_app
 from search import Budget, Models, all_strategies, run_search
 from search.events import Event, EventKind, comparable
 from search.fakes import ScriptedPolicy, ScriptedPRM
 from search.runner import SearchResult
 from search.tree import Tree
 from storage import Replay, StorageError, Store
-from storage.cli import runs_app
 from storage.schema import EventRow, NodeRow, Run, RunTag, Sweep
 from tests.engine_cases import CASES, PROBLEM, scripted_models
 

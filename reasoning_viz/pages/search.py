@@ -7,12 +7,13 @@ import time
 
 import streamlit as st
 
-from models.bundle import PRM_PRESETS, prm_spec
+from models.bundle import PRM_PRESETS
 from reasoning_viz import resources
 from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import stable_layout
-from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task, run_search
+from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
+from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
 
 POLL_SECONDS = 0.5
@@ -146,52 +147,45 @@ def model_inputs() -> dict:
     }
 
 
-def start(request: dict) -> Job | None:
-    """Validate everything, load models, and start the search in the background."""
+def run_request(form: dict) -> RunRequest:
+    """The sidebar's values as the one request every front door builds."""
+    m = form["models"]
+    return RunRequest(
+        form["problem"],
+        task=form["task"],
+        strategy=form["strategy"],
+        knobs=form["knobs"],
+        reference=form["reference"],
+        budget=Budget(**form["budget"]),
+        seed=form["seed"],
+        models=ModelChoice(
+            m["policy"], m["prm"], prm_preset=m["preset"], device=m["device"], trust_remote_code=m["trust_remote_code"]
+        ),
+        recording=Recording(name=form["name"]),
+    )
+
+
+def start(form: dict) -> Job | None:
+    """Check the request (cheap checks first), load the models, and start the search in the background."""
     try:
-        task = get_task(request["task"])
-        problem = task.validate(request["problem"])
-        config = get_strategy(request["strategy"]).make_config(request["knobs"])
-        budget = Budget(**request["budget"])
-        m = request["models"]
-        device = None if m["device"] in (None, "auto") else m["device"]
-        models = resources.models_for(m["policy"], m["prm"], prm_spec(m["preset"]), device, m["trust_remote_code"])
+        request = run_request(form)
+        launched = launch(request, loader=resources.model_loader(), open_store=_open_store)
     except (ProblemError, ConfigError) as exc:
         st.error(f"Cannot start: {exc}")
         return None
     except (OSError, ValueError) as exc:
         st.error(f"Cannot load the models: {exc}\n\nCheck the path or hub id, or use the bundled nano pack.")
         return None
-    recorder = _recorder(request, models)
-    label = f"{request['strategy']} on {problem[:40]}"
-
-    def search(sinks, stop):
-        return run_search(
-            problem,
-            task=task,
-            strategy=request["strategy"],
-            models=models,
-            config=config,
-            budget=budget,
-            seed=request["seed"],
-            reference=request["reference"],
-            sinks=sinks,
-            stop=stop,
-        )
-
-    def finish(job: Job) -> None:
-        if recorder is not None:
-            recorder.close()
-        job.sync_run_id()
-
-    return resources.job_registry().start(label, search, recorder=recorder, on_done=finish)
+    label = f"{request.strategy} on {launched.prepared.problem[:40]}"
+    return resources.job_registry().start(
+        label, launched.run, recorder=launched.recorder, on_done=lambda job: job.sync_run_id()
+    )
 
 
-def _recorder(request: dict, models):
-    from models.bundle import describe
-
+def _open_store():
+    """The run database, or None (with a warning) when it cannot be opened: the search still runs."""
     try:
-        return resources.run_store().recorder(name=request["name"], models_info=describe(models))
+        return resources.run_store()
     except Exception as exc:  # noqa: BLE001 - storage problems must not stop a search
         st.warning(f"This run will not be saved: {exc}")
         return None

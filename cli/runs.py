@@ -1,8 +1,7 @@
 """``runs`` commands: list, show, rename, tag, delete, export and import recorded runs.
 
-Mounted by the main CLI as ``app.add_typer(runs_app, name="runs")``.  Every command takes
-``--db`` (a path or SQLAlchemy URL; default ``$THOUGHTSCOPE_DB`` or ``./thoughtscope.db``)
-and turns a StorageError into one red line and exit code 1, never a traceback.
+Every command takes ``--db`` (a path or SQLAlchemy URL; default ``$THOUGHTSCOPE_DB`` or
+``./thoughtscope.db``) and turns a StorageError into one red line and exit code 1 (`cli.common.fail`).
 """
 
 from __future__ import annotations
@@ -12,28 +11,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from search.tree import ROOT_ID, Node, Tree
+from cli.common import DbOption, cut, echo_lines, errors, fail, render_tree
+from storage import RunSummary, Store
 from storage.errors import StorageError
-from storage.store import RunSummary, Store
 
 runs_app = typer.Typer(
     help="Recorded runs: list, show, rename, tag, delete, export and import.",
     no_args_is_help=True,
 )
-errors = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database file or SQLAlchemy URL (default: $THOUGHTSCOPE_DB or ./thoughtscope.db)."
-    ),
-]
 RunId = Annotated[int, typer.Argument(help="Run id (see `runs list`).")]
 EXPORT_FORMATS = ("json", "graphml", "node-link")
 
@@ -44,18 +33,13 @@ def _store(db: str | None) -> Iterator[Store]:
     try:
         store = Store.open(db)
     except StorageError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         yield store
     except StorageError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     finally:
         store.close()
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
-    raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- list
@@ -96,8 +80,7 @@ def list_runs(
     if not runs:
         typer.echo("no runs match.")
         return
-    for line in runs_lines(runs):
-        typer.echo(line)
+    echo_lines(runs_lines(runs))
 
 
 def runs_lines(runs: list[RunSummary]) -> list[str]:
@@ -107,13 +90,13 @@ def runs_lines(runs: list[RunSummary]) -> list[str]:
     header += "name [tags]"
     lines = [header]
     for run in runs:
-        answer = _cut(str(run.answer), 10) if run.answer is not None else "-"
+        answer = cut(str(run.answer), 10) if run.answer is not None else "-"
         tags = f" [{', '.join(run.tags)}]" if run.tags else ""
         lines.append(
             f"{run.id:>{id_width}}  {_local(run.created, '%m-%d %H:%M'):<11}  {run.status:<11}  "
             f"{_mark(run.correct):<2}  "
-            f"{answer:<10}  {run.event_count:>6}  {_cut(f'{run.task}/{run.strategy}', 19):<19}  "
-            f"{_cut(run.name or '', 40)}{tags}"
+            f"{answer:<10}  {run.event_count:>6}  {cut(f'{run.task}/{run.strategy}', 19):<19}  "
+            f"{cut(run.name or '', 40)}{tags}"
         )
     return lines
 
@@ -129,11 +112,7 @@ def show(
     with _store(db) as store:
         run = store.get_run(run_id)
         tree = store.tree(run_id)
-    for line in run_header(run):
-        typer.echo(line)
-    typer.echo("")
-    for line in render_tree(tree, max_nodes=max_nodes):
-        typer.echo(line)
+    echo_lines([*run_header(run), "", *render_tree(tree, max_nodes=max_nodes)])
 
 
 def run_header(run: RunSummary) -> list[str]:
@@ -158,45 +137,6 @@ def run_header(run: RunSummary) -> list[str]:
     if run.error:
         lines.append(f"  error     {run.error}")
     return lines
-
-
-def render_tree(tree: Tree, *, max_nodes: int = 300) -> list[str]:
-    """One line per node, indented by depth: id, prm score, visits, markers and step text.
-
-    Markers: ✓ correct answer, ✗ wrong answer, ■ terminal (not checked), ✂ pruned,
-    ★ the node whose answer was chosen.
-    """
-    if ROOT_ID not in tree.nodes:
-        return ["(no tree: the run has no events)"]
-    chosen = (tree.chosen or {}).get("node")
-    lines = [f"#0 problem: {_cut(str(tree.meta.get('problem', '')), 100)}"]
-    stack = list(reversed(tree.nodes[ROOT_ID].children))
-    while stack and len(lines) <= max_nodes:
-        node = tree.nodes[stack.pop()]
-        lines.append("  " * node.depth + _node_label(node, chosen))
-        stack.extend(reversed(node.children))
-    hidden = len(tree) - len(lines)
-    if hidden > 0:
-        lines.append(f"... {hidden} more nodes (raise --max-nodes)")
-    return lines
-
-
-def _node_label(node: Node, chosen: int | None) -> str:
-    prm = node.scores.get("prm")
-    score = f"prm {prm:.2f}" if prm is not None else "prm  -  "
-    visits = f" n={node.visits}" if node.visits else ""
-    marks = "".join(
-        mark
-        for mark, on in (
-            (" ✓", node.correct is True),
-            (" ✗", node.correct is False),
-            (" ■", node.terminal and node.correct is None),
-            (" ✂", node.pruned),
-            (" ★", node.id == chosen),
-        )
-        if on
-    )
-    return f"#{node.id} {score}{visits}{marks}  {_cut(node.text, 90)}"
 
 
 # ---------------------------------------------------------------------- edit
@@ -234,7 +174,7 @@ def delete(
         run = store.get_run(run_id)
         label = f"run {run.id}" + (f" ({run.name})" if run.name else "")
         if not yes and not typer.confirm(f"Delete {label} and its {run.event_count} events?"):
-            _fail("not deleted.")
+            fail("not deleted.")
         store.delete(run_id)
     typer.echo(f"deleted {label}.")
 
@@ -251,7 +191,7 @@ def export(
 ) -> None:
     """Export a run: its events as versioned JSON, or its tree as GraphML / node-link JSON."""
     if fmt not in EXPORT_FORMATS:
-        _fail(f"--format must be one of {', '.join(EXPORT_FORMATS)} (got {fmt!r}).")
+        fail(f"--format must be one of {', '.join(EXPORT_FORMATS)} (got {fmt!r}).")
     with _store(db) as store:
         if fmt == "json":
             payload = json.dumps(store.export_json(run_id), indent=1, ensure_ascii=False) + "\n"
@@ -267,7 +207,7 @@ def _emit(payload: str, out: Path | None, done: str) -> None:
     try:
         out.write_text(payload, encoding="utf-8")
     except OSError as exc:
-        _fail(f"cannot write {out}: {exc.strerror or exc}")
+        fail(f"cannot write {out}: {exc.strerror or exc}")
     errors.print(f"{done} to {out}.")
 
 
@@ -293,8 +233,3 @@ def _mark(correct: bool | None) -> str:
 
 def _verdict(correct: bool | None) -> str:
     return {True: "correct", False: "wrong", None: "not checked"}[correct]
-
-
-def _cut(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

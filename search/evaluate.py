@@ -1,57 +1,28 @@
 """Eval harness: run one strategy over many problems (`run_eval`), or a budget sweep (`run_sweep`).
 
-Problems come from a task's held-out generator stream (seeds `EVAL_SEED_BASE + seed`, disjoint
-from the training streams in `nano.data`), a JSONL file of {"task", "problem", "answer"}, or the
-Game-of-24 test slice (ranks 901-1000, never trained on).  Every number reported is measured by
-`run_search`'s own budget counters, so strategies are compared at equal accounting.
+Engine-level: any strategy, any task, any models (loaded once by the caller).  Each problem is
+one `RunRequest` started through `search.request.launch`, the same pipeline as the CLI's `run`
+and the app, so a knob is parsed and checked the same way everywhere.  Every number reported
+is measured by the search's own spend counters, so strategies are compared at equal accounting.
+Where the problems come from (held-out generators, JSONL, Game of 24) is the caller's business
+(`cli/evaluate.py`).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from nano.data import heldout_problems
 from search.config import Budget
 from search.models import Models
 from search.registry import get_strategy
-from search.runner import run_search
+from search.request import LoadedModels, RunRequest, launch
 from search.tasks.base import Problem
 
-NANO_DIR = Path(__file__).resolve().parents[1] / "models" / "nano"
 DEFAULT_SWEEP = ("greedy", "self_consistency", "best_of_n:answer_method=prm_vote", "best_of_n", "beam", "mcts")
-
-
-def load_nano_models(policy: str | None = None, prm: str | None = None, device: str | None = None) -> Models:
-    """The nano pack (or given checkpoints; the PRM read as a likelihood PRM) through the transformers backend."""
-    from models.bundle import load_models
-
-    return load_models(policy or str(NANO_DIR / "policy"), prm or str(NANO_DIR / "prm"), device=device)
-
-
-def load_problems(
-    task: str = "arith", n: int = 50, seed: int = 0, jsonl: str | None = None, game24: bool = False
-) -> list[Problem]:
-    """Problems to evaluate on: the Game-of-24 slice, a JSONL file, or held-out generated ones."""
-    if game24:
-        from search.tasks.game24 import test_slice
-
-        return [Problem("countdown", p.text, None) for p in test_slice()][:n]
-    if jsonl:
-        rows = [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
-        return [Problem(r.get("task", task), r["problem"], r.get("answer")) for r in rows][:n]
-    return heldout_problems(task, n, seed)
-
-
-def parse_knobs(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
-    """``name=value`` strings typed by the strategy config's own field types (ConfigError if one does not parse)."""
-    return get_strategy(strategy).config_cls.parse_pairs(pairs, strategy)
 
 
 @dataclass
@@ -77,22 +48,27 @@ def run_eval(
     problems: Sequence[Problem],
     strategy: str,
     models: Models,
-    knobs: dict[str, Any] | None = None,
+    knobs: Mapping[str, Any] | None = None,
     seed: int = 0,
     on_problem: Callable[[dict[str, Any]], None] | None = None,
     budget: Budget | None = None,
 ) -> tuple[EvalSummary, list[dict[str, Any]]]:
     """Run `strategy` on each problem; returns the summary and one row per problem.
 
+    `knobs` are typed values or their text forms; every problem's request is checked before its
+    search starts (ConfigError / ProblemError name the bad knob or problem).
+
     `budget` caps every problem's search alike (e.g. `max_tokens` = what best-of-16 spends), so
     strategies whose knobs do not map to tokens, such as MCTS's simulations, can be compared at
     equal generated tokens; a capped search answers from the tree it has.
     """
     rows = []
+    loader = LoadedModels(models)
     for i, problem in enumerate(problems):
         started = time.monotonic()
-        result = run_search(problem.text, task=problem.task, strategy=strategy, models=models,
-                            config=dict(knobs or {}), seed=seed + i, reference=problem.answer, budget=budget)
+        request = RunRequest(problem.text, task=problem.task, strategy=strategy, knobs=dict(knobs or {}),
+                             reference=problem.answer, budget=budget or Budget(), seed=seed + i)
+        result = launch(request, loader=loader).run()
         spent = result.budget or {}
         rows.append({
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
@@ -107,7 +83,7 @@ def run_eval(
     return summarize(strategy, knobs or {}, rows), rows
 
 
-def summarize(strategy: str, knobs: dict[str, Any], rows: Sequence[dict[str, Any]]) -> EvalSummary:
+def summarize(strategy: str, knobs: Mapping[str, Any], rows: Sequence[dict[str, Any]]) -> EvalSummary:
     def mean(key: str) -> float:
         return statistics.fmean(r[key] for r in rows) if rows else 0.0
 
@@ -115,23 +91,12 @@ def summarize(strategy: str, knobs: dict[str, Any], rows: Sequence[dict[str, Any
                        mean("prm_tokens"), mean("model_calls"), mean("seconds"), sum(bool(r["error"]) for r in rows))
 
 
-def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Per-problem results as CSV (.csv) or JSON (anything else)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["index"])
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        path.write_text(json.dumps(list(rows), indent=2))
-
-
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``best_of_n:answer_method=prm_vote,aggregation=min`` -> ("best_of_n", {...})."""
+    """``best_of_n:answer_method=prm_vote,aggregation=min`` -> ("best_of_n", {...}), values typed."""
     name, _, rest = spec.partition(":")
+    name = name.strip()
     pairs = [p for p in rest.split(",") if p.strip()]
-    return name.strip(), parse_knobs(pairs, name.strip())
+    return name, get_strategy(name).config_cls.parse_pairs(pairs, name)
 
 
 def budget_knobs(strategy: str, budget: int) -> dict[str, Any]:
@@ -162,20 +127,3 @@ def run_sweep(
     return points
 
 
-def plot_sweep(points: Sequence[dict[str, Any]], out: Path, title: str) -> None:
-    """Accuracy against mean generated tokens (log x), one line per strategy: HTML (plotly) + PNG."""
-    import plotly.graph_objects as go
-
-    from nano.report import save_png
-
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for p in points:
-        xs, ys = series.setdefault(p["spec"], ([], []))
-        xs.append(max(1.0, p["mean_tokens"]))
-        ys.append(p["accuracy"])
-    fig = go.Figure([go.Scatter(x=xs, y=ys, mode="lines+markers", name=name) for name, (xs, ys) in series.items()])
-    fig.update_layout(title=title, xaxis_title="mean generated tokens per problem (log)", yaxis_title="accuracy",
-                      xaxis_type="log", template="plotly_white")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(out.with_suffix(".html"), include_plotlyjs="cdn")
-    save_png(out.with_suffix(".png"), series, title, "mean generated tokens per problem", "accuracy", logx=True)

@@ -1,0 +1,181 @@
+"""``eval`` and ``sweep``: one strategy over many problems, or several strategies at growing budgets.
+
+The harness itself (`search.evaluate`) is engine-level: any strategy, any models.  This module
+only gathers the problems (held-out generated ones, a JSONL file, or the Game-of-24 test slice),
+loads the models once through the same loader as `run`, and writes the results.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli.common import Device, console, print_rows
+from search.config import Budget
+from search.models import Models
+from search.request import ModelChoice
+from search.tasks.base import Problem
+
+Problems = Annotated[int, typer.Option("--problems", "-n", help="How many problems.")]
+Jsonl = Annotated[str | None, typer.Option(help='JSONL of {"task","problem","answer"} instead.')]
+Game24 = Annotated[bool, typer.Option("--game24", help="The Game-of-24 test slice (ranks 901-1000).")]
+
+
+def load_problems(
+    task: str = "arith", count: int = 50, seed: int = 0, jsonl: str | None = None, game24: bool = False
+) -> list[Problem]:
+    """Problems to evaluate on: the Game-of-24 slice, a JSONL file, or held-out generated ones.
+
+    Held-out problems come from the task's generator stream with seeds `EVAL_SEED_BASE + seed`,
+    disjoint from the training streams in `nano.data`.
+    """
+    if game24:
+        from search.tasks.game24 import test_slice
+
+        return [Problem("countdown", p.text, None) for p in test_slice()][:count]
+    if jsonl:
+        rows = [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
+        return [Problem(r.get("task", task), r["problem"], r.get("answer")) for r in rows][:count]
+    from nano.data import heldout_problems
+
+    return heldout_problems(task, count, seed)
+
+
+def load_models(policy: str | None, prm: str | None, device: str | None) -> Models:
+    """The models every problem shares, through `run`'s loader (None: the bundled nano model)."""
+    from models.bundle import TransformersLoader
+
+    loader, choice = TransformersLoader(), ModelChoice(policy=policy, prm=prm, device=device)
+    loader.check(choice)
+    return loader.load(choice)
+
+
+def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Per-problem results as CSV (.csv) or JSON (anything else)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["index"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text(json.dumps(list(rows), indent=2))
+
+
+def eval_command(
+    task: Annotated[str, typer.Option(help="arith or countdown (held-out generated problems).")] = "arith",
+    strategy: Annotated[str, typer.Option("--strategy", "-s")] = "greedy",
+    knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="name=value, repeatable.")] = None,
+    problems: Problems = 50,
+    seed: int = 0,
+    jsonl: Jsonl = None,
+    game24: Game24 = False,
+    policy: str | None = None,
+    prm: str | None = None,
+    device: Device = None,
+    out: Annotated[Path | None, typer.Option(help="Per-problem results (.csv or .json).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Budget per problem: most generated tokens.")] = None,
+    max_nodes: Annotated[int | None, typer.Option(help="Budget per problem: most tree nodes.")] = None,
+) -> None:
+    """Accuracy and cost of one strategy over many problems (per-problem results written to --out).
+
+    `found` counts problems whose tree holds a correct solution at all: found but not correct means
+    the answer rule chose wrong; neither means the search never wrote it.
+    """
+    from tqdm import tqdm
+
+    from search.evaluate import run_eval
+    from search.registry import get_strategy
+
+    knobs = get_strategy(strategy).config_cls.parse_pairs(knob or [], strategy)
+    get_strategy(strategy).make_config(knobs)  # a bad or impossible knob fails before the models load
+    budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes)
+    chosen = load_problems(task, problems, seed, jsonl, game24)
+    models = load_models(policy, prm, device)
+    bar = tqdm(total=len(chosen), desc=f"eval {strategy}")
+    correct = 0
+
+    def tick(row: dict) -> None:
+        nonlocal correct
+        correct += row["correct"]
+        bar.update(1)
+        bar.set_postfix(acc=f"{correct / bar.n:.2f}")
+
+    summary, rows = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget)
+    bar.close()
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(chosen)}_s{seed}.json"
+    write_rows(out, rows)
+    print_rows(f"{strategy} {summary.knobs} on {name}", [{k: v for k, v in summary.as_row().items() if k != "knobs"}])
+    console.print(f"per-problem results: {out}")
+
+
+def sweep_command(
+    task: str = "arith",
+    strategies: Annotated[
+        list[str] | None,
+        typer.Option("--strategy", "-s", help="strategy or strategy:knob=value,...; repeatable."),
+    ] = None,
+    budgets: Annotated[
+        str, typer.Option(help="Comma-separated sizes (N / simulations: each strategy's own scale).")
+    ] = "1,2,4,8,16,32,64",
+    problems: Problems = 20,
+    seed: int = 0,
+    jsonl: Jsonl = None,
+    game24: Game24 = False,
+    policy: str | None = None,
+    prm: str | None = None,
+    device: Device = None,
+    out: Annotated[Path, typer.Option(help="Figure path stem (.html and .png are written).")] = Path(
+        "runs/nano_sweep/sweep"
+    ),
+) -> None:
+    """Accuracy against generated tokens for several strategies at budgets 1..64 (plotly HTML + PNG)."""
+    from tqdm import tqdm
+
+    from search.config import ConfigError
+    from search.evaluate import DEFAULT_SWEEP, parse_spec, run_sweep
+
+    specs = strategies or list(DEFAULT_SWEEP)
+    for spec in specs:
+        parse_spec(spec)  # a bad strategy or knob fails before the models load
+    try:
+        sizes = [int(b) for b in budgets.split(",") if b.strip()]
+    except ValueError:
+        raise ConfigError(f"--budgets must be comma-separated whole numbers (got {budgets!r}).") from None
+    chosen = load_problems(task, problems, seed, jsonl, game24)
+    models = load_models(policy, prm, device)
+    bar = tqdm(desc="sweep points")
+    points = run_sweep(chosen, specs, sizes, models, seed, on_point=lambda _: bar.update(1))
+    bar.close()
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(chosen)} problems)")
+    out.with_suffix(".json").write_text(json.dumps(points, indent=2))
+    shown = ("spec", "budget", "accuracy", "found", "mean_tokens", "mean_prm_tokens", "mean_model_calls",
+             "mean_seconds")
+    print_rows(f"sweep on {name}", [{k: p[k] for k in shown} for p in points])
+    console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")
+
+
+def plot_sweep(points: Sequence[dict[str, Any]], out: Path, title: str) -> None:
+    """Accuracy against mean generated tokens (log x), one line per strategy: HTML (plotly) + PNG."""
+    import plotly.graph_objects as go
+
+    from nano.report import save_png
+
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for p in points:
+        xs, ys = series.setdefault(p["spec"], ([], []))
+        xs.append(max(1.0, p["mean_tokens"]))
+        ys.append(p["accuracy"])
+    fig = go.Figure([go.Scatter(x=xs, y=ys, mode="lines+markers", name=name) for name, (xs, ys) in series.items()])
+    fig.update_layout(title=title, xaxis_title="mean generated tokens per problem (log)", yaxis_title="accuracy",
+                      xaxis_type="log", template="plotly_white")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(out.with_suffix(".html"), include_plotlyjs="cdn")
+    save_png(out.with_suffix(".png"), series, title, "mean generated tokens per problem", "accuracy", logx=True)

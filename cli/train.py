@@ -1,0 +1,144 @@
+"""``train policy``, ``train prm`` and ``eval-prm``: the nano pack's training commands.
+
+Nothing here imports torch until a command runs, so `python cli.py --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import Device, clear_errors, console, fail, print_rows
+from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig
+
+train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
+
+POLICY, PRM = PolicyTrainConfig(), PRMTrainConfig()  # option defaults come from the configs
+Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
+
+
+@train_app.command("policy")
+@clear_errors
+def train_policy_command(
+    out: Annotated[Path, typer.Option(help="Where the weights and report go.")] = Path(POLICY.out),
+    seed: int = POLICY.seed,
+    examples: Annotated[int, typer.Option(help="Training examples (one pass).")] = POLICY.examples,
+    batch_size: int = POLICY.batch_size,
+    lr: float = POLICY.lr,
+    layers: int = POLICY.size.n_layer,
+    dim: int = POLICY.size.n_embd,
+    heads: int = POLICY.size.n_head,
+    eval_problems: Annotated[int, typer.Option(help="Held-out problems per task for the report.")] = (
+        POLICY.eval_problems
+    ),
+    arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = (
+        POLICY.arith_share
+    ),
+    arch: Annotated[str, typer.Option(help="qwen2 (rotary positions) or gpt2 (learned positions).")] = POLICY.size.arch,
+    init: Annotated[str | None, typer.Option(help="Continue training this checkpoint (default: from scratch).")] = None,
+    epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = POLICY.epochs,
+    check_share: Annotated[float, typer.Option(help="Share of self-check (generative verifier) examples.")] = (
+        POLICY.check_share
+    ),
+    data_workers: Annotated[int, typer.Option(help="Processes building the data (same data for any number).")] = (
+        POLICY.data_workers
+    ),
+    save_every: Annotated[int, typer.Option(help="Checkpoint to OUT/checkpoint-STEP every N steps (0: never).")] = (
+        POLICY.save_every
+    ),
+    warmup: int = POLICY.warmup,
+    device: Device = None,
+    threads: Threads = POLICY.threads,
+) -> None:
+    """Train the policy (solutions of arith + countdown, and self-check questions)."""
+    from nano.train_policy import train_policy
+
+    config = PolicyTrainConfig(out=str(out), seed=seed, examples=examples, batch_size=batch_size, lr=lr,
+                               eval_problems=eval_problems, device=device, threads=threads, init=init,
+                               arith_share=arith_share, epochs=epochs, check_share=check_share,
+                               data_workers=data_workers, save_every=save_every, warmup=warmup,
+                               size=ModelSize(n_layer=layers, n_embd=dim, n_head=heads, arch=arch))
+    result = train_policy(config)
+    print_rows("policy: held-out greedy accuracy", result["eval"])
+    console.print(f"saved to {out} in {result['meta']['train_seconds']} s")
+
+
+@train_app.command("prm")
+@clear_errors
+def train_prm_command(
+    policy: Annotated[Path, typer.Option(help="The trained policy (labels rollouts, initialises the PRM).")] = Path(
+        PRM.policy
+    ),
+    out: Path = Path(PRM.out),
+    labels: Annotated[str, typer.Option(help="mc (Math-Shepherd rollouts) or checker (exact step checker).")] = (
+        PRM.labels
+    ),
+    seed: int = PRM.seed,
+    problems: Annotated[int, typer.Option(help="Training problems per task.")] = PRM.problems_per_task,
+    samples: Annotated[int, typer.Option(help="Policy samples per problem.")] = PRM.samples_per_problem,
+    rollouts: Annotated[int, typer.Option(help="MC rollouts per step (labels=mc).")] = PRM.rollouts,
+    prefix_problems: Annotated[int, typer.Option(
+        help="Problems per task whose gold prefix the policy continues SAMPLES times (sibling steps).")] = (
+        PRM.prefix_problems
+    ),
+    init: Annotated[str | None, typer.Option(
+        help="Start the PRM from these weights (same tokenizer) instead of the policy's.")] = PRM.init,
+    objective: Annotated[str, typer.Option(
+        help="likelihood (steps scored by their own tokens' log-probabilities) or tag (+/- at a step tag).")] = (
+        PRM.objective
+    ),
+    lm_weight: Annotated[float, typer.Option(
+        help="likelihood: weight of the language-modelling loss on gold solutions.")] = PRM.lm_weight,
+    epochs: int = PRM.epochs,
+    lr: float = PRM.lr,
+    eval_problems: int = PRM.eval_problems,
+    device: Device = None,
+    threads: Threads = PRM.threads,
+) -> None:
+    """Train the PRM on the policy's own samples, labelled by MC rollouts or the exact checker."""
+    from nano.train_prm import train_prm
+
+    if labels not in ("mc", "checker"):
+        fail(f"--labels must be mc or checker (got {labels!r}).")
+    if objective not in ("likelihood", "tag"):
+        fail(f"--objective must be likelihood or tag (got {objective!r}).")
+    config = PRMTrainConfig(policy=str(policy), out=str(out), labels=labels, seed=seed, problems_per_task=problems,
+                            samples_per_problem=samples, rollouts=rollouts, epochs=epochs, lr=lr,
+                            prefix_problems=prefix_problems, init=init, objective=objective, lm_weight=lm_weight,
+                            eval_problems=eval_problems, device=device, threads=threads)
+    result = train_prm(config)
+    print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
+    console.print(f"saved to {out} in {result['meta']['total_seconds']} s")
+
+
+def eval_prm_command(
+    prm: Annotated[str, typer.Option(help="The PRM to measure.")] = PRM.out,
+    policy: Annotated[str, typer.Option(help="The policy whose held-out samples are scored.")] = PRM.policy,
+    problems: Annotated[int, typer.Option(help="Held-out problems per task (2 policy samples each).")] = 150,
+    seed: int = 0,
+    kind: Annotated[str, typer.Option(help="likelihood (the nano PRM) or tag (trained with --objective tag).")] = (
+        PRM.objective
+    ),
+    device: Device = None,
+    out: Annotated[Path | None, typer.Option(help="Write the rows here as JSON.")] = None,
+) -> None:
+    """Step-level ROC AUC of a PRM against the exact checker, on held-out policy samples and siblings.
+
+    The row 'steps after a correct prefix' is the one beam search and MCTS depend on: there the
+    PRM must tell a fresh slip from a correct step at the same point, not a doomed path from a good one.
+    """
+    import torch
+
+    from nano.train_prm import evaluate_prm
+
+    torch.manual_seed(seed)  # the policy samples are drawn with torch's generator
+    rows = evaluate_prm(prm, policy, problems, seed, device=device, kind=kind)
+    print_rows(f"PRM {prm}: step-level ROC AUC vs the exact checker", rows)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"prm": prm, "policy": policy, "problems": problems, "seed": seed, "rows": rows},
+                                  indent=2))
+        console.print(f"rows: {out}")
