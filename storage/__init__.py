@@ -17,19 +17,18 @@ See `storage.db` for the database location rules and PostgreSQL URLs, and
 
 from storage.db import ENV_VAR, resolve_url
 from storage.errors import StorageError
+from storage.facade import Store
 from storage.recorder import Recorder
 from storage.replay import Replay
-from storage.store import RunSummary, Store
-from storage.weights import model_info, weights_hash
+from storage.store import RunDatabase, RunSummary
 
 __all__ = [
     "ENV_VAR",
     "Recorder",
     "Replay",
+    "RunDatabase",
     "RunSummary",
     "StorageError",
     "Store",
-    "model_info",
     "resolve_url",
-    "weights_hash",
 ]

@@ -39,6 +39,7 @@ from storage.rows import (
     run_progress_fields,
 )
 from storage.schema import NodeRow, Run, RunTag, utcnow
+from storage.store import RunDatabase
 
 FORMAT = "thoughtscope-run"
 VERSION = 1
@@ -81,7 +82,7 @@ class ExportDocument(BaseModel):
 
 
 # ---------------------------------------------------------------------- export
-def export_run(store: Any, run_id: int) -> dict[str, Any]:
+def export_run(store: RunDatabase, run_id: int) -> dict[str, Any]:
     summary = store.get_run(run_id)
     events = store.events(run_id)
     run = summary.to_json()
@@ -91,7 +92,7 @@ def export_run(store: Any, run_id: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- import
-def import_run(store: Any, source: Mapping[str, Any] | str | Path) -> int:
+def import_run(store: RunDatabase, source: Mapping[str, Any] | str | Path) -> int:
     document = _validated(_read(source))
     events = _validated_events(document)
     tree = _trial_fold(events)
@@ -212,7 +213,7 @@ def _check_agreement(run: RunBlock, events: list[Event]) -> None:
 
 
 # ---------------------------------------------------------------------- graphs
-def export_graph(store: Any, run_id: int, fmt: str) -> str:
+def export_graph(store: RunDatabase, run_id: int, fmt: str) -> str:
     if fmt not in GRAPH_FORMATS:
         raise StorageError(f"graph format must be one of {', '.join(GRAPH_FORMATS)} (got {fmt!r}).")
     summary = store.get_run(run_id)

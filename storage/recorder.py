@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from queue import Empty, SimpleQueue
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,9 +39,7 @@ from storage.rows import (
     run_start_fields,
 )
 from storage.schema import NodeRow, Run, RunTag, utcnow
-
-if TYPE_CHECKING:
-    from storage.store import Store
+from storage.store import RunDatabase
 
 FLUSH_S = 0.25
 BATCH = 500
@@ -54,7 +52,7 @@ class Recorder:
 
     def __init__(
         self,
-        store: Store,
+        store: RunDatabase,
         *,
         name: str | None = None,
         tags: Iterable[str] = (),

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from search.events import Event
 from search.tree import ROOT_ID, Node, Tree
 from storage.rows import gc_paused
-
-if TYPE_CHECKING:
-    from storage.store import RunSummary, Store
+from storage.store import RunDatabase, RunSummary
 
 SNAPSHOT_EVERY = 500
 _NODE_APPEND_ONLY = ("children", "rollouts", "event_seqs")
@@ -80,7 +78,7 @@ class Replay:
             self._final = self._build()
 
     @classmethod
-    def load(cls, store: Store, run_id: int, *, every: int = SNAPSHOT_EVERY) -> Replay:
+    def load(cls, store: RunDatabase, run_id: int, *, every: int = SNAPSHOT_EVERY) -> Replay:
         """Read a run's events from the store and index them for seeking."""
         return cls(store.events(run_id), every=every, run=store.get_run(run_id))
 

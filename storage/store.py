@@ -1,4 +1,8 @@
-"""`Store`: the Python API over the run database (the CLI and the app go through it).
+"""`RunDatabase`: the run database's rows, at the bottom of `storage/`.
+
+It imports no other part of storage that uses it: the recorder, replay and exchange modules
+build on it, and `storage.facade.Store` (what the CLI and the app open) adds them on top, so
+imports run one way (db/schema/rows -> store -> recorder/replay/exchange -> facade).
 
 Opening a store resolves the location (see `storage.db`), refuses anything that is not a
 ThoughtScope database of a schema it knows without touching it, applies pending migrations,
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, delete, func, insert, inspect, or_, select, update
 from sqlalchemy.engine import URL
@@ -32,7 +36,6 @@ from storage.db import (
     write,
 )
 from storage.errors import StorageError
-from storage.recorder import Recorder
 from storage.rows import decode_events, gc_paused, node_rows, run_progress_fields
 from storage.schema import RUN_STATUSES, EventRow, NodeRow, Run, RunTag, Sweep, utcnow
 
@@ -95,8 +98,8 @@ def _db_errors(method: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-class Store:
-    """A run database.  Use `Store.open(...)`; close it (or use ``with``) when done."""
+class RunDatabase:
+    """A run database.  Use `Store.open(...)` (storage.facade); close it (or use ``with``) when done."""
 
     def __init__(self, engine: Engine, url: URL) -> None:
         self.engine = engine
@@ -106,7 +109,7 @@ class Store:
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, target: str | Path | None = None) -> Store:
+    def open(cls, target: str | Path | None = None) -> Self:
         """Open (creating and migrating if needed) the database at a path or URL.
 
         None means ``$THOUGHTSCOPE_DB`` or ``./thoughtscope.db``.  Raises StorageError for a
@@ -139,26 +142,16 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.where!r})"
+        return f"{type(self).__name__}({self.where!r})"
 
-    # ------------------------------------------------------------------ recording
-    def recorder(
-        self,
-        name: str | None = None,
-        tags: Iterable[str] = (),
-        models_info: Mapping[str, Any] | None = None,
-        sweep_id: int | None = None,
-    ) -> Recorder:
-        """A sink that records the next search into this store (see `storage.recorder`)."""
-        return Recorder(self, name=name, tags=tags, models_info=models_info, sweep_id=sweep_id)
-
+    # ------------------------------------------------------------------ liveness
     @_db_errors
     def mark_interrupted(self) -> list[int]:
         """Mark `running` runs whose writer is gone as `interrupted`; returns their ids."""
@@ -269,12 +262,6 @@ class Store:
                 rows = conn.execute(stmt).all()
         return decode_events(rows)
 
-    def replay(self, run_id: int) -> Any:
-        """Shorthand for ``Replay.load(store, run_id)``."""
-        from storage.replay import Replay
-
-        return Replay.load(self, run_id)
-
     def tree(self, run_id: int) -> Tree:
         """The run's last tree, folded from its events."""
         return Tree.from_events(self.events(run_id))
@@ -335,25 +322,6 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [row._asdict() for row in conn.execute(stmt)]
-
-    # ------------------------------------------------------------------ export / import
-    def export_json(self, run_id: int) -> dict[str, Any]:
-        """A versioned, self-contained JSON document of one run (metadata and events)."""
-        from storage.exchange import export_run
-
-        return export_run(self, run_id)
-
-    def import_json(self, source: Mapping[str, Any] | str | Path) -> int:
-        """Validate and import an export (dict or file path) as a new run; returns its id."""
-        from storage.exchange import import_run
-
-        return import_run(self, source)
-
-    def export_graph(self, run_id: int, fmt: str = "graphml") -> str:
-        """The run's final tree as GraphML or networkx node-link JSON."""
-        from storage.exchange import export_graph
-
-        return export_graph(self, run_id, fmt)
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
