@@ -1,5 +1,9 @@
-"""Every page of the Streamlit app under streamlit.testing.v1.AppTest, with real SQLite files
-and real (tiny) transformers checkpoints."""
+"""Every page of the Streamlit app under streamlit.testing.v1.AppTest, with real SQLite files.
+
+The live Search page runs on the scripted models (search/fakes.py) through the page's model
+seam (`reasoning_viz.resources.MODEL_LOADER`): fast and deterministic.  Model loading itself is
+tested on real (tiny) transformers checkpoints, and the browser tests use the nano pack.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from search import Models, all_strategies, run_search
+from search import Budget, Models, all_strategies, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
 from search.models import Proposal
 from tests.engine_cases import PROBLEM
@@ -25,6 +29,18 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, checkpoints: dict[str, 
     monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
     monkeypatch.setenv("THOUGHTSCOPE_POLICY", str(checkpoints["gpt2"]))
     monkeypatch.setenv("THOUGHTSCOPE_PRM", str(checkpoints["gpt2"]))
+    return db
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A fresh database and the scripted policy and PRM behind the Search page's model seam."""
+    from reasoning_viz import resources
+    from search.request import LoadedModels
+
+    db = tmp_path / "runs.db"
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
+    monkeypatch.setattr(resources, "MODEL_LOADER", LoadedModels(Models(ScriptedPolicy(), ScriptedPRM())))
     return db
 
 
@@ -67,28 +83,34 @@ def test_about_page_lists_every_strategy(env: Path) -> None:
         assert any(label.startswith(f"{name}:") for label in labels)
 
 
-def test_search_page_runs_a_search_in_the_background_and_records_it(env: Path) -> None:
+def test_search_page_runs_a_search_in_the_background_and_records_it(scripted: Path) -> None:
+    from search.events import comparable
+    from storage import Store
+
     at = app()
     assert not at.exception and not at.error
     at.sidebar.expander[0]  # knobs exist
     at = sidebar_button(at, "Start search")
     assert not at.exception, at.exception
     assert at.query_params["job"]
-    for _ in range(60):
+    for _ in range(200):
         metrics = {m.label: m.value for m in at.metric}
         if metrics.get("status") == "finished":
             break
-        time.sleep(0.5)
+        time.sleep(0.05)
         at.run()
     assert metrics["status"] == "finished"
     assert int(metrics["nodes"]) > 1
     assert at.query_params["run"] == "1"
     assert any(md.value.startswith("**Answer:**") for md in at.markdown)
-
-    from storage import Store
-
-    with Store.open(env) as store:
-        assert store.get_run(1).status == "finished"
+    with Store.open(scripted) as store:
+        run = store.get_run(1)
+        saved = store.events(1)
+    assert run.status == "finished" and run.strategy == "beam"
+    # Deterministic: the page's run is exactly the engine's run of the same request.
+    direct = run_search(run.problem, task="arith", strategy="beam", models=Models(ScriptedPolicy(), ScriptedPRM()),
+                        config=run.config, seed=0, budget=Budget(max_seconds=120.0))
+    assert comparable(saved) == comparable(direct.events)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +120,7 @@ def test_search_page_runs_a_search_in_the_background_and_records_it(env: Path) -
         (lambda at: at.sidebar.number_input(key="knob-beam-beam_width").set_value(64), "cannot be larger than n"),
     ],
 )
-def test_search_page_explains_bad_input(env: Path, setup, message: str) -> None:
+def test_search_page_explains_bad_input(scripted: Path, setup, message: str) -> None:
     at = app()
     setup(at)
     at = sidebar_button(at.run(), "Start search")
