@@ -87,6 +87,16 @@ class StrategyConfig:
             f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True.",
         )
 
+    @property
+    def max_solutions(self) -> int | None:
+        """The most completed solutions this strategy hands the answer rule (None: no fixed cap).
+
+        Greedy and sampling grow one chain; N-chain strategies N; beam search N; DVTS N/M
+        (search-and-learn semantics: finished beams count against N).  `decide` enforces it.
+        """
+        n = getattr(self, "n", None)
+        return 1 if n is None else int(n)
+
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

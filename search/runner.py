@@ -120,6 +120,7 @@ def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchR
 def decide(ctx: SearchContext) -> AnswerChoice:
     """Choose the answer among the tree's live solutions and record how it was chosen."""
     method = ctx.config.answer_method
+    _cap_answer_pool(ctx)
     candidates = [
         Candidate(node.id, node.answer, candidate_weight(ctx, node.id, method))
         for node in ctx.tree.terminals()
@@ -136,6 +137,25 @@ def decide(ctx: SearchContext) -> AnswerChoice:
         correct=correct,
     )
     return choice
+
+
+def _cap_answer_pool(ctx: SearchContext) -> None:
+    """Prune live solutions beyond the strategy's own `max_solutions`, best path scores kept.
+
+    Strategies cap their pools as they grow; this catches a round a budget cut short (its new
+    solutions were never ranked), so no stop point can hand the answer rule more than the knob.
+    """
+    limit = ctx.config.max_solutions
+    live = [node.id for node in ctx.tree.terminals() if not node.pruned]
+    if limit is None or len(live) <= limit:
+        return
+    ranked = sorted(live, key=lambda n: (-candidate_weight(ctx, n, "argmax"), n))
+    for rank, node_id in enumerate(ranked[limit:], start=limit + 1):
+        ctx.prune(
+            node_id,
+            f"solution ranked {rank} of {len(ranked)} by path score: {ctx.config.__class__.__name__} "
+            f"hands the answer rule at most {limit}",
+        )
 
 
 def candidate_weight(ctx: SearchContext, node_id: int, method: str) -> float:

@@ -59,6 +59,11 @@ class MCTSConfig(StrategyConfig):
 
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
 
+    @property
+    def max_solutions(self) -> None:
+        """MCTS has no solution count knob: every solution the simulations reached may be chosen."""
+        return None
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.simulations >= 1, f"simulations must be at least 1 (got {self.simulations}).")
