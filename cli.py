@@ -137,6 +137,7 @@ def run(
     try:
         # Cheap checks first: a typo should not wait for a 7B model to load.
         problem = get_task(task).validate(problem)
+        reference = get_task(task).parse_reference(reference, problem)
         config = get_strategy(strategy).make_config(parse_knobs(knob or [], strategy))
         budget = Budget(max_nodes=max_nodes, max_tokens=max_tokens, max_seconds=max_seconds)
         spec = prm_spec(

@@ -50,10 +50,15 @@ def run_search(
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> SearchResult:
-    """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event."""
+    """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event.
+
+    The reference is read here, once, by `Task.parse_reference` (ReferenceAnswerError, a
+    ProblemError, for one the task cannot read), so no check after the search can trip on it.
+    """
     spec = get_strategy(strategy)
     task = get_task(task) if isinstance(task, str) else task
     problem = task.validate(problem)
+    reference = task.parse_reference(reference, problem)
     config = spec.make_config(config)
     budget = budget or Budget()
     ctx = SearchContext(
@@ -127,7 +132,8 @@ def decide(ctx: SearchContext) -> AnswerChoice:
         if not node.pruned
     ]
     choice = choose(method, candidates)
-    correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference) if candidates else None
+    # No answer on a task with a checker or a reference is wrong, not "not checked".
+    correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference)
     ctx.emit(
         EventKind.ANSWER_CHOSEN,
         answer=choice.answer,

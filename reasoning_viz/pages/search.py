@@ -150,6 +150,7 @@ def start(request: dict) -> Job | None:
     try:
         task = get_task(request["task"])
         problem = task.validate(request["problem"])
+        reference = task.parse_reference(request["reference"], problem)
         config = get_strategy(request["strategy"]).make_config(request["knobs"])
         budget = Budget(**request["budget"])
         m = request["models"]
@@ -173,7 +174,7 @@ def start(request: dict) -> Job | None:
             config=config,
             budget=budget,
             seed=request["seed"],
-            reference=request["reference"],
+            reference=reference,
             sinks=sinks,
             stop=stop,
         )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from search.tasks.base import Problem, ProblemError, Task
+from search.tasks.base import Problem, ProblemError, ReferenceAnswerError, Task, reference_text
 from search.tasks.game24 import is_test_puzzle
 
 MIN_NUMBERS, MAX_NUMBERS = 3, 5
@@ -355,6 +355,35 @@ class CountdownTask(Task):
             return super().normalize_answer(answer)
         text = "".join(f" {t} " if t in "+-*/=" else t for t in tokens)
         return super().normalize_answer(text)
+
+    def parse_reference(self, reference: str | float | None, problem: str | None = None) -> str | None:
+        """A reference solution: an expression (``(10 - 4) * 5 - 6``, optionally ``= 24``) or the bare target.
+
+        The checker accepts any correct expression, so the reference only documents one; with
+        `problem` given it must use each number once and make the target.  Raises
+        ReferenceAnswerError naming what is wrong.
+        """
+        text = reference_text(reference)
+        if text is None:
+            return None
+        parsed = parse_problem(problem) if problem is not None else None
+        number = parse_number(text)
+        if number is not None and (parsed is None or number == parsed.target):
+            return render(number)
+        try:
+            expr, _ = _split_answer(text)
+            evaluate(expr)
+        except ValueError as exc:
+            raise ReferenceAnswerError(
+                f"A countdown answer is an expression like '(10 - 4) * 5 - 6 = 24'; the known answer {text!r} "
+                f"is not one ({exc})."
+            ) from None
+        if parsed is not None and not self.check_answer(problem, text, None):
+            raise ReferenceAnswerError(
+                f"The known answer {text!r} does not make {parsed.target} from "
+                f"{' '.join(map(str, parsed.numbers))} using each number once."
+            )
+        return self.normalize_answer(text)
 
     def _solve(self, problem: str) -> tuple[CountdownProblem, tuple[Move, ...] | None]:
         parsed = parse_problem(problem)
