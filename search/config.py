@@ -68,6 +68,12 @@ class StrategyConfig:
         "How the final answer is chosen: argmax (best path score), majority (one vote per "
         "solution), prm_vote (votes weighted by path score), most_visits / best_value (MCTS).",
     )
+    on_bad_number: str = knob(
+        "fail",
+        "What a NaN or infinite number from a model (score, log-probability, P(yes)) does: fail (end the "
+        "run, naming the model, path and step) or unscored (leave that score out, record an 'unscored' "
+        "event, value the node 0).",
+    )
 
     #: Answer methods that make sense for this strategy.
     ALLOWED_ANSWER_METHODS: ClassVar[tuple[str, ...]] = ("argmax", "majority", "prm_vote")
@@ -82,6 +88,7 @@ class StrategyConfig:
         require_choice("score_source", self.score_source, ("prm", "self_eval", "prm_x_self_eval"))
         require_choice("aggregation", self.aggregation, ("min", "prod", "last", "mean"))
         require_choice("answer_method", self.answer_method, self.ALLOWED_ANSWER_METHODS)
+        require_choice("on_bad_number", self.on_bad_number, ("fail", "unscored"))
         require(
             self.score_source == "prm" or self.self_evaluate,
             f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True.",
@@ -130,4 +137,5 @@ KNOB_CHOICES: dict[str, tuple[str, ...]] = {
     "value_source": ("prm", "rollout", "mix"),
     "rollout_scorer": ("prm", "checker"),
     "backup": ("mean", "max"),
+    "on_bad_number": ("fail", "unscored"),
 }

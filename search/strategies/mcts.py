@@ -307,7 +307,7 @@ def _graded_outcome(ctx: SearchContext, node_id: int) -> float:
     if node.answer is None:
         return 0.0
     ctx.score_outcome([node_id])
-    return ctx.node(node_id).scores["orm"]
+    return ctx.node(node_id).scores.get("orm", 0.0)
 
 
 def _leaf_value(ctx: SearchContext, leaf: int) -> float:
