@@ -133,6 +133,8 @@ def print_result(result: SearchResult, max_nodes: int = 80) -> None:
     console.print(_line("answer", f"{chosen.get('answer')}  [{verdict}] by {chosen.get('method')}"))
     if result.error:
         console.print(_line("error", result.error))
+    if tree.unscored:
+        console.print(_line("unscored", f"{tree.unscored} NaN/infinite model number(s) refused (on_bad_number)"))
     if chosen.get("node") is not None:
         console.print(_line("best path", ""))
         for node in tree.path(chosen["node"])[1:]:

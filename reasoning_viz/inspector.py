@@ -55,6 +55,8 @@ def render_answer(tree: Tree) -> None:
     st.markdown(f"**Answer:** {safe_markdown(str(chosen['answer']))} — {verdict} (by `{chosen['method']}`)")
     if chosen["table"]:
         st.dataframe(chosen["table"], hide_index=True, width="stretch")
+    if tree.unscored:
+        st.warning(f"⚠ {tree.unscored} model number(s) were NaN or infinite and left unscored (on_bad_number).")
 
 
 def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
@@ -109,6 +111,8 @@ def _status_lines(node) -> None:
         st.text(f"Final step. Answer: {node.answer} ({verdict})")
     if node.pruned:
         st.text(f"Pruned: {node.prune_reason}")
+    for reason in node.unscored:
+        st.text(f"⚠ Unscored: {reason}")
 
 
 def _self_eval(node) -> None:

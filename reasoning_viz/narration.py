@@ -158,6 +158,10 @@ def _pruned(d: Mapping[str, Any], tree: Tree | None) -> str:
     return f"Pruned node {d['node']}{_step(tree, d['node'])}: {short(d['reason'], 70)}"
 
 
+def _unscored(d: Mapping[str, Any], tree: Tree | None) -> str:
+    return f"⚠ Unscored node {d['node']}{_step(tree, d['node'])}: {short(d['reason'], 110)}"
+
+
 def _backtracked(d: Mapping[str, Any], tree: Tree | None) -> str:
     breakdown = d.get("breakdown") or {}
     chosen, previous = breakdown.get("chosen"), breakdown.get("previous")
@@ -256,5 +260,6 @@ _NARRATORS: dict[EventKind, Callable[[Mapping[str, Any], Tree | None], str]] = {
     EventKind.FINISHED: _finished,
     EventKind.CANCELLED: _cancelled,
     EventKind.FAILED: _failed,
+    EventKind.UNSCORED: _unscored,
 }
 assert set(_NARRATORS) == set(EventKind), "every event kind needs a narration"

@@ -170,6 +170,12 @@ class StrategyConfig:
         "How the final answer is chosen: argmax (best path score), majority (one vote per "
         "solution), prm_vote (votes weighted by path score), most_visits / best_value (MCTS).",
     )
+    on_bad_number: Literal["fail", "unscored"] = knob(
+        "fail",
+        "What a NaN or infinite number from a model (score, log-probability, P(yes)) does: fail (end the "
+        "run, naming the model, path and step) or unscored (leave that score out, record an 'unscored' "
+        "event, value the node 0).",
+    )
 
     #: Answer methods that make sense for this strategy.
     ALLOWED_ANSWER_METHODS: ClassVar[tuple[str, ...]] = ("argmax", "majority", "prm_vote")
@@ -198,6 +204,16 @@ class StrategyConfig:
     def backs_up_by(self) -> str:
         """How a node's value summarises the values backed up through it: ``mean`` or ``max``."""
         return "mean"
+
+    @property
+    def max_solutions(self) -> int | None:
+        """The most completed solutions this strategy hands the answer rule (None: no fixed cap).
+
+        Greedy and sampling grow one chain (1); the N-chain strategies and beam search N; DVTS
+        N/M (search-and-learn semantics: finished beams count against N); MCTS None.  Each
+        config with a solution-count knob overrides this; `decide` enforces it.
+        """
+        return 1
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -15,6 +15,7 @@ from typing import Any
 
 from search.config import Budget, StrategyConfig
 from search.events import EventKind, EventLog
+from search.guard import ModelOutputError, bad_number, describe_value
 from search.models import Models, Proposal
 from search.scoring import aggregate, priors_from_logprobs
 from search.tasks.base import Task
@@ -151,7 +152,7 @@ class SearchContext:
                 room -= len(options)
             children.append([self._add_node(parent, proposal) for proposal in options])
             if options:
-                priors = priors_from_logprobs([o.logprob for o in options], [o.token_count for o in options])
+                priors = priors_from_logprobs(_finite_logprobs(options), [o.token_count for o in options])
                 self.emit(EventKind.EXPANDED, node=parent, children=children[-1], priors=[round(p, 6) for p in priors])
         new_ids = [c for group in children for c in group]
         if self.config.self_evaluate and new_ids:
@@ -180,16 +181,21 @@ class SearchContext:
         text = proposal.text.strip()
         answer = self.task.extract_answer(text)
         terminal = self.task.is_final(text) or proposal.ended or not text
+        bad = bad_number([proposal.logprob])
+        if bad is not None:  # refuse before the node exists, so failing leaves no half-made node
+            self.refuse(self.models.policy, "logprob", parent, bad[1], step_text=text)
         self.emit(
             EventKind.NODE_ADDED,
             node=node_id,
             parent=parent,
             text=text,
             token_count=proposal.token_count,
-            logprob=round(proposal.logprob, 6),
+            logprob=None if bad else round(proposal.logprob, 6),
             terminal=terminal,
             answer=answer,
         )
+        if bad is not None:
+            self.log_unscored(self.models.policy, "logprob", node_id, bad[1])
         if terminal:
             correct = self.task.check_answer(self.problem, answer, self.reference)
             self.emit(EventKind.TERMINAL_REACHED, node=node_id, answer=answer, correct=correct)
@@ -205,6 +211,8 @@ class SearchContext:
         self.spend.model_calls += 1
         for node_id, result in zip(todo, results, strict=True):
             self.spend.prm_tokens += result.tokens_read
+            if not self._usable(self.models.prm, "prm", node_id, result.scores, len(self.steps(node_id))):
+                continue
             scores = [round(float(s), 6) for s in result.scores]
             self.emit(EventKind.NODE_SCORED, node=node_id, source="prm", value=scores[-1], step_scores=scores)
 
@@ -219,6 +227,8 @@ class SearchContext:
         self.spend.model_calls += 1
         for node_id, result in zip(todo, results, strict=True):
             self.spend.prm_tokens += result.tokens_read
+            if not self._usable(verifier, "orm", node_id, result.scores[-1:], 1):
+                continue
             value = round(float(result.scores[-1]), 6)
             self.emit(EventKind.NODE_SCORED, node=node_id, source="orm", value=value, step_scores=None)
 
@@ -232,6 +242,8 @@ class SearchContext:
         self.spend.model_calls += 1
         for node_id, question, verdict in zip(node_ids, questions, verdicts, strict=True):
             self.spend.tokens_generated += verdict.token_count
+            if not self._usable(self.models.policy, "self_eval", node_id, [verdict.p_yes], 1):
+                continue
             self.emit(
                 EventKind.SELF_EVALUATED,
                 node=node_id,
@@ -256,7 +268,7 @@ class SearchContext:
         )
         self.spend.model_calls += 1
         finished = [self._finish_rollout(c) for c in completions]
-        values = self._rollout_values(prefix, finished, scorer)
+        values = self._rollout_values(node_id, prefix, finished, scorer)
         for (steps, answer, correct), value in zip(finished, values, strict=True):
             self.emit(
                 EventKind.ROLLOUT, node=node_id, steps=steps, answer=answer, value=round(value, 6), correct=correct
@@ -272,7 +284,7 @@ class SearchContext:
         return steps, answer, self.task.check_answer(self.problem, answer, self.reference)
 
     def _rollout_values(
-        self, prefix: list[str], finished: list[tuple[list[str], str | None, bool | None]], scorer: str
+        self, node_id: int, prefix: list[str], finished: list[tuple[list[str], str | None, bool | None]], scorer: str
     ) -> list[float]:
         if scorer == "checker":
             return [1.0 if correct else 0.0 for _, _, correct in finished]
@@ -282,9 +294,59 @@ class SearchContext:
         self.spend.model_calls += 1
         self.spend.prm_tokens += sum(r.tokens_read for r in results)
         return [
-            float(r.scores[-1]) if answer is not None else 0.0
+            float(r.scores[-1])
+            if answer is not None and self._usable(verifier, "rollout", node_id, r.scores[-1:], 1)
+            else 0.0
             for r, (_, answer, _) in zip(results, finished, strict=True)
         ]
+
+    # ------------------------------------------------------------------ model numbers
+    def _usable(self, model: Any, source: str, node_id: int, values: Sequence[object], expected: int) -> bool:
+        """True when `values` are `expected` finite numbers; otherwise refuse them (see search.guard)."""
+        bad = bad_number(values)
+        if bad is None and len(values) == expected:
+            return True
+        if bad is None:
+            bad = (len(values), f"{len(values)} scores for a path of {expected} steps")
+        step = self.node(node_id).depth if source in ("orm", "rollout", "self_eval") else bad[0] + 1
+        self.refuse(model, source, node_id, bad[1], step=step)
+        self.log_unscored(model, source, node_id, bad[1], step=step)
+        return False
+
+    def _refusal(self, model: Any, source: str, node_id: int, value: object, step: int, step_text: str) -> str:
+        ids = " -> ".join(str(n.id) for n in self.tree.path(node_id))
+        role = {"prm": "PRM", "orm": "outcome verifier", "rollout": "outcome verifier"}.get(source, "policy")
+        what = {"logprob": "log-probability", "self_eval": "P(yes)"}.get(source, "score")
+        return (
+            f"{role} {getattr(model, 'name', type(model).__name__)!r} returned {describe_value(value)} as the "
+            f"{what} of step {step} on path {ids} (step: {step_text[:60]!r})"
+        )
+
+    def refuse(
+        self, model: Any, source: str, node_id: int, value: object, *, step: int | None = None, step_text: str = ""
+    ) -> None:
+        """Raise ModelOutputError for a bad number unless the config asks to mark it unscored."""
+        if self.config.on_bad_number == "fail":
+            step = self.node(node_id).depth + (source == "logprob") if step is None else step
+            text = step_text or self.node(node_id).text
+            raise ModelOutputError(
+                self._refusal(model, source, node_id, value, step, text)
+                + "; set on_bad_number=unscored to go on without it."
+            )
+
+    def log_unscored(self, model: Any, source: str, node_id: int, value: object, *, step: int | None = None) -> None:
+        """Record an `unscored` event: the number was refused and the node goes on without it."""
+        step = self.node(node_id).depth if step is None else step
+        reason = self._refusal(model, source, node_id, value, step, self.node(node_id).text)
+        self.emit(
+            EventKind.UNSCORED,
+            node=node_id,
+            source=source,
+            model=getattr(model, "name", type(model).__name__),
+            step=step,
+            value=describe_value(value),
+            reason=reason,
+        )
 
     # ------------------------------------------------------------------ scores
     def q_value(self, node_id: int) -> float:
@@ -299,19 +361,32 @@ class SearchContext:
         scores = self.node(node_id).scores
         source = self.config.score_source
         if source == "prm":
-            return scores["prm"]
+            return scores.get("prm", 0.0)
         if source == "self_eval":
-            return scores["self_eval"]
-        return scores["prm"] * scores["self_eval"]
+            return scores.get("self_eval", 0.0)
+        return scores.get("prm", 0.0) * scores.get("self_eval", 0.0)
 
     def path_value(self, node_id: int, how: str) -> float:
-        """Aggregate the score source over the steps of the root path (min/prod/last/mean)."""
+        """Aggregate the score source over the steps of the root path (min/prod/last/mean).
+
+        A node whose score was refused (on_bad_number=unscored) is valued 0.
+        """
         source = self.config.score_source
         path = self.tree.path(node_id)[1:]
         prm_steps = self.node(node_id).step_scores.get("prm", [])
+        if source != "self_eval" and not prm_steps:
+            return 0.0
         if source == "prm":
             return aggregate(prm_steps, how)
-        self_evals = [n.scores["self_eval"] for n in path]
+        self_evals = [n.scores.get("self_eval", 0.0) for n in path]
         if source == "self_eval":
             return aggregate(self_evals, how)
         return aggregate([a * b for a, b in zip(prm_steps, self_evals, strict=True)], how)
+
+
+def _finite_logprobs(options: Sequence[Proposal]) -> list[float]:
+    """Log-probabilities for PUCT priors; a refused (non-finite) one counts as the lowest sibling's."""
+    values = [o.logprob for o in options]
+    finite = [v for v in values if bad_number([v]) is None]
+    floor = min(finite) if finite else 0.0
+    return [v if bad_number([v]) is None else floor for v in values]

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     FINISHED = "finished"
     CANCELLED = "cancelled"
     FAILED = "failed"
+    UNSCORED = "unscored"
 
 
 #: Required payload keys per kind, with a one-line meaning each (rendered into the README).
@@ -55,7 +56,7 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
         "parent": "parent node id",
         "text": "the step text (without the delimiter)",
         "token_count": "tokens the policy generated for this step",
-        "logprob": "sum of the step's token log-probabilities under the policy",
+        "logprob": "sum of the step's token log-probabilities under the policy (null: refused, see unscored)",
         "terminal": "true when the step ends the solution",
         "answer": "extracted final answer, or null",
     },
@@ -126,6 +127,14 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
     EventKind.FINISHED: {"reason": "completed, or which budget stopped the search"},
     EventKind.CANCELLED: {"reason": "who or what asked to stop"},
     EventKind.FAILED: {"error": "error type and message"},
+    EventKind.UNSCORED: {
+        "node": "node whose number was refused",
+        "source": "prm, orm, self_eval, logprob or rollout",
+        "model": "name of the model that returned it",
+        "step": "1-based step of the node's root path the number belonged to",
+        "value": "the refused value as text (nan, inf, -inf, ...)",
+        "reason": "the sentence: model, path and step (on_bad_number=unscored)",
+    },
 }
 
 #: Keys added to a kind after logs were already recorded, with the value they mean when absent:

@@ -118,3 +118,27 @@ class ScriptedPRM:
             tokens = len(problem.split()) + sum(len(s.split()) + 1 for s in steps)
             out.append(StepScores(tuple(scores), tokens))
         return out
+
+
+class EagerPolicy(ScriptedPolicy):
+    """A scripted policy that finishes often: of every `every` proposals, `finish` write the answer at once.
+
+    Models the field report behind search-and-learn's "N beams yield at most N solutions": a
+    policy that jumps to `Answer:` floods a beam with completed solutions in one round.  The
+    early answer is the current running value (right only when the chain is already done).
+    """
+
+    def __init__(self, finish: int = 3, every: int = 4, name: str = "eager-policy"):
+        super().__init__(name=name)
+        self.finish, self.every = finish, every
+
+    def propose(
+        self, prompts: Sequence[str], k: int, *, temperature: float, max_new_tokens: int, stop: str, seed: int
+    ) -> list[list[Proposal]]:
+        out = super().propose(prompts, k, temperature=temperature, max_new_tokens=max_new_tokens, stop=stop, seed=seed)
+        for index, group in enumerate(out):
+            for j, proposal in enumerate(group):
+                if (index + j) % self.every < self.finish and not proposal.text.startswith("Answer:"):
+                    value = proposal.text.rsplit("=", 1)[-1].strip()
+                    group[j] = Proposal(f"Answer: {value}", 3, (-0.1, -0.1, -0.1))
+        return out

@@ -79,6 +79,8 @@ class PreparedRun:
     problem: str
     spec: StrategySpec
     config: StrategyConfig
+    #: The reference as `Task.parse_reference` read it (None when none was given).
+    reference: str | None = None
 
     def run(
         self, models: Models, sinks: Sequence[EventSink] = (), stop: threading.Event | None = None
@@ -93,7 +95,7 @@ class PreparedRun:
             models=models,
             budget=request.budget,
             seed=request.seed,
-            reference=request.reference,
+            reference=self.reference,
             sinks=sinks,
             stop=stop,
         )
@@ -102,14 +104,16 @@ class PreparedRun:
 def prepare(request: RunRequest) -> PreparedRun:
     """The cheap checks, before any model loads.
 
-    Raises ProblemError (unknown task, empty/oversized/ill-formed problem) or ConfigError
-    (unknown strategy, a knob that does not parse or is impossible).
+    Raises ProblemError (unknown task, empty/oversized/ill-formed problem, a reference the
+    task cannot read) or ConfigError (unknown strategy, a knob that does not parse or is
+    impossible).
     """
     task = get_task(request.task)
     problem = task.validate(request.problem)
+    reference = task.parse_reference(request.reference, problem)
     spec = get_strategy(request.strategy)
     config = spec.make_config(dict(request.knobs))
-    return PreparedRun(request, task, problem, spec, config)
+    return PreparedRun(request, task, problem, spec, config, reference)
 
 
 class ModelLoader(Protocol):

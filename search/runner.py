@@ -53,19 +53,22 @@ def run_search(
     """Run one search to its end; bad inputs raise ProblemError/ConfigError before any event.
 
     Front doors build a `search.request.RunRequest` instead, which checks the same inputs
-    before models load and then calls `run_validated`.
+    before models load and then calls `run_validated`.  The reference is read once, by
+    `Task.parse_reference` (ReferenceAnswerError, a ProblemError, for one the task cannot
+    read), so no check after the search can trip on it.
     """
     spec = get_strategy(strategy)
     task = get_task(task) if isinstance(task, str) else task
+    problem = task.validate(problem)
     return run_validated(
-        task.validate(problem),
+        problem,
         task=task,
         spec=spec,
         config=spec.make_config(config),
         models=models,
         budget=budget,
         seed=seed,
-        reference=reference,
+        reference=task.parse_reference(reference, problem),
         sinks=sinks,
         stop=stop,
         clock=clock,
@@ -152,13 +155,15 @@ def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchR
 def decide(ctx: SearchContext) -> AnswerChoice:
     """Choose the answer among the tree's live solutions and record how it was chosen."""
     method = ctx.config.answer_method
+    _cap_answer_pool(ctx)
     candidates = [
         Candidate(node.id, node.answer, candidate_weight(ctx, node.id, method))
         for node in ctx.tree.terminals()
         if not node.pruned
     ]
     choice = choose(method, candidates)
-    correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference) if candidates else None
+    # No answer on a task with a checker or a reference is wrong, not "not checked".
+    correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference)
     ctx.emit(
         EventKind.ANSWER_CHOSEN,
         answer=choice.answer,
@@ -168,6 +173,25 @@ def decide(ctx: SearchContext) -> AnswerChoice:
         correct=correct,
     )
     return choice
+
+
+def _cap_answer_pool(ctx: SearchContext) -> None:
+    """Prune live solutions beyond the strategy's own `max_solutions`, best path scores kept.
+
+    Strategies cap their pools as they grow; this catches a round a budget cut short (its new
+    solutions were never ranked), so no stop point can hand the answer rule more than the knob.
+    """
+    limit = ctx.config.max_solutions
+    live = [node.id for node in ctx.tree.terminals() if not node.pruned]
+    if limit is None or len(live) <= limit:
+        return
+    ranked = sorted(live, key=lambda n: (-candidate_weight(ctx, n, "argmax"), n))
+    for rank, node_id in enumerate(ranked[limit:], start=limit + 1):
+        ctx.prune(
+            node_id,
+            f"solution ranked {rank} of {len(ranked)} by path score: {ctx.config.__class__.__name__} "
+            f"hands the answer rule at most {limit}",
+        )
 
 
 def candidate_weight(ctx: SearchContext, node_id: int, method: str) -> float:

@@ -26,7 +26,7 @@ class Node:
     depth: int
     text: str = ""
     token_count: int = 0
-    logprob: float = 0.0
+    logprob: float | None = 0.0
     terminal: bool = False
     answer: str | None = None
     correct: bool | None = None
@@ -44,6 +44,8 @@ class Node:
     expanded: bool = False
     pruned: bool = False
     prune_reason: str | None = None
+    #: Sentences for numbers a model returned that were refused (NaN/inf; see search.guard).
+    unscored: list[str] = field(default_factory=list)
     #: Sequence numbers of every event that touched this node (for the inspector).
     event_seqs: list[int] = field(default_factory=list)
 
@@ -55,6 +57,8 @@ class Node:
     @property
     def confidence(self) -> float:
         """Geometric-mean token probability of the step: a cheap policy-side confidence."""
+        if self.logprob is None:
+            return 1.0
         return math.exp(self.logprob / self.token_count) if self.token_count else 1.0
 
 
@@ -121,6 +125,11 @@ class Tree:
 
     def leaves(self) -> list[Node]:
         return [node for node in self.nodes.values() if not node.children]
+
+    @property
+    def unscored(self) -> int:
+        """How many model numbers were refused as NaN/infinite (on_bad_number=unscored)."""
+        return sum(len(node.unscored) for node in self.nodes.values())
 
     def touch(self, node_id: int, seq: int) -> Node:
         node = self.nodes[node_id]
@@ -224,6 +233,10 @@ def _on_budget(tree: Tree, data: dict[str, Any], seq: int) -> None:
     tree.budget = dict(data)
 
 
+def _on_unscored(tree: Tree, data: dict[str, Any], seq: int) -> None:
+    tree.touch(data["node"], seq).unscored.append(data["reason"])
+
+
 def _ender(status: str, key: str):
     def handler(tree: Tree, data: dict[str, Any], seq: int) -> None:
         tree.status = status
@@ -249,5 +262,6 @@ _HANDLERS = {
     EventKind.FINISHED: _ender("finished", "reason"),
     EventKind.CANCELLED: _ender("cancelled", "reason"),
     EventKind.FAILED: _ender("failed", "error"),
+    EventKind.UNSCORED: _on_unscored,
 }
 assert set(_HANDLERS) == set(EventKind), "every event kind needs a tree handler"

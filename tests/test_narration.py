@@ -49,6 +49,11 @@ def _all_logs() -> dict[str, list[Event]]:
         def propose(self, *args: object, **kwargs: object) -> list:
             raise RuntimeError("out of memory " + "x" * 300)
 
+    from tests.test_model_numbers import BadPRM
+
+    nan_models = Models(ScriptedPolicy(), BadPRM(float("nan")))
+    unscored = {"n": 4, "beam_width": 2, "on_bad_number": "unscored"}
+    logs["unscored"] = run_search(PROBLEM, task="arith", strategy="beam", models=nan_models, config=unscored).events
     logs["failed"] = run_search(
         PROBLEM, task="arith", strategy="mcts", models=Models(Broken(), ScriptedPRM())
     ).events

@@ -38,6 +38,18 @@ class BeamConfig(StrategyConfig):
     def keep(self) -> int:
         return self.n // self.beam_width
 
+    @property
+    def max_solutions(self) -> int:
+        return self.n
+
+
+@dataclass(frozen=True, kw_only=True)
+class DVTSConfig(BeamConfig):
+    @property
+    def max_solutions(self) -> int:
+        """One solution per subtree: N/M (search-and-learn's DVTS returns one completion per beam)."""
+        return self.keep
+
 
 def scale_beams(size: int) -> dict[str, int]:
     """N = size candidates per round, M = min(4, N) continuations per kept beam (search-and-learn's width 4)."""
@@ -56,13 +68,32 @@ def beam_search(ctx: SearchContext) -> None:
     candidates = ctx.expand([ROOT_ID], config.n)[0]
     while candidates:
         ctx.score(candidates)
-        completed += [c for c in candidates if ctx.node(c).terminal]
+        completed = _cap_solutions(ctx, completed + [c for c in candidates if ctx.node(c).terminal], config.n)
         open_ = [c for c in candidates if not ctx.node(c).terminal]
         kept = _keep_best(ctx, open_, config.keep, done=len(completed) >= config.n)
         ctx.report_budget()
         if not kept:
             return
         candidates = [c for group in ctx.expand(kept, _spread(config.n, len(kept))) for c in group]
+
+
+def _cap_solutions(ctx: SearchContext, completed: list[int], n: int) -> list[int]:
+    """Keep the best n completed solutions by path score and prune the rest, saying why.
+
+    search-and-learn's beam search of N returns at most N completed beams (sorted by score);
+    finished beams count against N, so one eager round cannot flood the answer rule.
+    """
+    if len(completed) <= n:
+        return completed
+    how = ctx.config.aggregation
+    ranked = sorted(completed, key=lambda c: (-ctx.path_value(c, how), c))
+    for rank, node_id in enumerate(ranked[n:], start=n + 1):
+        ctx.prune(
+            node_id,
+            f"solution ranked {rank} of {len(ranked)} by path score {ctx.path_value(node_id, how):.3f}: "
+            f"a beam search keeps at most N={n} solutions",
+        )
+    return ranked[:n]
 
 
 def _spread(n: int, beams: int) -> list[int]:
@@ -98,7 +129,7 @@ def _within_depth(ctx: SearchContext, node_id: int) -> bool:
 
 @register(
     "dvts",
-    BeamConfig,
+    DVTSConfig,
     "Diverse verifier tree search: N/M independent subtrees, each greedy on PRM.",
     scale=scale_beams,
 )

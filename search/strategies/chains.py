@@ -61,6 +61,10 @@ class SelfConsistencyConfig(StrategyConfig):
     n: int = knob(8, "How many independent chains to sample before voting.")
     answer_method: AnswerMethod = knob("majority", "majority: the most frequent answer wins (self-consistency).")
 
+    @property
+    def max_solutions(self) -> int:
+        return self.n
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(1 <= self.n <= 1024, f"n must be between 1 and 1024 (got {self.n}).")
@@ -74,6 +78,10 @@ class BestOfNConfig(StrategyConfig):
         "prm", "prm: rank by aggregated step scores; orm: one outcome-verifier score per chain."
     )
     aggregation: Aggregation = knob("min", "How step scores become a chain score: min, prod, last or mean.")
+
+    @property
+    def max_solutions(self) -> int:
+        return self.n
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -65,6 +65,11 @@ class MCTSConfig(StrategyConfig):
 
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
 
+    @property
+    def max_solutions(self) -> None:
+        """MCTS has no solution count knob: every solution the simulations reached may be chosen."""
+        return None
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.simulations >= 1, f"simulations must be at least 1 (got {self.simulations}).")
@@ -322,7 +327,7 @@ def _graded_outcome(ctx: SearchContext, node_id: int) -> float:
     if node.answer is None:
         return 0.0
     ctx.score_outcome([node_id])
-    return ctx.node(node_id).scores["orm"]
+    return ctx.node(node_id).scores.get("orm", 0.0)
 
 
 def _leaf_value(ctx: SearchContext, leaf: int) -> float:

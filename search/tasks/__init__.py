@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from search.tasks.arith import ArithTask
-from search.tasks.base import MAX_PROBLEM_CHARS, Problem, ProblemError, Task
+from search.tasks.base import MAX_PROBLEM_CHARS, Problem, ProblemError, ReferenceAnswerError, Task
 from search.tasks.countdown import CountdownTask
 from search.tasks.freeform import FreeformTask
 
@@ -18,4 +18,4 @@ def get_task(name: str) -> Task:
         raise ProblemError(f"Unknown task {name!r}; choose one of {', '.join(TASKS)}.") from None
 
 
-__all__ = ["MAX_PROBLEM_CHARS", "TASKS", "Problem", "ProblemError", "Task", "get_task"]
+__all__ = ["MAX_PROBLEM_CHARS", "TASKS", "Problem", "ProblemError", "ReferenceAnswerError", "Task", "get_task"]

@@ -11,12 +11,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from search.tasks.base import Problem, ProblemError, Task
+from search.tasks.base import Problem, ProblemError, ReferenceAnswerError, Task, reference_text
 
 _START = re.compile(r"^Start with (-?\d+)\.")
 _OP = re.compile(r"(Add|Subtract|Multiply by|Divide by) (\d+)\.")
 _STEP = re.compile(r"^\s*(-?\d+) ([+\-*/]) (\d+) = (-?\d+)\s*$")
 _INT = re.compile(r"^-?\d+$")
+#: An integer as people write it: ``8``, ``+8``, ``-8``, ``8.0``, ``1,500``, ``1 500``, ``1_500``, ``1,500.00``.
+_WRITTEN_INT = re.compile(r"^([+-]?)(\d{1,3}(?:([,_ ])\d{3})(?:\3\d{3})*|\d+)(?:\.0*)?$")
 
 SYMBOL = {"Add": "+", "Subtract": "-", "Multiply by": "*", "Divide by": "/"}
 
@@ -91,6 +93,23 @@ class ArithTask(Task):
 
     def reference_answer(self, problem: str) -> str:
         return str(parse_problem(problem).values()[-1])
+
+    def parse_reference(self, reference: str | float | None, problem: str | None = None) -> str | None:
+        """An integer reference in canonical form: ``8.0`` -> ``8``, ``1,500`` -> ``1500``, ``+7`` -> ``7``.
+
+        Raises ReferenceAnswerError for anything that is not a whole number (``8.5``, ``abc``,
+        ``1,50``), so a bad reference is refused before the search rather than after it.
+        """
+        text = reference_text(reference)
+        if text is None:
+            return None
+        match = _WRITTEN_INT.match(text)
+        if not match:
+            raise ReferenceAnswerError(
+                f"An arith answer is a whole number (like 112, -7, 1,500 or 8.0); the known answer {text!r} is not."
+            )
+        sign, digits = match.group(1), re.sub(r"[,_ ]", "", match.group(2))
+        return str(int(sign + digits))
 
     def solution(self, problem: str) -> list[str]:
         """The correct steps, ending with the answer step (used by generators and fakes)."""

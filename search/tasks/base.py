@@ -6,6 +6,7 @@ Checkers parse text; nothing here ever calls `eval` on model output.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from abc import ABC, abstractmethod
@@ -13,11 +14,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_PROBLEM_CHARS = 4000
+MAX_REFERENCE_CHARS = 1000
 ANSWER_PREFIX = "Answer:"
 
 
 class ProblemError(ValueError):
     """A problem text the task cannot work with; the message says what to do."""
+
+
+class ReferenceAnswerError(ProblemError):
+    """A known answer (reference) the task cannot read; raised where it enters, before any search."""
+
+
+def reference_text(reference: object) -> str | None:
+    """The reference as stripped text: None or blank -> None; JSON numbers (int, float) accepted.
+
+    Raises ReferenceAnswerError for booleans, NaN/infinite numbers, other types and text over
+    `MAX_REFERENCE_CHARS`.  Integral floats are written without ``.0`` (a JSON ``8.0`` reads as ``8``).
+    """
+    if reference is None:
+        return None
+    if isinstance(reference, bool) or not isinstance(reference, (str, int, float)):
+        raise ReferenceAnswerError(
+            f"The known answer must be text or a number (got {type(reference).__name__} {reference!r})."
+        )
+    if isinstance(reference, float):
+        if not math.isfinite(reference):
+            raise ReferenceAnswerError(f"The known answer {reference!r} is not a finite number.")
+        reference = str(int(reference)) if reference.is_integer() else repr(reference)
+    text = str(reference).strip()
+    if len(text) > MAX_REFERENCE_CHARS:
+        raise ReferenceAnswerError(
+            f"The known answer has {len(text):,} characters; the limit is {MAX_REFERENCE_CHARS:,}."
+        )
+    return text.removeprefix(ANSWER_PREFIX).strip() or None
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,17 @@ class Task(ABC):
     def normalize_answer(self, answer: str) -> str:
         """Canonical form used for voting (whitespace folded)."""
         return re.sub(r"\s+", " ", answer.strip())
+
+    def parse_reference(self, reference: str | float | None, problem: str | None = None) -> str | None:
+        """The one place a known answer is read: canonical text, or None when there is none.
+
+        Called where a reference enters (CLI ``--reference``, the app's Known answer box, each
+        JSONL row, `run_search` before its first event), so nothing reads a reference for the
+        first time after compute was spent.  `problem` (already validated) lets a task check
+        the reference against it.  Raises ReferenceAnswerError with a sentence saying why.
+        """
+        text = reference_text(reference)
+        return None if text is None else self.normalize_answer(text)
 
     def check_answer(self, problem: str, answer: str | None, reference: str | None) -> bool | None:
         """Exact verdict on a final answer; None when the task cannot tell."""

@@ -21,16 +21,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-from search.tasks.base import Problem, ProblemError, Task
+from search.tasks.base import Problem, ProblemError, ReferenceAnswerError, Task, reference_text
+from search.tasks.expression import MalformedError, evaluate
+from search.tasks.expression import tokens as expression_tokens
 from search.tasks.game24 import is_test_puzzle
 
 MIN_NUMBERS, MAX_NUMBERS = 3, 5
 MAX_NUMBER = 100
 MIN_TARGET, MAX_TARGET = 1, 100
-#: Longest answer text the expression parser looks at; anything longer is wrong, not parsed.
-MAX_ANSWER_CHARS = 300
-#: Deepest parenthesis nesting accepted (bounds the recursive-descent parser).
-MAX_DEPTH = 20
 
 _NUM = r"-?\d+(?:/\d+)?"
 _NUMBER = re.compile(_NUM)
@@ -39,8 +37,6 @@ _STEP = re.compile(
     rf"^\s*({_NUM})\s+([+\-*/])\s+({_NUM})\s*=\s*({_NUM})\s*\(\s*left\s*:([^()]*)\)\s*\.?\s*$",
     re.IGNORECASE,
 )
-_TOKEN = re.compile(r"\s*(\d+|[-+*/()=])")
-_UNICODE_OPS = str.maketrans({"×": "*", "÷": "/", "−": "-"})
 _PREC = {"+": 1, "-": 1, "*": 2, "/": 2}
 _ATOM = 3
 _PROBLEM_FORMAT = (
@@ -228,93 +224,6 @@ def expression(numbers: Sequence[int], moves: Sequence[Move]) -> str:
     return pool[0][1][0]
 
 
-# --- answer parser ------------------------------------------------------------------------------
-
-
-class _MalformedError(ValueError):
-    pass
-
-
-def _tokens(text: str) -> list[str]:
-    """Numbers, operators, parentheses and ``=``; anything else is malformed."""
-    text = text.translate(_UNICODE_OPS).rstrip()
-    tokens, pos = [], 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if not match:
-            raise _MalformedError(f"unexpected text at {text[pos : pos + 10]!r}")
-        tokens.append(match.group(1))
-        pos = match.end()
-    return tokens
-
-
-class _Parser:
-    """Recursive descent: expr := term (('+'|'-') term)*; term := factor (('*'|'/') factor)*;
-    factor := INT | '(' expr ')'.  Records the integer literals it reads."""
-
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens, self.pos, self.depth = tokens, 0, 0
-        self.literals: list[int] = []
-
-    def parse(self) -> Fraction:
-        value = self.expr()
-        if self.pos != len(self.tokens):
-            raise _MalformedError(f"unexpected {self.tokens[self.pos]!r}")
-        return value
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self) -> str:
-        token = self.peek()
-        if token is None:
-            raise _MalformedError("the expression ends early")
-        self.pos += 1
-        return token
-
-    def expr(self) -> Fraction:
-        value = self.term()
-        while self.peek() in ("+", "-"):
-            op = self.take()
-            value = value + self.term() if op == "+" else value - self.term()
-        return value
-
-    def term(self) -> Fraction:
-        value = self.factor()
-        while self.peek() in ("*", "/"):
-            op = self.take()
-            result = apply(value, op, self.factor())
-            if result is None:
-                raise _MalformedError("division by zero")
-            value = result
-        return value
-
-    def factor(self) -> Fraction:
-        token = self.take()
-        if token.isdigit():
-            self.literals.append(int(token))
-            return Fraction(int(token))
-        if token != "(":
-            raise _MalformedError(f"unexpected {token!r}")
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _MalformedError("parentheses nested too deep")
-        value = self.expr()
-        if self.take() != ")":
-            raise _MalformedError("missing ')'")
-        self.depth -= 1
-        return value
-
-
-def evaluate(text: str) -> tuple[Fraction, tuple[int, ...]]:
-    """Value and (sorted) integer literals of an expression; ValueError when malformed."""
-    if len(text) > MAX_ANSWER_CHARS:
-        raise _MalformedError("the expression is too long")
-    parser = _Parser(_tokens(text))
-    value = parser.parse()
-    return value, tuple(sorted(parser.literals))
-
-
 def _split_answer(answer: str) -> tuple[str, Fraction | None]:
     """``expr = 24`` -> (expr, 24); ``expr`` -> (expr, None).  Raises ValueError if malformed."""
     text = answer.strip().removesuffix(".")
@@ -323,7 +232,7 @@ def _split_answer(answer: str) -> tuple[str, Fraction | None]:
         return expr, None
     value = parse_number(claimed.strip())
     if value is None:
-        raise _MalformedError(f"{claimed.strip()!r} after '=' is not a number")
+        raise MalformedError(f"{claimed.strip()!r} after '=' is not a number")
     return expr, value
 
 
@@ -350,11 +259,40 @@ class CountdownTask(Task):
     def normalize_answer(self, answer: str) -> str:
         """Canonical spacing, so ``(10-4)*5-6=24`` and ``(10 - 4) * 5 - 6 = 24`` vote together."""
         try:
-            tokens = _tokens(answer.strip())
+            tokens = expression_tokens(answer.strip())
         except ValueError:
             return super().normalize_answer(answer)
         text = "".join(f" {t} " if t in "+-*/=" else t for t in tokens)
         return super().normalize_answer(text)
+
+    def parse_reference(self, reference: str | float | None, problem: str | None = None) -> str | None:
+        """A reference solution: an expression (``(10 - 4) * 5 - 6``, optionally ``= 24``) or the bare target.
+
+        The checker accepts any correct expression, so the reference only documents one; with
+        `problem` given it must use each number once and make the target.  Raises
+        ReferenceAnswerError naming what is wrong.
+        """
+        text = reference_text(reference)
+        if text is None:
+            return None
+        parsed = parse_problem(problem) if problem is not None else None
+        number = parse_number(text)
+        if number is not None and (parsed is None or number == parsed.target):
+            return render(number)
+        try:
+            expr, _ = _split_answer(text)
+            evaluate(expr)
+        except ValueError as exc:
+            raise ReferenceAnswerError(
+                f"A countdown answer is an expression like '(10 - 4) * 5 - 6 = 24'; the known answer {text!r} "
+                f"is not one ({exc})."
+            ) from None
+        if parsed is not None and not self.check_answer(problem, text, None):
+            raise ReferenceAnswerError(
+                f"The known answer {text!r} does not make {parsed.target} from "
+                f"{' '.join(map(str, parsed.numbers))} using each number once."
+            )
+        return self.normalize_answer(text)
 
     def _solve(self, problem: str) -> tuple[CountdownProblem, tuple[Move, ...] | None]:
         parsed = parse_problem(problem)
