@@ -11,36 +11,30 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .device import pick_device, pick_dtype
-    from .hf import (
-        HEAD_LAYOUT,
-        HFPRM,
-        MATH_SHEPHERD_LAYOUT,
-        QWEN_PRM_LAYOUT,
-        TAG_LAYOUT,
-        HFPolicy,
-        ModelLoadError,
-        PRMLayout,
-        load_policy,
-        load_prm,
-        prm_text,
-        weights_hash,
-    )
+    from .hf import load_policy, load_prm
+    from .hf_policy import HFPolicy
+    from .hf_prm import HFPRM
+    from .loading import ModelLoadError, weights_hash
+    from .prm_layouts import HEAD_LAYOUT, MATH_SHEPHERD_LAYOUT, QWEN_PRM_LAYOUT, TAG_LAYOUT, PRMLayout, prm_text
+    from .specs import PolicySpec, RewardModelSpec
 
 _EXPORTS = {
     "pick_device": ".device",
     "pick_dtype": ".device",
-    "HFPolicy": ".hf",
-    "HFPRM": ".hf",
-    "ModelLoadError": ".hf",
-    "PRMLayout": ".hf",
-    "TAG_LAYOUT": ".hf",
-    "HEAD_LAYOUT": ".hf",
-    "MATH_SHEPHERD_LAYOUT": ".hf",
-    "QWEN_PRM_LAYOUT": ".hf",
+    "HFPolicy": ".hf_policy",
+    "HFPRM": ".hf_prm",
+    "ModelLoadError": ".loading",
+    "PRMLayout": ".prm_layouts",
+    "TAG_LAYOUT": ".prm_layouts",
+    "HEAD_LAYOUT": ".prm_layouts",
+    "MATH_SHEPHERD_LAYOUT": ".prm_layouts",
+    "QWEN_PRM_LAYOUT": ".prm_layouts",
+    "PolicySpec": ".specs",
+    "RewardModelSpec": ".specs",
     "load_policy": ".hf",
     "load_prm": ".hf",
-    "prm_text": ".hf",
-    "weights_hash": ".hf",
+    "prm_text": ".prm_layouts",
+    "weights_hash": ".loading",
 }
 
 __all__ = [
@@ -52,6 +46,8 @@ __all__ = [
     "HFPolicy",
     "ModelLoadError",
     "PRMLayout",
+    "PolicySpec",
+    "RewardModelSpec",
     "load_policy",
     "load_prm",
     "pick_device",

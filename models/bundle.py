@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from search.models import Models
+from models.prm_layouts import HEAD_LAYOUT, MATH_SHEPHERD_LAYOUT, QWEN_PRM_LAYOUT, TAG_LAYOUT, PRMLayout
+from models.specs import PolicySpec, RewardModelSpec
+from search.models import Models, RewardModel
 from search.request import ModelChoice
 
 NANO_DIR = Path(__file__).resolve().parent / "nano"
@@ -20,7 +22,7 @@ NANO_DIR = Path(__file__).resolve().parent / "nano"
 
 @dataclass(frozen=True)
 class PRMSpec:
-    """How to load and read a PRM (see models.hf.load_prm for each field)."""
+    """How to read a PRM: a preset's recipe (fields as in models.specs.RewardModelSpec; layout: a LAYOUTS key)."""
 
     kind: str = "likelihood"
     step_tag: str = "ки"
@@ -38,6 +40,15 @@ PRM_PRESETS: dict[str, PRMSpec] = {
     "math-shepherd": PRMSpec(kind="tag", step_tag="ки", good_token="+", bad_token="-", layout="math-shepherd"),
     "qwen-prm": PRMSpec(kind="head", step_separator="<extra_0>", layout="qwen-prm"),
     "head": PRMSpec(kind="head", layout="head"),
+}
+
+
+#: layout name (PRMSpec.layout) -> the text layout it stands for (models/prm_layouts.py).
+LAYOUTS: dict[str, PRMLayout] = {
+    "nano": TAG_LAYOUT,
+    "head": HEAD_LAYOUT,
+    "math-shepherd": MATH_SHEPHERD_LAYOUT,
+    "qwen-prm": QWEN_PRM_LAYOUT,
 }
 
 
@@ -63,26 +74,32 @@ def default_model(role: str) -> str:
     return str(path)
 
 
-def load_reward_model(name_or_path: str, spec: PRMSpec, *, device: str | None, trust_remote_code: bool):
-    from models import hf
-
-    layouts = {
-        "nano": hf.TAG_LAYOUT,
-        "head": hf.HEAD_LAYOUT,
-        "math-shepherd": hf.MATH_SHEPHERD_LAYOUT,
-        "qwen-prm": hf.QWEN_PRM_LAYOUT,
-    }
-    return hf.load_prm(
+def reward_model_spec(
+    name_or_path: str, spec: PRMSpec, *, device: str | None = None, trust_remote_code: bool = False,
+    url: str | None = None,
+) -> RewardModelSpec:
+    """The factory's `RewardModelSpec` for a PRM (or ORM) read with preset `spec` (`url`: an inference server)."""
+    return RewardModelSpec(
         name_or_path,
         kind=spec.kind,  # type: ignore[arg-type]
         step_tag=spec.step_tag,
         good_token=spec.good_token,
         bad_token=spec.bad_token,
         step_separator=spec.step_separator,
-        layout=layouts[spec.layout],
+        layout=LAYOUTS[spec.layout],
         device=device,
         trust_remote_code=trust_remote_code,
+        url=url,
     )
+
+
+def load_reward_model(
+    name_or_path: str, spec: PRMSpec, *, device: str | None, trust_remote_code: bool, url: str | None = None
+) -> RewardModel:
+    """A reward model read with preset `spec` (see `reward_model_spec`); raises ModelLoadError."""
+    from models.factory import load_prm
+
+    return load_prm(reward_model_spec(name_or_path, spec, device=device, trust_remote_code=trust_remote_code, url=url))
 
 
 def load_models(
@@ -93,16 +110,22 @@ def load_models(
     orm: str | None = None,
     device: str | None = None,
     trust_remote_code: bool = False,
+    policy_url: str | None = None,
+    prm_url: str | None = None,
 ) -> Models:
-    """Policy + PRM (+ optional outcome verifier); None means the bundled nano model."""
-    from models.hf import load_policy
+    """Policy + PRM (+ optional outcome verifier); None means the bundled nano model.
+
+    `policy_url` / `prm_url`: base URLs of OpenAI-compatible inference servers serving the named
+    models (the PRM's URL also serves the ORM); None runs that model in this process.
+    """
+    from models.factory import load_policy
 
     spec = spec or PRMSpec()
     options = {"device": device, "trust_remote_code": trust_remote_code}
     return Models(
-        policy=load_policy(policy or default_model("policy"), **options),
-        prm=load_reward_model(prm or default_model("prm"), spec, **options),
-        orm=load_reward_model(orm, spec, **options) if orm else None,
+        policy=load_policy(PolicySpec(policy or default_model("policy"), url=policy_url, **options)),
+        prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
+        orm=load_reward_model(orm, spec, url=prm_url, **options) if orm else None,
     )
 
 

@@ -36,18 +36,10 @@ from transformers import PreTrainedModel
 
 from search.models import StepScores
 
-from .hf import (
-    ModelLoadError,
-    PRMLayout,
-    TokenCounter,
-    _LoadedModel,
-    cached_block,
-    prm_text,
-    right_padded,
-    score_in_batches,
-    split_by_counts,
-)
+from .batching import TokenCounter, cached_block, right_padded, score_in_batches, split_by_counts
 from .kv_cache import Entry, row_slice
+from .loading import LoadedModel, ModelLoadError
+from .prm_layouts import PRMLayout, prm_text
 
 #: The config.json key holding the trained calibration {"scale": float, "bias": float}.
 CALIBRATION_KEY = "likelihood_prm"
@@ -141,7 +133,7 @@ def step_min_logprobs(
     return torch.stack(out) if out else logits.new_zeros(0, dtype=torch.float32)
 
 
-class LikelihoodPRM(_LoadedModel):
+class LikelihoodPRM(LoadedModel):
     """`RewardModel` over a causal LM: one forward pass per path, steps scored by their own tokens."""
 
     def __init__(

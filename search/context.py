@@ -95,6 +95,7 @@ class SearchContext:
                 raise BudgetExhausted(f"budget {name}={limit} reached")
 
     def report_budget(self) -> None:
+        server = self.server_usage()
         self.emit(
             EventKind.BUDGET,
             tokens_generated=self.spend.tokens_generated,
@@ -102,7 +103,17 @@ class SearchContext:
             model_calls=self.spend.model_calls,
             nodes=self.node_count,
             elapsed_s=round(self.elapsed, 4),
+            **({"server": server} if server else {}),
         )
+
+    def server_usage(self) -> dict[str, dict[str, int]]:
+        """Per role, what an inference server reported spending (models with a `usage.as_dict()`)."""
+        out = {}
+        for role in ("policy", "prm", "orm"):
+            usage = getattr(getattr(self.models, role), "usage", None)
+            if usage is not None and callable(getattr(usage, "as_dict", None)):
+                out[role] = usage.as_dict()
+        return out
 
     def _next_seed(self) -> int:
         """A per-call seed derived from the search seed, so a rerun samples identically."""

@@ -141,6 +141,14 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
 #: `Event.from_json` fills them in so older exports still load (emitters always send them).
 ADDED_KEYS: dict[EventKind, dict[str, Any]] = {EventKind.SELECTED: {"wave": None, "virtual_loss": 0}}
 
+#: Keys a kind MAY carry, sent only when they apply (absent otherwise, so logs without them are unchanged).
+OPTIONAL_KEYS: dict[EventKind, dict[str, str]] = {
+    EventKind.BUDGET: {
+        "server": "per role, what an inference server reported spending (requests, prompt/completion/cached "
+        "tokens, retries); only for models served over HTTP",
+    },
+}
+
 #: Kinds after which nothing else may be emitted.
 FINAL_KINDS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED})
 
@@ -177,7 +185,7 @@ def make_event(seq: int, t: float, kind: EventKind, data: Mapping[str, Any]) -> 
     """Build an event after checking that its payload has exactly the documented keys."""
     required = EVENT_SCHEMA[kind]
     missing = [key for key in required if key not in data]
-    extra = [key for key in data if key not in required]
+    extra = [key for key in data if key not in required and key not in OPTIONAL_KEYS.get(kind, {})]
     if missing or extra:
         raise EventError(f"{kind.value} event: missing {missing}, unexpected {extra}")
     return Event(seq=seq, t=t, kind=kind, data=_plain_json(dict(data)))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import hf
+from models import factory, hf
 from models.device import pick_device, pick_dtype
 from models.hf import (
     HFPRM,
@@ -104,7 +104,7 @@ def test_loader_passes_safetensors_and_trust_remote_code(
     checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, object] = {}
-    real = hf.AutoModelForCausalLM
+    real = factory.AutoModelForCausalLM
 
     class Spy:
         @staticmethod
@@ -112,7 +112,7 @@ def test_loader_passes_safetensors_and_trust_remote_code(
             seen.update(kwargs)
             return real.from_pretrained(source, **kwargs)
 
-    monkeypatch.setattr(hf, "AutoModelForCausalLM", Spy)
+    monkeypatch.setattr(factory, "AutoModelForCausalLM", Spy)
     load_policy(str(checkpoints["gpt2"]), device="cpu")
     assert seen["use_safetensors"] is True and seen["trust_remote_code"] is False
 
@@ -129,7 +129,7 @@ def test_unreachable_hub_id(monkeypatch: pytest.MonkeyPatch) -> None:
     def offline(*args: object, **kwargs: object) -> None:
         raise OSError("We couldn't connect to 'https://huggingface.co'")
 
-    monkeypatch.setattr(hf.AutoConfig, "from_pretrained", offline)
+    monkeypatch.setattr(factory.AutoConfig, "from_pretrained", offline)
     with pytest.raises(ModelLoadError, match=r"does not exist locally.*hub could not be reached"):
         load_policy("some-org/some-model")
 

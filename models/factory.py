@@ -1,0 +1,91 @@
+"""The one place that turns a spec into a loaded model: backend and kind are chosen here.
+
+`load_policy(PolicySpec)` and `load_prm(RewardModelSpec)` pick the inference-server backend when
+the spec has a `url` and the in-process transformers backend otherwise; for reward models the
+kind (tag / head / likelihood) picks the class.  Each backend module only knows its own kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from search.models import Policy, RewardModel
+
+from .device import pick_device, pick_dtype
+from .hf_policy import HFPolicy
+from .hf_prm import HFPRM, head_loader
+from .likelihood_prm import LikelihoodPRM
+from .loading import from_pretrained, load_model, load_tokenizer, resolve_source
+from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT
+from .specs import PolicySpec, RewardModelSpec
+
+
+def load_policy(spec: PolicySpec) -> Policy:
+    """The policy `spec` describes (an `HFPolicy` in process; a server policy when `spec.url` is set).
+
+    Raises `ModelLoadError` (a ValueError) with what to check when the checkpoint or server
+    cannot be used.
+    """
+    if spec.url:
+        from .server_policy import load_server_policy
+
+        return load_server_policy(spec)
+    return load_hf_policy(spec)
+
+
+def load_hf_policy(spec: PolicySpec) -> HFPolicy:
+    """A causal LM (local directory or hub id) as the in-process transformers policy."""
+    name = spec.name_or_path
+    source, local = resolve_source(name)
+    device = pick_device(spec.device)
+    dtype = pick_dtype(device, spec.dtype)
+    trc = spec.trust_remote_code
+    from_pretrained(AutoConfig, source, local, name, trust_remote_code=trc)
+    tokenizer = load_tokenizer(source, local, name, trc)
+    model = load_model(AutoModelForCausalLM, source, local, name, device=device, dtype=dtype, trc=trc)
+    return HFPolicy(
+        model, tokenizer, name=name, local=local, trust_remote_code=trc, yes_token=spec.yes_token,
+        no_token=spec.no_token, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
+        kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
+    )
+
+
+def load_prm(spec: RewardModelSpec) -> RewardModel:
+    """The reward model `spec` describes (kind and backend chosen from it; see `RewardModelSpec`).
+
+    Raises ValueError for an unknown kind and `ModelLoadError` for a checkpoint or server that
+    cannot be used.
+    """
+    spec.check()
+    if spec.url:
+        from .server_prm import load_server_prm
+
+        return load_server_prm(spec)
+    return load_hf_prm(spec)
+
+
+def load_hf_prm(spec: RewardModelSpec) -> HFPRM | LikelihoodPRM:
+    """An in-process transformers reward model of `spec.kind`."""
+    spec.check()
+    name, trc = spec.name_or_path, spec.trust_remote_code
+    source, local = resolve_source(name)
+    device = pick_device(spec.device)
+    dtype = pick_dtype(device, spec.dtype)
+    config = from_pretrained(AutoConfig, source, local, name, trust_remote_code=trc)
+    tokenizer = load_tokenizer(source, local, name, trc)
+    loader = AutoModelForCausalLM if spec.kind != "head" else head_loader(config, trc)
+    model = load_model(loader, source, local, name, device=device, dtype=dtype, trc=trc)
+    common: dict[str, Any] = dict(
+        name=name, local=local, trust_remote_code=trc, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
+        kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
+    )
+    if spec.kind == "likelihood":
+        return LikelihoodPRM(model, tokenizer, layout=spec.layout or HEAD_LAYOUT, sep=spec.step_separator, **common)
+    mark, sep = spec.mark_and_sep
+    return HFPRM(
+        model, tokenizer, kind=spec.kind, mark=mark, sep=sep,
+        layout=spec.layout or (TAG_LAYOUT if spec.kind == "tag" else HEAD_LAYOUT),
+        good_token=spec.good_token, bad_token=spec.bad_token, head_label_index=spec.head_label_index, **common,
+    )

@@ -1,0 +1,234 @@
+"""Reward models served by an inference server: every kind the transformers backend has, scored the same.
+
+How each kind is read (paths are laid out and tokenized on the client, exactly as the
+transformers PRMs do it, and sent as token ids):
+
+* "likelihood" (the nano PRM): one prompt per path with `prompt_logprobs=0` gives log p(token |
+  text before it) for every token; a step whose last token ends a step (separator or EOS) scores
+  that token as log p(any end token), which needs one extra prompt per step and other end token
+  (the path up to that position plus the other end token).  Then the same prefix minima and
+  calibration as models/likelihood_prm.py.
+* "tag" (Math-Shepherd): one prompt per step tag (the path up to and including the tag), one
+  greedy token with `logprob_token_ids=[good, bad]`; the score is softmax over the two.
+* "head" (Qwen2.5-Math-PRM) and token-classifier outcome models: vLLM's pooling server
+  (`--runner pooling`), `POST /pooling` with `task: token_classify` and `use_activation: false`
+  returns each token's label logits; the score is read at each separator as the transformers
+  backend reads it (softmax label `head_label_index`, or sigmoid for one label).
+
+All prompts of one `score` call go in one request (the server batches them and its prefix cache
+shares the common path prefixes).  `usage` counts what the server reported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from transformers import AutoConfig
+
+from search.models import StepScores
+
+from .batching import score_in_batches, split_by_counts
+from .likelihood_prm import calibration, encode_steps, end_token_ids, prefix_minima, step_scores
+from .loading import distinct_pair, from_pretrained, load_tokenizer, resolve_source, weights_hash
+from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT, PRMLayout, encode_marked, prm_text
+from .server_client import ServerClient, ServerError, ServerUsage
+from .specs import RewardModelSpec
+
+GREEDY_ONE_TOKEN: dict[str, Any] = {
+    "max_tokens": 1,
+    "temperature": 0.0,
+    "top_p": 1.0,
+    "top_k": -1,
+    "repetition_penalty": 1.0,
+    "return_tokens_as_token_ids": True,
+}
+
+
+class ServerPRM:
+    """`RewardModel` over an inference server; `kind` is "likelihood", "tag" or "head" (see the module docstring).
+
+    `mark`/`sep`/`layout` as in `HFPRM`; `good_id`/`bad_id` for "tag"; `calib` the likelihood
+    calibration (scale, bias) or None; `max_batch`: paths per request.
+    """
+
+    def __init__(
+        self,
+        client: ServerClient,
+        tokenizer: Any,
+        *,
+        name: str,
+        local: Path | None,
+        kind: str,
+        layout: PRMLayout,
+        mark: str,
+        sep: str,
+        good_token: str = "+",
+        bad_token: str = "-",
+        head_label_index: int = 1,
+        calib: tuple[float, float] | None = None,
+        max_batch: int = 16,
+    ):
+        self.client, self.tokenizer, self.name, self.local_path = client, tokenizer, name, local
+        self.kind, self.layout, self.mark, self.sep = kind, layout, mark, sep
+        self.head_label_index = head_label_index
+        self.calibration = calib
+        self.max_batch = max(1, int(max_batch))
+        self._hash: str | None = None
+        if kind == "tag":
+            self.good_id, self.bad_id = distinct_pair(tokenizer, good_token, bad_token, "good/bad token")
+        self.end_ids = end_token_ids(tokenizer, sep) if kind == "likelihood" else []
+
+    @property
+    def usage(self) -> ServerUsage:
+        return self.client.usage
+
+    def clear_cache(self) -> None:
+        """Start counting usage afresh (run_search calls this at the start of each search)."""
+        self.client.usage.reset()
+
+    def weights_hash(self) -> str | None:
+        if self._hash is None:
+            self._hash = weights_hash(self.local_path)
+        return self._hash
+
+    def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[Any]]:
+        """(token ids, per step its read position or [first, last] span), as the transformers PRM encodes."""
+        if self.kind == "likelihood":
+            return encode_steps(self.tokenizer, self.layout, self.sep, problem, steps)
+        text, ends = prm_text(self.layout, problem, steps, self.mark, self.sep)
+        if not steps:
+            return [], []
+        return encode_marked(self.tokenizer, text, ends, len(self.mark))
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        """Per-step scores for each path (one request per `max_batch` paths); empty paths get none."""
+        scorer = {"likelihood": self._score_likelihood, "tag": self._score_tag, "head": self._score_head}[self.kind]
+        encoded = [self.encode(problem, path) for path in paths]
+        return score_in_batches(encoded, self.max_batch, scorer)
+
+    # -- kinds -------------------------------------------------------------------------------
+
+    def _score_likelihood(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
+        prompts = [ids for ids, _ in items]
+        extra: list[tuple[int, int, int]] = []  # (item, position, end token) whose log-probability is needed
+        for i, (ids, spans) in enumerate(items):
+            for _, last in spans:
+                if ids[last] in self.end_ids:
+                    extra += [(i, last, e) for e in sorted(set(self.end_ids)) if e != ids[last]]
+        prompts += [[*items[i][0][:last], e] for i, last, e in extra]
+        choices = self._complete(prompts, prompt_logprobs=0)
+        token_lps = [_prompt_token_logprobs(c, p) for c, p in zip(choices, prompts, strict=True)]
+        others: dict[tuple[int, int], list[float]] = {}
+        for (i, last, _), lps in zip(extra, token_lps[len(items):], strict=True):
+            others.setdefault((i, last), []).append(lps[-1])
+        minima = []
+        for i, (ids, spans) in enumerate(items):
+            lps = token_lps[i]
+            for first, last in spans:
+                values = lps[first : last + 1]
+                if ids[last] in self.end_ids:
+                    values = [*values[:-1], _logsumexp([lps[last], *others.get((i, last), [])])]
+                minima.append(min(values))
+        counts = [len(spans) for _, spans in items]
+        flat = step_scores(prefix_minima(torch.tensor(minima, dtype=torch.float32), counts), self.calibration)
+        return split_by_counts(flat.tolist(), counts)
+
+    def _score_tag(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        prompts = [ids[: q + 1] for ids, positions in items for q in positions]
+        choices = self._complete(prompts, logprob_token_ids=[self.good_id, self.bad_id], logprobs=2)
+        flat = []
+        for choice in choices:
+            first = ((choice.get("logprobs") or {}).get("top_logprobs") or [{}])[0] or {}
+            good, bad = first.get(f"token_id:{self.good_id}"), first.get(f"token_id:{self.bad_id}")
+            if good is None or bad is None:
+                raise ServerError(
+                    f"The server at {self.client.url} did not return the good/bad token log-probabilities "
+                    "(vLLM's logprob_token_ids); a tag PRM needs vLLM >= 0.32 or a server that supports it."
+                )
+            flat.append(1.0 / (1.0 + math.exp(min(700.0, float(bad) - float(good)))))
+        return split_by_counts(flat, [len(positions) for _, positions in items])
+
+    def _score_head(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        body = self.client.pooling({"input": [ids for ids, _ in items], "task": "token_classify",
+                                    "use_activation": False})
+        rows = body.get("data") or []
+        if len(rows) != len(items):
+            raise ServerError(f"The pooling server returned {len(rows)} results for {len(items)} paths.")
+        out = []
+        for (_, positions), row in zip(items, rows, strict=True):
+            logits = torch.tensor(row.get("data"), dtype=torch.float32)
+            if logits.dim() == 1:
+                logits = logits[:, None]
+            picked = logits[positions]
+            if picked.shape[1] == 1:
+                out.append(torch.sigmoid(picked[:, 0]).tolist())
+            else:
+                out.append(torch.softmax(picked, dim=-1)[:, self.head_label_index].tolist())
+        return out
+
+    def _complete(self, prompts: list[list[int]], **fields: Any) -> list[dict[str, Any]]:
+        limit = self.client.max_model_len
+        if limit is not None and prompts and max(len(p) for p in prompts) >= limit:
+            raise ServerError(
+                f"A path of {max(len(p) for p in prompts)} tokens does not fit the {limit}-token context "
+                f"{self.name!r} is served with at {self.client.url}; start the server with a larger --max-model-len."
+            )
+        body = self.client.completions({**GREEDY_ONE_TOKEN, "prompt": prompts, **fields})
+        choices = sorted(body.get("choices") or [], key=lambda c: int(c.get("index", 0)))
+        if len(choices) != len(prompts):
+            raise ServerError(f"The server returned {len(choices)} completions for {len(prompts)} prompts.")
+        return choices
+
+
+def _prompt_token_logprobs(choice: dict[str, Any], prompt: list[int]) -> list[float]:
+    """log p(prompt[j] | prompt[:j]) for every j (position 0: nan), from vLLM's `prompt_logprobs`."""
+    entries = choice.get("prompt_logprobs")
+    if entries is None:
+        raise ServerError(
+            "The server returned no prompt_logprobs; likelihood PRMs need them (vLLM: allowed up to --max-logprobs; "
+            "other servers may not support them)."
+        )
+    out = [math.nan]
+    for token, entry in zip(prompt[1:], entries[1:], strict=True):
+        value = (entry or {}).get(str(token))
+        if value is None:
+            raise ServerError(f"prompt_logprobs has no entry for token {token}; the server tokenized differently.")
+        out.append(float(value["logprob"] if isinstance(value, dict) else value))
+    return out
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPRM:
+    """A `ServerPRM` for `spec.url` serving `spec.name_or_path` (tokenizer/config from `spec.tokenizer` or the name).
+
+    Raises `ServerError`/`ModelLoadError` when the tokenizer cannot load, the server does not
+    answer or does not serve the model.
+    """
+    assert spec.url
+    spec.check()
+    tok_name = spec.tokenizer or spec.name_or_path
+    source, local = resolve_source(tok_name)
+    tokenizer = load_tokenizer(source, local, tok_name, spec.trust_remote_code)
+    calib = None
+    if spec.kind == "likelihood":
+        config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
+        calib = calibration(SimpleNamespace(config=config))  # type: ignore[arg-type]
+    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
+    client.check_served()
+    client.usage.reset()
+    mark, sep = spec.mark_and_sep if spec.kind != "likelihood" else ("", spec.step_separator)
+    default = HEAD_LAYOUT if spec.kind != "tag" else TAG_LAYOUT
+    return ServerPRM(
+        client, tokenizer, name=spec.name_or_path, local=local, kind=spec.kind, layout=spec.layout or default,
+        mark=mark, sep=sep, good_token=spec.good_token, bad_token=spec.bad_token,
+        head_label_index=spec.head_label_index, calib=calib, max_batch=spec.max_batch,
+    )

@@ -1,0 +1,273 @@
+"""The inference-server backend's request/response mapping and failure messages, against a small local HTTP server.
+
+These are unit tests of our client beside the real vLLM tests (tests/test_vllm_server.py), never
+instead of them: the local server here answers like vLLM's OpenAI-compatible API (same fields),
+records what it was sent, and can misbehave on purpose (503s, context errors, unknown models).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models.bundle import NANO_DIR
+from models.factory import load_policy, load_prm
+from models.loading import ModelLoadError, load_tokenizer
+from models.prompting import prompt_token_ids
+from models.server_client import ServerClient, ServerError, normalize_url
+from models.server_policy import ServerPolicy, row_seed
+from models.server_prm import ServerPRM
+from models.specs import PolicySpec, RewardModelSpec
+
+POLICY = str(NANO_DIR / "policy")
+PROMPT = "Problem: Start with 3. Add 4.\nSolution:\n"
+
+
+class FakeVLLM:
+    """A local HTTP server that answers /v1/models, /v1/completions and /pooling like vLLM."""
+
+    def __init__(self, tokenizer: Any, served: str = POLICY, max_model_len: int = 384):
+        self.tokenizer = tokenizer
+        self.served = served
+        self.max_model_len = max_model_len
+        self.requests: list[dict[str, Any]] = []
+        self.failures: list[tuple[int, str]] = []  # answered first, one per request
+        self.raw_logprobs = False
+        self.reply_text = "3 + 4 = 7\n"
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        reply = self.tokenizer(self.reply_text, add_special_tokens=False)["input_ids"]
+        choices = []
+        for p, prompt in enumerate(body["prompt"]):
+            for j in range(body.get("n", 1)):
+                tokens = reply[: body.get("max_tokens", 16)]
+                temperature = body.get("temperature") or 1.0  # greedy: the model's own distribution
+                lp = -0.25 if self.raw_logprobs else -0.25 / temperature
+                choice: dict[str, Any] = {
+                    "index": p * body.get("n", 1) + j,
+                    "text": "garbled by the server's own detokenizer",
+                    "token_ids": tokens,
+                    "finish_reason": "stop",
+                    "stop_reason": tokens[-1],
+                    "logprobs": {
+                        "tokens": [f"token_id:{t}" for t in tokens],
+                        "token_logprobs": [lp - 0.01 * i for i in range(len(tokens))],
+                        "top_logprobs": [{f"token_id:{t}": lp * 4 for t in body.get("logprob_token_ids") or []}]
+                        + [{}] * (len(tokens) - 1),
+                    },
+                }
+                if body.get("prompt_logprobs") is not None:
+                    choice["prompt_logprobs"] = [None] + [
+                        {str(t): {"logprob": -0.5, "rank": 1}} for t in prompt[1:]
+                    ]
+                choices.append(choice)
+        return {"choices": choices, "usage": {"prompt_tokens": 10, "completion_tokens": 5,
+                                              "prompt_tokens_details": {"cached_tokens": 4}}}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path == "/v1/models":
+                    self._send(200, {"data": [{"id": fake.served, "max_model_len": fake.max_model_len}]})
+                else:
+                    self._send(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, **body})
+                if fake.failures:
+                    status, message = fake.failures.pop(0)
+                    self._send(status, {"error": {"message": message}})
+                elif self.path == "/v1/completions":
+                    self._send(200, fake.completion(body))
+                else:
+                    self._send(404, {"detail": "Not Found"})
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> Any:
+    return load_tokenizer(POLICY, Path(POLICY), POLICY, False)
+
+
+@pytest.fixture
+def fake(tokenizer: Any) -> Iterator[FakeVLLM]:
+    server = FakeVLLM(tokenizer)
+    yield server
+    server.close()
+
+
+def _policy(fake: FakeVLLM) -> ServerPolicy:
+    policy = load_policy(PolicySpec(POLICY, url=fake.url + "/v1/"))
+    assert isinstance(policy, ServerPolicy)
+    fake.requests.clear()
+    return policy
+
+
+def test_propose_sends_token_ids_explicit_sampling_and_reads_ids(fake: FakeVLLM, tokenizer: Any) -> None:
+    policy = _policy(fake)
+    rows = policy.propose([PROMPT, PROMPT + "3 + 4 = 7\n"], 2, temperature=0.0, max_new_tokens=12, stop="\n", seed=5)
+    assert len(fake.requests) == 1, "a greedy frontier is one round trip"
+    sent = fake.requests[0]
+    assert sent["prompt"][0] == prompt_token_ids(tokenizer, PROMPT)
+    assert sent["model"] == POLICY and sent["n"] == 1 and sent["temperature"] == 0.0 and sent["max_tokens"] == 12
+    assert sent["top_p"] == 1.0 and sent["top_k"] == -1 and sent["repetition_penalty"] == 1.0
+    assert sent["return_token_ids"] is True and "stop" not in sent
+    newline_ids = set(sent["stop_token_ids"])
+    assert tokenizer("\n", add_special_tokens=False)["input_ids"][0] in newline_ids
+    assert [len(r) for r in rows] == [2, 2]
+    proposal = rows[0][0]
+    assert proposal.text == "3 + 4 = 7", "text is decoded on the client from token_ids, cut before the stop"
+    assert proposal.token_count == len(tokenizer("3 + 4 = 7\n", add_special_tokens=False)["input_ids"])
+    assert len(proposal.token_logprobs) == proposal.token_count and not proposal.ended
+
+
+def test_sampling_sends_one_request_per_distinct_prompt_with_its_own_seed(fake: FakeVLLM) -> None:
+    policy = _policy(fake)
+    prompts = [PROMPT, PROMPT + "3 + 4 = 7\n", PROMPT]  # the repeated prompt shares one request with n=2k
+    rows = policy.propose(prompts, 3, temperature=0.7, max_new_tokens=8, stop="\n", seed=11)
+    assert [len(r) for r in rows] == [3, 3, 3]
+    assert sorted(r["n"] for r in fake.requests) == [3, 6]
+    seeds = {len(r["prompt"][0]): r["seed"] for r in fake.requests}
+    assert sorted(seeds.values()) == sorted([row_seed(11, 0), row_seed(11, 1)])
+    assert all(r["temperature"] == 0.7 for r in fake.requests)
+    # log-probabilities are the server's processed (after temperature) numbers, passed through
+    assert rows[0][0].token_logprobs[0] == pytest.approx(-0.25 / 0.7)
+    assert policy.usage.requests == 2 and policy.usage.cached_prompt_tokens == 8
+
+
+def test_judge_reads_yes_no_logprobs(fake: FakeVLLM) -> None:
+    policy = _policy(fake)
+    fake.reply_text = " yes\n"
+    (verdict,) = policy.judge([PROMPT + "Check: 3 + 4 = 7\nIs this step correct?"])
+    sent = fake.requests[0]
+    assert sent["logprob_token_ids"] == [policy.yes_id, policy.no_id] and sent["temperature"] == 0.0
+    assert verdict.p_yes == pytest.approx(0.5) and verdict.words == "yes"
+
+
+def test_complete_is_capped_to_the_served_context(fake: FakeVLLM, tokenizer: Any) -> None:
+    policy = _policy(fake)
+    policy.complete([PROMPT], temperature=0.0, max_new_tokens=1000, seed=1)
+    assert fake.requests[0]["max_tokens"] == 384 - len(prompt_token_ids(tokenizer, PROMPT))
+    with pytest.raises(ServerError, match="larger --max-model-len"):
+        policy.propose([PROMPT * 40], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
+
+
+def test_retries_503_then_succeeds_and_fails_cleanly_after_the_last_try(fake: FakeVLLM) -> None:
+    policy = _policy(fake)
+    policy.client.backoff = 0.01
+    fake.failures = [(503, "busy"), (429, "slow down")]
+    assert policy.propose([PROMPT], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
+    assert policy.usage.retries == 2
+    fake.failures = [(503, "busy")] * (policy.client.retries + 1)
+    with pytest.raises(ServerError, match=r"failed after 5 tries.*503"):
+        policy.propose([PROMPT], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("This model's maximum context length is 384 tokens. However, you requested 500 tokens", "--max-model-len"),
+        ("Requested sample logprobs of 25, which is greater than max allowed: 20", "--max-logprobs 20"),
+        ("Requested prompt logprobs of 30, which is greater than max allowed: 20", "--max-logprobs 20"),
+    ],
+)
+def test_server_refusals_become_sentences_that_name_the_flag(fake: FakeVLLM, message: str, expected: str) -> None:
+    policy = _policy(fake)
+    fake.failures = [(400, message)]
+    with pytest.raises(ServerError, match=expected):
+        policy.propose([PROMPT], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_server_names_the_url_and_the_start_command() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(ModelLoadError, match=r"Cannot reach the inference server.*vllm.entrypoints.openai.api_server"):
+        load_policy(PolicySpec(POLICY, url=url))
+    client = ServerClient(url, "m", retries=1, backoff=0.01)
+    with pytest.raises(ServerError, match=url):
+        client.served_models()
+
+
+@pytest.mark.parametrize("loader", [lambda url: load_policy(PolicySpec("other-model", url=url, tokenizer=POLICY)),
+                                    lambda url: load_prm(RewardModelSpec("other-model", url=url, tokenizer=POLICY))])
+def test_a_model_the_server_does_not_serve_lists_what_it_does(
+    fake: FakeVLLM, loader: Callable[[str], object]
+) -> None:
+    with pytest.raises(ServerError, match=rf"does not serve 'other-model'; it serves '{POLICY}'"):
+        loader(fake.url)
+
+
+def test_raw_logprobs_server_is_refused_with_the_flag(fake: FakeVLLM) -> None:
+    fake.raw_logprobs = True
+    with pytest.raises(ServerError, match="--logprobs-mode processed_logprobs"):
+        load_policy(PolicySpec(POLICY, url=fake.url))
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:8000", "ftp://x", ""])
+def test_a_url_that_is_not_http_is_refused(url: str) -> None:
+    with pytest.raises(ServerError, match="not an http"):
+        normalize_url(url)
+
+
+def test_cancel_stops_before_the_next_request(fake: FakeVLLM) -> None:
+    policy = _policy(fake)
+    policy.client.cancel = lambda: True
+    with pytest.raises(ServerError, match="stopped"):
+        policy.propose([PROMPT], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
+    assert fake.requests == []
+
+
+def test_likelihood_prm_reads_prompt_logprobs_in_one_request(fake: FakeVLLM) -> None:
+    prm = load_prm(RewardModelSpec(POLICY, kind="likelihood", url=fake.url))
+    assert isinstance(prm, ServerPRM)
+    fake.requests.clear()
+    scores = prm.score("Start with 3. Add 4.", [["3 + 4 = 7", "Answer: 7"], ["3 + 4 = 8"], []])
+    assert len(fake.requests) == 1 and fake.requests[0]["prompt_logprobs"] == 0
+    assert [len(s.scores) for s in scores] == [2, 1, 0]
+    # every token -0.5; a step's end token is log(p(newline) + p(eos)) = log(2 e^-0.5) > -0.5: the minimum is -0.5
+    assert scores[0].scores[0] == pytest.approx(math.exp(-0.5), abs=1e-6)
+
+
+def test_pooling_404_says_start_with_runner_pooling(fake: FakeVLLM) -> None:
+    prm = load_prm(RewardModelSpec(POLICY, kind="head", url=fake.url))
+    with pytest.raises(ServerError, match="--runner pooling"):
+        prm.score("Start with 3.", [["3 + 4 = 7"]])

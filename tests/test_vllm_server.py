@@ -1,0 +1,180 @@
+"""Searches through a REAL vLLM server: greedy parity with the transformers backend, every strategy, every PRM kind.
+
+The server is started by `.ci/run` (vLLM for CPU in its own virtual environment, serving
+models/nano/policy with `--logprobs-mode processed_logprobs`) and found through
+$THOUGHTSCOPE_TEST_VLLM_URL; without one these tests skip with the reason.  By hand:
+
+    VLLM_CPU_KVCACHE_SPACE=1 python -m vllm.entrypoints.openai.api_server --model models/nano/policy \\
+        --host 127.0.0.1 --port 8000 --dtype float32 --max-model-len 384 --enforce-eager \\
+        --generation-config vllm --max-logprobs 20 --logprobs-mode processed_logprobs
+    THOUGHTSCOPE_TEST_VLLM_URL=http://127.0.0.1:8000 python -m pytest -m server
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import httpx
+import pytest
+import torch
+
+from models.bundle import NANO_DIR
+from models.factory import load_policy, load_prm
+from models.hf_policy import HFPolicy
+from models.prompting import prompt_token_ids
+from models.server_client import ServerClient, ServerError
+from models.server_policy import ServerPolicy
+from models.specs import PolicySpec, RewardModelSpec
+from search import Models, run_search
+from search.config import ConfigError
+from search.events import EventKind
+from search.registry import get_strategy
+from tests.engine_cases import CASES
+
+URL = os.environ.get("THOUGHTSCOPE_TEST_VLLM_URL", "")
+POLICY_DIR = str(NANO_DIR / "policy")
+PROBLEMS = ["Start with 3. Add 4.", "Start with 17. Add 25. Subtract 8.", "Start with 12. Multiply by 3. Add 5."]
+PROMPTS = [f"Problem: {p}\nSolution:\n" for p in PROBLEMS] + [f"Problem: {PROBLEMS[1]}\nSolution:\n17 + 25 = 42\n"]
+
+pytestmark = pytest.mark.server
+
+
+def _served_name() -> str:
+    if not URL:
+        pytest.skip("no vLLM server: set THOUGHTSCOPE_TEST_VLLM_URL (.ci/run starts one when vllm-cpu installs)")
+    try:
+        httpx.get(URL.rstrip("/") + "/health", timeout=5).raise_for_status()
+        cards = httpx.get(URL.rstrip("/") + "/v1/models", timeout=5).json()["data"]
+    except (httpx.HTTPError, KeyError, ValueError) as err:
+        pytest.skip(f"the vLLM server at {URL} is not up: {err}")
+    return str(cards[0]["id"])
+
+
+@pytest.fixture(scope="module")
+def served() -> str:
+    return _served_name()
+
+
+@pytest.fixture(scope="module")
+def server_policy(served: str) -> ServerPolicy:
+    policy = load_policy(PolicySpec(served, url=URL, tokenizer=POLICY_DIR))
+    assert isinstance(policy, ServerPolicy) and policy.logprobs_mode == "processed"
+    return policy
+
+
+@pytest.fixture(scope="module")
+def hf_policy() -> HFPolicy:
+    torch.set_num_threads(1)
+    return load_policy(PolicySpec(POLICY_DIR, device="cpu"))  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def hf_prm() -> Any:
+    return load_prm(RewardModelSpec(str(NANO_DIR / "prm"), kind="likelihood", device="cpu"))
+
+
+def test_greedy_proposals_equal_the_transformers_backend(server_policy: ServerPolicy, hf_policy: HFPolicy) -> None:
+    args = {"temperature": 0.0, "max_new_tokens": 48, "stop": "\n", "seed": 3}
+    got = server_policy.propose(PROMPTS, 2, **args)
+    want = hf_policy.propose(PROMPTS, 2, **args)
+    for got_row, want_row in zip(got, want, strict=True):
+        for g, w in zip(got_row, want_row, strict=True):
+            assert (g.text, g.token_count, g.ended) == (w.text, w.token_count, w.ended)
+            assert g.token_logprobs == pytest.approx(w.token_logprobs, abs=1e-4)
+    done = server_policy.complete(PROMPTS[:2], temperature=0.0, max_new_tokens=120, seed=1)
+    ref = hf_policy.complete(PROMPTS[:2], temperature=0.0, max_new_tokens=120, seed=1)
+    assert [(c.text, c.token_count, c.ended) for c in done] == [(c.text, c.token_count, c.ended) for c in ref]
+
+
+def test_sampled_logprobs_are_after_temperature_as_in_the_transformers_backend(
+    server_policy: ServerPolicy, hf_policy: HFPolicy
+) -> None:
+    temperature = 0.6
+    rows = server_policy.propose(PROMPTS[:2], 3, temperature=temperature, max_new_tokens=24, stop="\n", seed=9)
+    again = server_policy.propose(PROMPTS[:2], 3, temperature=temperature, max_new_tokens=24, stop="\n", seed=9)
+    assert [[p.text for p in r] for r in rows] == [[p.text for p in r] for r in again], "seeded sampling repeats"
+    tok = hf_policy.tokenizer
+    for prompt, row in zip(PROMPTS, rows, strict=False):
+        for proposal in row:
+            ids = prompt_token_ids(tok, prompt)
+            new = tok(proposal.text + "\n", add_special_tokens=False)["input_ids"][: proposal.token_count]
+            if proposal.ended or len(new) != proposal.token_count:
+                continue  # the re-encoded text is not the sampled ids (EOS or a merge): nothing to compare
+            with torch.inference_mode():
+                logits = hf_policy.model(torch.tensor([ids + new])).logits[0, len(ids) - 1 : -1].float()
+            want = torch.log_softmax(logits / temperature, -1).gather(1, torch.tensor(new)[:, None])[:, 0]
+            assert proposal.token_logprobs == pytest.approx(want.tolist(), abs=1e-4)
+
+
+def test_judge_equals_the_transformers_backend(server_policy: ServerPolicy, hf_policy: HFPolicy) -> None:
+    questions = [f"{PROMPTS[1]}Check: 17 + 25 = 42\nIs this step correct?",
+                 f"{PROMPTS[1]}Check: 17 + 25 = 41\nIs this step correct?"]
+    got, want = server_policy.judge(questions), hf_policy.judge(questions)
+    for g, w in zip(got, want, strict=True):
+        assert g.p_yes == pytest.approx(w.p_yes, abs=1e-4)
+        assert (g.words, g.token_count) == (w.words, w.token_count)
+
+
+@pytest.mark.parametrize("kind", ["likelihood", "tag"])
+def test_reward_model_kinds_score_as_the_transformers_backend(served: str, kind: str) -> None:
+    paths = [["3 + 4 = 7", "Answer: 7"], ["3 + 4 = 8", "Answer: 8"], ["17 + 25 = 42"], []]
+    remote = load_prm(RewardModelSpec(served, kind=kind, url=URL, tokenizer=POLICY_DIR))  # type: ignore[arg-type]
+    local = load_prm(RewardModelSpec(POLICY_DIR, kind=kind, device="cpu"))  # type: ignore[arg-type]
+    got, want = remote.score("Start with 3. Add 4.", paths), local.score("Start with 3. Add 4.", paths)
+    for g, w in zip(got, want, strict=True):
+        assert g.tokens_read == w.tokens_read
+        assert g.scores == pytest.approx(w.scores, abs=1e-4)
+
+
+def _tree(events: list[Any]) -> list[tuple[Any, ...]]:
+    return [(e.data["node"], e.data["parent"], e.data["text"], e.data["terminal"], e.data["answer"])
+            for e in events if e.kind is EventKind.NODE_ADDED]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_strategy_runs_through_the_server_with_greedy_parity(
+    case: str, server_policy: ServerPolicy, hf_policy: HFPolicy, hf_prm: Any
+) -> None:
+    strategy, config = CASES[case]
+    problem = PROBLEMS[1]
+    try:  # greedy parity where the strategy allows temperature 0 (chains of identical samples are refused)
+        get_strategy(strategy).make_config({**config, "temperature": 0.0})
+        greedy: dict[str, Any] | None = {**config, "temperature": 0.0}
+    except ConfigError:
+        greedy = None
+    if greedy is not None:
+        runs = {}
+        for name, policy in (("server", server_policy), ("hf", hf_policy)):
+            result = run_search(problem, task="arith", strategy=strategy, models=Models(policy=policy, prm=hf_prm),
+                                config=greedy, seed=7)
+            assert result.status == "finished", result.error
+            runs[name] = result
+        assert _tree(runs["server"].events) == _tree(runs["hf"].events)
+        assert runs["server"].answer == runs["hf"].answer
+    sampled = run_search(problem, task="arith", strategy=strategy, models=Models(policy=server_policy, prm=hf_prm),
+                         config=config, seed=11)
+    assert sampled.status == "finished", sampled.error
+    assert any(e.kind is EventKind.NODE_ADDED for e in sampled.events)
+    budget = [e for e in sampled.events if e.kind is EventKind.BUDGET][-1]
+    assert budget.data["server"]["policy"]["requests"] >= 1
+    assert budget.data["server"]["policy"]["completion_tokens"] >= 1
+
+
+def test_real_server_refusals_become_sentences(served: str) -> None:
+    client = ServerClient(URL, served, retries=0)
+    with pytest.raises(ServerError, match="--max-model-len"):
+        client.completions({"prompt": [[97] * 400], "max_tokens": 5})
+    with pytest.raises(ServerError, match="--max-logprobs 20"):
+        client.completions({"prompt": [[97, 98]], "max_tokens": 1, "logprobs": 25})
+    with pytest.raises(ServerError, match=r"does not serve 'no-such-model'; it serves"):
+        ServerClient(URL, "no-such-model").check_served()
+
+
+def test_prompt_longer_than_the_served_context_is_refused_before_sending(server_policy: ServerPolicy) -> None:
+    before = server_policy.usage.requests
+    with pytest.raises(ServerError, match="larger --max-model-len"):
+        server_policy.propose([PROMPTS[0] * 30], 1, temperature=0.0, max_new_tokens=8, stop="\n", seed=1)
+    assert server_policy.usage.requests == before
+    assert math.isfinite(server_policy.usage.prompt_tokens)
