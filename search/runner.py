@@ -125,7 +125,7 @@ def decide(ctx: SearchContext) -> AnswerChoice:
         for node in ctx.tree.terminals()
         if not node.pruned
     ]
-    choice = choose(method, candidates)
+    choice = choose(method, candidates, ctx.task.answers_equal)
     correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference) if candidates else None
     ctx.emit(
         EventKind.ANSWER_CHOSEN,

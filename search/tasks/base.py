@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from search.answer_text import answer_line
+
 MAX_PROBLEM_CHARS = 4000
 ANSWER_PREFIX = "Answer:"
 
@@ -59,14 +61,12 @@ class Task(ABC):
         return f"{self.prompt(problem, steps)}Check: {step}\nIs this step correct?"
 
     def is_final(self, step: str) -> bool:
-        """A step that states the final answer ends the solution."""
-        return step.strip().startswith(ANSWER_PREFIX)
+        """A step that states the final answer (an `Answer:` line, also `**Answer:**`) ends the solution."""
+        return answer_line(step) is not None
 
     def extract_answer(self, step: str) -> str | None:
-        """The answer written in a final step, normalised, or None."""
-        if not self.is_final(step):
-            return None
-        answer = step.strip()[len(ANSWER_PREFIX) :].strip()
+        """The answer written in a final step, normalised; None when there is none or it is empty."""
+        answer = answer_line(step)
         return self.normalize_answer(answer) if answer else None
 
     def normalize_answer(self, answer: str) -> str:
@@ -79,7 +79,11 @@ class Task(ABC):
             return False if reference is not None else None
         if reference is None:
             return None
-        return self.normalize_answer(answer) == self.normalize_answer(reference)
+        return self.answers_equal(reference, answer)
+
+    def answers_equal(self, a: str, b: str) -> bool:
+        """Do two extracted answers mean the same?  Votes pool such answers (text equality here)."""
+        return self.normalize_answer(a) == self.normalize_answer(b)
 
     def check_step(self, problem: str, previous: Sequence[str], step: str) -> bool | None:
         """Exact verdict on one step given the steps before it; None when unknown."""
