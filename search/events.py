@@ -49,6 +49,7 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
         "seed": "the search seed",
         "models": "names of the policy, PRM and outcome verifier",
         "reference": "the known answer, or null",
+        "prompt": "the exact text the policy was given at the root (chat template applied when used)",
     },
     EventKind.NODE_ADDED: {
         "node": "new node id",
@@ -130,7 +131,10 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
 
 #: Keys added to a kind after logs were already recorded, with the value they mean when absent:
 #: `Event.from_json` fills them in so older exports still load (emitters always send them).
-ADDED_KEYS: dict[EventKind, dict[str, Any]] = {EventKind.SELECTED: {"wave": None, "virtual_loss": 0}}
+ADDED_KEYS: dict[EventKind, dict[str, Any]] = {
+    EventKind.SELECTED: {"wave": None, "virtual_loss": 0},
+    EventKind.SEARCH_STARTED: {"prompt": None},
+}
 
 #: Kinds after which nothing else may be emitted.
 FINAL_KINDS = frozenset({EventKind.FINISHED, EventKind.CANCELLED, EventKind.FAILED})

@@ -16,7 +16,7 @@ from search.answer import AnswerChoice, Candidate, choose
 from search.config import Budget, StrategyConfig
 from search.context import BudgetExhausted, Cancelled, SearchContext
 from search.events import Event, EventKind, EventSink
-from search.models import Models
+from search.models import Models, render_prompt
 from search.registry import get_strategy
 from search.tasks import Task, get_task
 from search.tree import Tree
@@ -79,6 +79,7 @@ def run_search(
         seed=seed,
         models=models.names(),
         reference=reference,
+        prompt=render_prompt(models.policy, task, problem, []),
     )
     return _drive(ctx, spec.grow)
 

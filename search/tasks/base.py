@@ -39,6 +39,9 @@ class Task(ABC):
     step_delimiter: str = "\n"
     #: Longest step the policy may write before it is cut (tokens).
     max_step_tokens: int = 48
+    #: What a chat policy is asked in the user turn after the problem, unless its model card
+    #: gives an instruction of its own (then the problem stands alone).
+    chat_instruction: str = "Solve it one step per line and end with a line 'Answer: <the answer>'."
 
     def validate(self, problem: str) -> str:
         """Return the cleaned problem text or raise ProblemError with a clear reason."""
@@ -59,6 +62,14 @@ class Task(ABC):
     def self_eval_question(self, problem: str, steps: Sequence[str], step: str) -> str:
         """The yes/no question the policy answers about its own newest step."""
         return f"{self.prompt(problem, steps)}Check: {step}\nIs this step correct?"
+
+    def chat_user_turn(self, problem: str, *, instruction: bool = True) -> str:
+        """The user turn of a chat prompt: the problem, then `chat_instruction` when `instruction`."""
+        return f"{problem}\n\n{self.chat_instruction}" if instruction and self.chat_instruction else problem
+
+    def chat_judge_turn(self, step: str) -> str:
+        """The user turn that asks a chat policy about its newest step (self-evaluation, yes/no)."""
+        return f"Check this step: {step}\nIs this step correct? Answer yes or no."
 
     def is_final(self, step: str) -> bool:
         """A step that states the final answer (an `Answer:` line, also `**Answer:**`) ends the solution."""

@@ -28,6 +28,9 @@ class FreeformTask(Task):
     description = "Your own problem and models; answers in \\boxed{} or 'Answer:', judged by math-verify."
     step_delimiter = "\n\n"
     max_step_tokens = 256
+    chat_instruction = (
+        "Please reason step by step, separate the steps with a blank line, and put your final answer within \\boxed{}."
+    )
 
     def example(self) -> str:
         return "What is the sum of the first 20 odd numbers?"
