@@ -17,8 +17,9 @@ from .device import pick_device, pick_dtype
 from .hf_policy import HFPolicy
 from .hf_prm import HFPRM, head_loader
 from .likelihood_prm import LikelihoodPRM
-from .loading import from_pretrained, load_model, load_tokenizer, resolve_source
+from .loading import ModelLoadError, from_pretrained, load_model, load_tokenizer, resolve_source
 from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT
+from .prompting import ChatFormat, ChatTemplateError, chat_format
 from .specs import PolicySpec, RewardModelSpec
 
 
@@ -49,7 +50,16 @@ def load_hf_policy(spec: PolicySpec) -> HFPolicy:
         model, tokenizer, name=name, local=local, trust_remote_code=trc, yes_token=spec.yes_token,
         no_token=spec.no_token, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
+        chat=policy_chat_format(tokenizer, spec),
     )
+
+
+def policy_chat_format(tokenizer: Any, spec: PolicySpec) -> ChatFormat | None:
+    """The spec's chat format for this tokenizer; a misfit is a ModelLoadError naming the option."""
+    try:
+        return chat_format(tokenizer, spec.chat_template, spec.name_or_path, spec.system_prompt)
+    except ChatTemplateError as err:
+        raise ModelLoadError(str(err)) from err
 
 
 def load_prm(spec: RewardModelSpec) -> RewardModel:

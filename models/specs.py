@@ -26,6 +26,9 @@ class PolicySpec:
     this process with transformers.  `device`/`dtype`/`max_batch`/`kv_*` apply in process only:
     `kv_reuse` continues each prompt from the longest cached token prefix, the LRU holding at most
     `kv_cache_entries` prefixes and `kv_cache_bytes` bytes (None: no byte limit).
+    `chat_template`: auto (use the tokenizer's chat template when it has one), on (require it) or
+    off (the task's plain text); `system_prompt`: overrides the model card's (see
+    models/prompting.py; "" sends none).
     """
 
     name_or_path: str
@@ -40,6 +43,8 @@ class PolicySpec:
     kv_cache_bytes: int | None = 512 * 2**20
     url: str | None = None
     tokenizer: str | None = None
+    chat_template: str = "auto"
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True)
