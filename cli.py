@@ -118,6 +118,12 @@ def run(
     bad_token: Annotated[str | None, typer.Option(help="PRM 'bad step' label token (tag PRMs).")] = None,
     device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best available).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom model code from the hub.")] = False,
+    chat_template: Annotated[
+        str, typer.Option(help="Policy prompts through its chat template: auto (when it has one), on or off.")
+    ] = "auto",
+    system_prompt: Annotated[
+        str | None, typer.Option(help="Chat system prompt (default: the model card's where known).")
+    ] = None,
     max_nodes: Annotated[int | None, typer.Option(help="Budget: most tree nodes.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Budget: most generated tokens.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Budget: most wall seconds.")] = None,
@@ -148,7 +154,10 @@ def run(
             bad_token=bad_token,
         )
         store = _open_store(db) if record else None
-        models = load_models(policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code)
+        models = load_models(
+            policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code,
+            chat_template=chat_template, system_prompt=system_prompt,
+        )
         recorder = store.recorder(name=name, tags=tag or (), models_info=describe(models)) if store else None
         sinks = [recorder] if recorder else []
         result = _run_with_progress(problem, task, strategy, models, config, budget, seed, reference, sinks)

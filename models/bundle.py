@@ -111,8 +111,13 @@ def load_models(
     trust_remote_code: bool = False,
     policy_url: str | None = None,
     prm_url: str | None = None,
+    chat_template: str = "auto",
+    system_prompt: str | None = None,
 ) -> Models:
     """Policy + PRM (+ optional outcome verifier); None means the bundled nano model.
+
+    `chat_template` (auto / on / off) and `system_prompt` say how the policy's prompts are
+    written (see models/prompting.py: auto uses the tokenizer's chat template when it has one).
 
     `policy_url` / `prm_url`: base URLs of OpenAI-compatible inference servers serving the named
     models (the PRM's URL also serves the ORM); None runs that model in this process.
@@ -122,7 +127,15 @@ def load_models(
     spec = spec or PRMSpec()
     options = {"device": device, "trust_remote_code": trust_remote_code}
     return Models(
-        policy=load_policy(PolicySpec(policy or default_model("policy"), url=policy_url, **options)),
+        policy=load_policy(
+            PolicySpec(
+                policy or default_model("policy"),
+                url=policy_url,
+                chat_template=chat_template,
+                system_prompt=system_prompt,
+                **options,
+            )
+        ),
         prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
         orm=load_reward_model(orm, spec, url=prm_url, **options) if orm else None,
     )

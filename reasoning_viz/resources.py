@@ -36,14 +36,23 @@ def _open_store(target: str):
 
 
 def models_for(
-    policy: str | None, prm: str | None, spec: PRMSpec, device: str | None, trust_remote_code: bool
+    policy: str | None,
+    prm: str | None,
+    spec: PRMSpec,
+    device: str | None,
+    trust_remote_code: bool,
+    chat_template: str = "auto",
 ) -> Models:
     """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration."""
     policy = policy or default_model("policy")
     prm = prm or default_model("prm")
-    return _load_models(policy, prm, spec, device, trust_remote_code)
+    return _load_models(policy, prm, spec, device, trust_remote_code, chat_template)
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
-    return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
+def _load_models(
+    policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool, chat_template: str = "auto"
+) -> Models:
+    return load_models(
+        policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code, chat_template=chat_template
+    )

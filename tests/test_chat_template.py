@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -104,3 +105,22 @@ def test_chat_template_on_without_a_template_is_refused(checkpoints: dict[str, P
     assert policy.chat is None  # type: ignore[attr-defined]
     with pytest.raises(ChatTemplateError, match="auto, on, off"):
         chat_format(policy.tokenizer, "sometimes", "x")  # type: ignore[attr-defined]
+
+
+def test_cli_offers_the_chat_template_choice(chat_checkpoint: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from search import events_from_json
+
+    runner = CliRunner()
+    problem, events_path = SOLVED[3][0], tmp_path / "events.json"
+    args = ["run", problem, "--task", "freeform", "--strategy", "greedy", "-k", "max_depth=4", "--no-record"]
+    args += ["--policy", str(chat_checkpoint), "--prm", str(chat_checkpoint), "--device", "cpu"]
+    result = runner.invoke(app, [*args, "--reference", "25", "--events-json", str(events_path)])
+    assert result.exit_code == 0, result.output
+    started = events_from_json(json.loads(events_path.read_text()))[0]
+    assert started.data["prompt"].startswith("<|im_start|>system\n")
+    refused = runner.invoke(app, ["run", "Start with 3. Add 4. What is the result?", "--chat-template", "on"])
+    assert refused.exit_code == 1
+    assert "no chat template" in " ".join(refused.output.split())
