@@ -107,8 +107,16 @@ def run(
     prm: Annotated[str | None, typer.Option(help="Process reward model: local dir or hub id.")] = None,
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
     prm_preset: Annotated[
-        str, typer.Option(help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm or head (see README).")
+        str,
+        typer.Option(
+            help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm, rlhflow, skywork, head, "
+            "or a JSON/YAML spec file (see README)."
+        ),
     ] = "nano",
+    orm_preset: Annotated[
+        str | None,
+        typer.Option(help="How --orm is read: qwen-rm, orm-seq, a spec file or a PRM preset (default: --prm-preset)."),
+    ] = None,
     prm_kind: Annotated[
         str | None, typer.Option(help="Override: likelihood (step tokens), tag (label tokens) or head (classifier).")
     ] = None,
@@ -157,6 +165,7 @@ def run(
         models = load_models(
             policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code,
             chat_template=chat_template, system_prompt=system_prompt,
+            orm_spec=prm_spec(orm_preset) if orm_preset else None,
         )
         recorder = store.recorder(name=name, tags=tag or (), models_info=describe(models)) if store else None
         sinks = [recorder] if recorder else []

@@ -164,11 +164,16 @@ def load_models(
     prm_url: str | None = None,
     chat_template: str = "auto",
     system_prompt: str | None = None,
+    orm_spec: PRMSpec | None = None,
 ) -> Models:
     """Policy + PRM (+ optional outcome verifier); None means the bundled nano model.
 
     `chat_template` (auto / on / off) and `system_prompt` say how the policy's prompts are
     written (see models/prompting.py: auto uses the tokenizer's chat template when it has one).
+
+    `orm_spec`: how the outcome verifier is read (an outcome preset such as qwen-rm or orm-seq;
+    None: the PRM's spec, its last step's score).  Raises ModelLoadError when an outcome preset
+    is given for the PRM (it scores whole paths, not steps).
 
     `policy_url` / `prm_url`: base URLs of OpenAI-compatible inference servers serving the named
     models (the PRM's URL also serves the ORM); None runs that model in this process.
@@ -176,6 +181,13 @@ def load_models(
     from models.factory import load_policy
 
     spec = spec or PRMSpec()
+    if spec.outcome:
+        from models.loading import ModelLoadError
+
+        raise ModelLoadError(
+            "That preset reads an outcome reward model (one score per whole solution), not a PRM: "
+            "pass the model with --orm and the preset with --orm-preset."
+        )
     options = {"device": device, "trust_remote_code": trust_remote_code}
     return Models(
         policy=load_policy(
@@ -188,7 +200,7 @@ def load_models(
             )
         ),
         prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
-        orm=load_reward_model(orm, spec, url=prm_url, **options) if orm else None,
+        orm=load_reward_model(orm, orm_spec or spec, url=prm_url, **options) if orm else None,
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.bundle import PRM_PRESETS, load_reward_model, prm_spec
+from models.bundle import PRM_PRESETS, load_models, load_reward_model, prm_spec
 from models.loading import ModelLoadError, load_tokenizer
 from models.prm_spec_file import SpecFileError
 from models.reward_readers import read_head
@@ -218,3 +218,23 @@ def test_bad_spec_files_get_a_sentence(tmp_path: Path, text: str, message: str) 
     spec.write_text(text)
     with pytest.raises(SpecFileError, match=message):
         prm_spec(str(spec))
+
+
+def test_outcome_models_load_as_orm_and_score_whole_paths(lookalikes: dict[str, Path], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from search import events_from_json
+
+    orm = str(lookalikes["qwen-rm"])
+    with pytest.raises(ModelLoadError, match="--orm"):
+        load_models(prm=orm, spec=prm_spec("qwen-rm"), device="cpu")
+    events_path = tmp_path / "events.json"
+    args = ["run", "Start with 3. Add 4. What is the result?", "--strategy", "best_of_n", "-k", "n=2"]
+    args += ["-k", "ranker=orm", "-k", "answer_method=argmax", "-k", "max_depth=3", "-k", "max_step_tokens=8"]
+    args += ["--orm", orm, "--orm-preset", "qwen-rm", "--no-record", "--events-json", str(events_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    events = events_from_json(json.loads(events_path.read_text()))
+    outcome = [e.data for e in events if e.kind.value == "node_scored" and e.data["source"] == "orm"]
+    assert outcome and all(0.0 < e["value"] < 1.0 and e["step_scores"] is None for e in outcome)
