@@ -52,8 +52,16 @@ def run(
     prm: Annotated[str | None, typer.Option(help="Process reward model: local dir or hub id.")] = None,
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
     prm_preset: Annotated[
-        str, typer.Option(help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm or head (see README).")
+        str,
+        typer.Option(
+            help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm, rlhflow, skywork, head, "
+            "or a JSON/YAML spec file (see README)."
+        ),
     ] = "nano",
+    orm_preset: Annotated[
+        str | None,
+        typer.Option(help="How --orm is read: qwen-rm, orm-seq, a spec file or a PRM preset (default: --prm-preset)."),
+    ] = None,
     prm_kind: Annotated[
         str | None, typer.Option(help="Override: likelihood (step tokens), tag (label tokens) or head (classifier).")
     ] = None,
@@ -63,6 +71,12 @@ def run(
     bad_token: Annotated[str | None, typer.Option(help="PRM 'bad step' label token (tag PRMs).")] = None,
     device: Device = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom model code from the hub.")] = False,
+    chat_template: Annotated[
+        str, typer.Option(help="Policy prompts through its chat template: auto (when it has one), on or off.")
+    ] = "auto",
+    system_prompt: Annotated[
+        str | None, typer.Option(help="Chat system prompt (default: the model card's where known).")
+    ] = None,
     max_nodes: Annotated[int | None, typer.Option(help="Budget: most tree nodes.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Budget: most generated tokens.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Budget: most wall seconds.")] = None,
@@ -85,7 +99,18 @@ def run(
         reference=reference,
         budget=Budget(max_nodes=max_nodes, max_tokens=max_tokens, max_seconds=max_seconds),
         seed=seed,
-        models=ModelChoice(policy, prm, orm, prm_preset, prm_options, device, trust_remote_code),
+        models=ModelChoice(
+            policy,
+            prm,
+            orm,
+            prm_preset,
+            prm_options,
+            device,
+            trust_remote_code,
+            orm_preset=orm_preset,
+            chat_template=chat_template,
+            system_prompt=system_prompt,
+        ),
         recording=Recording(enabled=record, name=name, tags=tuple(tag or ())),
     )
     opened: list[Any] = []

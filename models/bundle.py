@@ -22,7 +22,13 @@ NANO_DIR = Path(__file__).resolve().parent / "nano"
 
 @dataclass(frozen=True)
 class PRMSpec:
-    """How to read a PRM: a preset's recipe (fields as in models.specs.RewardModelSpec; layout: a LAYOUTS key)."""
+    """How to read a reward model: a preset's recipe (fields as in models.specs.RewardModelSpec).
+
+    `layout`: a LAYOUTS key, unless `prefix`/`step` give the layout text themselves (spec files).
+    `architectures`: config architectures the recipe is for (() = the kind's family);
+    `single_tokens`: texts that must be single tokens (where scores are read); `outcome`: one
+    score per path (an ORM, loaded with --orm); `system_prompt`: the system turn of chat recipes.
+    """
 
     kind: str = "likelihood"
     step_tag: str = "ки"
@@ -30,16 +36,43 @@ class PRMSpec:
     bad_token: str = "-"
     step_separator: str = "\n"
     layout: str = "head"
+    head_label_index: int = 1
+    architectures: tuple[str, ...] = ()
+    single_tokens: tuple[str, ...] = ()
+    outcome: bool = False
+    system_prompt: str | None = None
+    prefix: str | None = None
+    step: str | None = None
 
+
+QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
 #: preset name -> spec.  `qwen-prm` also needs trust_remote_code=True (its head is custom code).
 #: `nano` is the shipped likelihood PRM; `nano-tag` reads `+`/`-` at `ки` (`train prm --objective tag`).
+#: Each named model's recipe is pinned by a test against its model card (tests/test_prm_presets.py).
 PRM_PRESETS: dict[str, PRMSpec] = {
     "nano": PRMSpec(),
     "nano-tag": PRMSpec(kind="tag", layout="nano"),
-    "math-shepherd": PRMSpec(kind="tag", step_tag="ки", good_token="+", bad_token="-", layout="math-shepherd"),
-    "qwen-prm": PRMSpec(kind="head", step_separator="<extra_0>", layout="qwen-prm"),
+    "math-shepherd": PRMSpec(
+        kind="tag", step_tag="ки", good_token="+", bad_token="-", layout="math-shepherd",
+        architectures=("MistralForCausalLM",), single_tokens=("ки",),
+    ),
+    "qwen-prm": PRMSpec(
+        kind="head", step_separator="<extra_0>", layout="qwen-prm",
+        architectures=("Qwen2ForProcessRewardModel", "Qwen2ForTokenClassification"), single_tokens=("<extra_0>",),
+    ),
     "head": PRMSpec(kind="head", layout="head"),
+    # RLHFlow/Llama3.1-8B-PRM-*: each step a user turn, "+" the assistant's reply; P(+) vs P(-) before it.
+    "rlhflow": PRMSpec(kind="chat-tag", good_token="+", bad_token="-", architectures=("LlamaForCausalLM",)),
+    # Skywork/Skywork-o1-Open-PRM-*: Qwen2 + value head v_head.summary, sigmoid at each "\n" after a step.
+    "skywork": PRMSpec(kind="value-head", step_separator="\n"),
+    # Qwen/Qwen2.5-Math-RM-72B: one reward for the whole chat (system, user, assistant), last token.
+    "qwen-rm": PRMSpec(
+        kind="orm-last-token", step_separator="\n\n", outcome=True, system_prompt=QWEN_MATH_SYSTEM,
+        architectures=("Qwen2ForRewardModel",),
+    ),
+    # Any *ForSequenceClassification outcome model: the chat (or plain text) read as one sequence.
+    "orm-seq": PRMSpec(kind="orm-seq", step_separator="\n\n", outcome=True),
 }
 
 
@@ -53,11 +86,23 @@ LAYOUTS: dict[str, PRMLayout] = {
 
 
 def prm_spec(preset: str = "nano", **overrides: Any) -> PRMSpec:
-    """A preset with any non-None single options applied on top."""
+    """A preset (a name, or a JSON/YAML spec file's path) with any non-None single options applied on top."""
     if preset not in PRM_PRESETS:
-        raise ValueError(f"unknown PRM preset {preset!r}; choose one of {', '.join(PRM_PRESETS)}.")
+        from models.prm_spec_file import is_spec_file, read_spec_file
+
+        if not is_spec_file(preset):
+            raise ValueError(
+                f"unknown PRM preset {preset!r}; choose one of {', '.join(PRM_PRESETS)} "
+                "or give a spec file (.json/.yaml)."
+            )
+        return replace(read_spec_file(preset), **{k: v for k, v in overrides.items() if v is not None})
     changes = {key: value for key, value in overrides.items() if value is not None}
     return replace(PRM_PRESETS[preset], **changes)
+
+
+def preset_name(spec: PRMSpec) -> str | None:
+    """The name of the preset `spec` is (None for a custom or overridden spec)."""
+    return next((name for name, preset in PRM_PRESETS.items() if preset == spec), None)
 
 
 def default_model(role: str) -> str:
@@ -86,10 +131,16 @@ def reward_model_spec(
         good_token=spec.good_token,
         bad_token=spec.bad_token,
         step_separator=spec.step_separator,
-        layout=LAYOUTS[spec.layout],
+        layout=PRMLayout(spec.prefix, spec.step) if spec.prefix is not None and spec.step else LAYOUTS[spec.layout],
+        head_label_index=spec.head_label_index,
         device=device,
         trust_remote_code=trust_remote_code,
         url=url,
+        preset=preset_name(spec),
+        architectures=spec.architectures,
+        single_tokens=spec.single_tokens,
+        outcome=spec.outcome,
+        system_prompt=spec.system_prompt,
     )
 
 
@@ -112,8 +163,18 @@ def load_models(
     trust_remote_code: bool = False,
     policy_url: str | None = None,
     prm_url: str | None = None,
+    chat_template: str = "auto",
+    system_prompt: str | None = None,
+    orm_spec: PRMSpec | None = None,
 ) -> Models:
     """Policy + PRM (+ optional outcome verifier); None means the bundled nano model.
+
+    `chat_template` (auto / on / off) and `system_prompt` say how the policy's prompts are
+    written (see models/prompting.py: auto uses the tokenizer's chat template when it has one).
+
+    `orm_spec`: how the outcome verifier is read (an outcome preset such as qwen-rm or orm-seq;
+    None: the PRM's spec, its last step's score).  Raises ModelLoadError when an outcome preset
+    is given for the PRM (it scores whole paths, not steps).
 
     `policy_url` / `prm_url`: base URLs of OpenAI-compatible inference servers serving the named
     models (the PRM's URL also serves the ORM); None runs that model in this process.
@@ -121,11 +182,26 @@ def load_models(
     from models.factory import load_policy
 
     spec = spec or PRMSpec()
+    if spec.outcome:
+        from models.loading import ModelLoadError
+
+        raise ModelLoadError(
+            "That preset reads an outcome reward model (one score per whole solution), not a PRM: "
+            "pass the model with --orm and the preset with --orm-preset."
+        )
     options = {"device": device, "trust_remote_code": trust_remote_code}
     return Models(
-        policy=load_policy(PolicySpec(policy or default_model("policy"), url=policy_url, **options)),
+        policy=load_policy(
+            PolicySpec(
+                policy or default_model("policy"),
+                url=policy_url,
+                chat_template=chat_template,
+                system_prompt=system_prompt,
+                **options,
+            )
+        ),
         prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
-        orm=load_reward_model(orm, spec, url=prm_url, **options) if orm else None,
+        orm=load_reward_model(orm, orm_spec or spec, url=prm_url, **options) if orm else None,
     )
 
 
@@ -151,6 +227,7 @@ class TransformersLoader:
 
     def check(self, choice: ModelChoice) -> None:
         choice_spec(choice)
+        choice_orm_spec(choice)
 
     def load(self, choice: ModelChoice) -> Models:
         return load_models(
@@ -160,6 +237,11 @@ class TransformersLoader:
             orm=choice.orm,
             device=choice_device(choice),
             trust_remote_code=choice.trust_remote_code,
+            policy_url=choice.policy_url,
+            prm_url=choice.prm_url,
+            chat_template=choice.chat_template,
+            system_prompt=choice.system_prompt,
+            orm_spec=choice_orm_spec(choice),
         )
 
     def describe(self, models: Models) -> dict[str, dict[str, Any]]:
@@ -169,6 +251,11 @@ class TransformersLoader:
 def choice_spec(choice: ModelChoice) -> PRMSpec:
     """The PRM recipe a choice names (ValueError for an unknown preset)."""
     return prm_spec(choice.prm_preset, **dict(choice.prm_options))
+
+
+def choice_orm_spec(choice: ModelChoice) -> PRMSpec | None:
+    """How the choice's outcome verifier is read (None: the PRM's spec); ValueError for an unknown preset."""
+    return prm_spec(choice.orm_preset) if choice.orm_preset else None
 
 
 def choice_device(choice: ModelChoice) -> str | None:

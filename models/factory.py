@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from search.models import Policy, RewardModel
 
@@ -17,8 +17,11 @@ from .device import pick_device, pick_dtype
 from .hf_policy import HFPolicy
 from .hf_prm import HFPRM, head_loader
 from .likelihood_prm import LikelihoodPRM
-from .loading import from_pretrained, load_model, load_tokenizer, resolve_source
+from .loading import ModelLoadError, from_pretrained, load_model, load_tokenizer, resolve_source
+from .prm_fit import REWARD_HEAD, VALUE_HEAD, check_fit, inspect_checkpoint
 from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT
+from .prompting import ChatFormat, ChatTemplateError, chat_format
+from .reward_readers import ChatTagPRM, HeadModel, OutcomeRM, ValueHeadPRM, read_head
 from .specs import PolicySpec, RewardModelSpec
 
 
@@ -49,7 +52,16 @@ def load_hf_policy(spec: PolicySpec) -> HFPolicy:
         model, tokenizer, name=name, local=local, trust_remote_code=trc, yes_token=spec.yes_token,
         no_token=spec.no_token, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
+        chat=policy_chat_format(tokenizer, spec),
     )
+
+
+def policy_chat_format(tokenizer: Any, spec: PolicySpec) -> ChatFormat | None:
+    """The spec's chat format for this tokenizer; a misfit is a ModelLoadError naming the option."""
+    try:
+        return chat_format(tokenizer, spec.chat_template, spec.name_or_path, spec.system_prompt)
+    except ChatTemplateError as err:
+        raise ModelLoadError(str(err)) from err
 
 
 def load_prm(spec: RewardModelSpec) -> RewardModel:
@@ -66,8 +78,12 @@ def load_prm(spec: RewardModelSpec) -> RewardModel:
     return load_hf_prm(spec)
 
 
-def load_hf_prm(spec: RewardModelSpec) -> HFPRM | LikelihoodPRM:
-    """An in-process transformers reward model of `spec.kind`."""
+def load_hf_prm(spec: RewardModelSpec) -> RewardModel:
+    """An in-process transformers reward model of `spec.kind`, after checking the spec fits it.
+
+    Raises ModelLoadError (before the weights load) when the preset does not fit the checkpoint
+    (models/prm_fit.py), naming the preset that does.
+    """
     spec.check()
     name, trc = spec.name_or_path, spec.trust_remote_code
     source, local = resolve_source(name)
@@ -75,17 +91,48 @@ def load_hf_prm(spec: RewardModelSpec) -> HFPRM | LikelihoodPRM:
     dtype = pick_dtype(device, spec.dtype)
     config = from_pretrained(AutoConfig, source, local, name, trust_remote_code=trc)
     tokenizer = load_tokenizer(source, local, name, trc)
-    loader = AutoModelForCausalLM if spec.kind != "head" else head_loader(config, trc)
-    model = load_model(loader, source, local, name, device=device, dtype=dtype, trc=trc)
+    check_fit(spec.preset, spec, inspect_checkpoint(name, local, config, tokenizer), _presets())
     common: dict[str, Any] = dict(
         name=name, local=local, trust_remote_code=trc, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
     )
+    if spec.kind in ("value-head", "orm-last-token", "orm-seq"):
+        return _load_head_reader(spec, config, tokenizer, source, local, device, dtype, common)
+    loader = AutoModelForCausalLM if spec.kind not in ("head",) else head_loader(config, trc)
+    model = load_model(loader, source, local, name, device=device, dtype=dtype, trc=trc)
     if spec.kind == "likelihood":
         return LikelihoodPRM(model, tokenizer, layout=spec.layout or HEAD_LAYOUT, sep=spec.step_separator, **common)
     mark, sep = spec.mark_and_sep
-    return HFPRM(
-        model, tokenizer, kind=spec.kind, mark=mark, sep=sep,
+    reader = ChatTagPRM if spec.kind == "chat-tag" else HFPRM
+    return reader(
+        model, tokenizer, kind="tag" if spec.kind == "chat-tag" else spec.kind, mark=mark, sep=sep,
         layout=spec.layout or (TAG_LAYOUT if spec.kind == "tag" else HEAD_LAYOUT),
         good_token=spec.good_token, bad_token=spec.bad_token, head_label_index=spec.head_label_index, **common,
+    )
+
+
+def _presets() -> dict[str, Any]:
+    from .bundle import PRM_PRESETS
+
+    return dict(PRM_PRESETS)
+
+
+def _load_head_reader(
+    spec: RewardModelSpec, config: Any, tokenizer: Any, source: str, local: Any, device: Any, dtype: Any,
+    common: dict[str, Any],
+) -> RewardModel:
+    """Value-head PRMs and outcome models: a body plus a head read from the weights (see reward_readers)."""
+    name, trc = spec.name_or_path, spec.trust_remote_code
+    if spec.kind == "orm-seq":
+        model = load_model(AutoModelForSequenceClassification, source, local, name, device=device, dtype=dtype, trc=trc)
+    else:
+        body = load_model(AutoModel, source, local, name, device=device, dtype=dtype, trc=trc)
+        prefix = VALUE_HEAD if spec.kind == "value-head" else REWARD_HEAD
+        model = HeadModel(body, read_head(local, prefix, int(config.hidden_size), name))
+    if spec.kind == "value-head":
+        return ValueHeadPRM(model, tokenizer, kind="head", mark=spec.step_separator, sep="", layout=HEAD_LAYOUT,
+                            **common)
+    return OutcomeRM(
+        model, tokenizer, name=name, local=local, trust_remote_code=trc, reading=spec.kind,
+        separator=spec.step_separator, system_prompt=spec.system_prompt, head_label_index=spec.head_label_index,
     )

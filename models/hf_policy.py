@@ -48,7 +48,7 @@ from search.models import Judgement, Proposal
 from .batching import TokenCounter, cached_block
 from .kv_cache import row_slice
 from .loading import LoadedModel, distinct_pair
-from .prompting import cut_generation, eos_token_ids, prompt_token_id_batch, stop_token_ids
+from .prompting import ChatFormat, ChatPromptMixin, cut_generation, eos_token_ids, prompt_token_id_batch, stop_token_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,8 +89,13 @@ class _StopOnText(StoppingCriteria):
         return torch.tensor([self.stop in t for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
-class HFPolicy(LoadedModel):
-    """A causal LM as the search's policy: proposes steps, completes paths and judges steps."""
+class HFPolicy(ChatPromptMixin, LoadedModel):
+    """A causal LM as the search's policy: proposes steps, completes paths and judges steps.
+
+    With `chat` (a `ChatFormat`) the prompts and self-evaluation questions are written through
+    the tokenizer's chat template (`render_prompt`/`render_judge`) and P(yes) is read from the
+    chat format's yes/no tokens at the start of the assistant's reply.
+    """
 
     def __init__(
         self,
@@ -106,6 +111,7 @@ class HFPolicy(LoadedModel):
         kv_reuse: bool = True,
         kv_cache_entries: int = 256,
         kv_cache_bytes: int | None = 512 * 2**20,
+        chat: ChatFormat | None = None,
     ):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
                          kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
@@ -115,6 +121,9 @@ class HFPolicy(LoadedModel):
         self.max_batch = max(1, int(max_batch))
         self._stop_ids: dict[str, torch.Tensor | None] = {}
         self.tokens = TokenCounter()
+        self.chat = chat
+        if chat is not None:
+            yes_token, no_token = chat.yes_token, chat.no_token
         self.yes_id, self.no_id = distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
         self.eos_ids = eos_token_ids(tokenizer, model.generation_config)
         model.generation_config = GenerationConfig(

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from .prm_layouts import PRMLayout
 
-PRMKind = Literal["tag", "head", "likelihood"]
-PRM_KINDS: tuple[str, ...] = ("tag", "head", "likelihood")
+PRMKind = Literal["tag", "head", "likelihood", "chat-tag", "value-head", "orm-seq", "orm-last-token"]
+PRM_KINDS: tuple[str, ...] = ("tag", "head", "likelihood", "chat-tag", "value-head", "orm-seq", "orm-last-token")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class PolicySpec:
     this process with transformers.  `device`/`dtype`/`max_batch`/`kv_*` apply in process only:
     `kv_reuse` continues each prompt from the longest cached token prefix, the LRU holding at most
     `kv_cache_entries` prefixes and `kv_cache_bytes` bytes (None: no byte limit).
+    `chat_template`: auto (use the tokenizer's chat template when it has one), on (require it) or
+    off (the task's plain text); `system_prompt`: overrides the model card's (see
+    models/prompting.py; "" sends none).
     """
 
     name_or_path: str
@@ -40,6 +43,8 @@ class PolicySpec:
     kv_cache_bytes: int | None = 512 * 2**20
     url: str | None = None
     tokenizer: str | None = None
+    chat_template: str = "auto"
+    system_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class RewardModelSpec:
     PRM): a causal LM scoring each step by its own tokens' log-probabilities (models/likelihood_prm.py),
     laid out as the policy's prompt (HEAD_LAYOUT).  `url`/`tokenizer`/in-process options as in
     `PolicySpec`.  Raises ValueError (from `check`) for an unknown kind.
+
+    More kinds (models/reward_readers.py): "chat-tag" (RLHFlow: each step a user turn, P(good) vs
+    P(bad) where the assistant's label starts), "value-head" (Skywork: sigmoid of a value head at
+    each separator), "orm-seq" / "orm-last-token" (outcome models: one score per path, read by a
+    sequence classifier or a reward head at the last token).  `preset` (its name, for messages),
+    `architectures`, `single_tokens`: what the load-time fit check expects (models/prm_fit.py);
+    `outcome`: one score per path; `system_prompt`: the system turn of chat-format outcome models.
     """
 
     name_or_path: str
@@ -73,11 +85,16 @@ class RewardModelSpec:
     kv_cache_bytes: int | None = 256 * 2**20
     url: str | None = None
     tokenizer: str | None = None
+    preset: str | None = None
+    architectures: tuple[str, ...] = ()
+    single_tokens: tuple[str, ...] = ()
+    outcome: bool = False
+    system_prompt: str | None = None
 
     def check(self) -> None:
         """Raise ValueError when the kind is not one the factory knows."""
         if self.kind not in PRM_KINDS:
-            raise ValueError(f"kind must be 'tag', 'head' or 'likelihood', got {self.kind!r}")
+            raise ValueError(f"kind must be one of {', '.join(PRM_KINDS)}, got {self.kind!r}")
 
     @property
     def mark_and_sep(self) -> tuple[str, str]:

@@ -70,6 +70,8 @@ def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
     cols[4].metric("tokens", node.token_count)
     if node.parent is not None:
         st.plotly_chart(score_strip(tree, node_id), key=f"strip-{node_id}-{tree.events_applied}", width="stretch")
+    else:
+        _prompt_sent(tree)
     _path_table(tree, node_id)
     _status_lines(node)
     _self_eval(node)
@@ -90,6 +92,14 @@ def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
             if s < len(events)
         ]
         st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _prompt_sent(tree: Tree) -> None:
+    """The exact text the policy was given at the root (its chat template applied when one was used)."""
+    prompt = tree.meta.get("prompt")
+    if prompt:
+        with st.expander("Prompt sent to the policy"):
+            st.code(prompt, language=None)
 
 
 def _fmt(value: float | None) -> str:

@@ -38,28 +38,65 @@ def _open_store(target: str):
 
 
 def models_for(
-    policy: str | None, prm: str | None, spec: PRMSpec, device: str | None, trust_remote_code: bool
+    policy: str | None,
+    prm: str | None,
+    spec: PRMSpec,
+    device: str | None,
+    trust_remote_code: bool,
+    chat_template: str = "auto",
+    system_prompt: str | None = None,
+    policy_url: str | None = None,
+    prm_url: str | None = None,
 ) -> Models:
     """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration."""
     policy = policy or default_model("policy")
     prm = prm or default_model("prm")
-    return _load_models(policy, prm, spec, device, trust_remote_code)
+    return _load_models(policy, prm, spec, device, trust_remote_code, chat_template, system_prompt, policy_url, prm_url)
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
-    return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
+def _load_models(
+    policy: str,
+    prm: str,
+    spec: PRMSpec,
+    device: str | None,
+    trust_remote_code: bool,
+    chat_template: str,
+    system_prompt: str | None,
+    policy_url: str | None,
+    prm_url: str | None,
+) -> Models:
+    return load_models(
+        policy,
+        prm,
+        spec=spec,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        chat_template=chat_template,
+        system_prompt=system_prompt,
+        policy_url=policy_url,
+        prm_url=prm_url,
+    )
 
 
 class CachedLoader:
-    """The app's `search.request.ModelLoader`: transformers models, loaded once per configuration."""
+    """The app's `search.request.ModelLoader`: models loaded once per configuration."""
 
     def check(self, choice: ModelChoice) -> None:
         choice_spec(choice)
 
     def load(self, choice: ModelChoice) -> Models:
-        spec = choice_spec(choice)
-        return models_for(choice.policy, choice.prm, spec, choice_device(choice), choice.trust_remote_code)
+        return models_for(
+            choice.policy,
+            choice.prm,
+            choice_spec(choice),
+            choice_device(choice),
+            choice.trust_remote_code,
+            choice.chat_template,
+            choice.system_prompt,
+            choice.policy_url,
+            choice.prm_url,
+        )
 
     def describe(self, models: Models) -> dict[str, dict[str, Any]]:
         return describe(models)

@@ -2,6 +2,8 @@
 
 A strategy hands over its candidates (terminal node, extracted answer, weight) and a method
 name; the same tree can therefore be re-decided by argmax, majority or PRM-weighted vote.
+Votes pool answers that mean the same (the task's `answers_equal`: math-verify for freeform,
+so ``1/2`` and ``0.5`` are one answer) and show each in the form most chains wrote.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from search.scoring import majority_votes, weighted_votes
+from search.scoring import SameAnswer, VoteBucket, vote_buckets
 
 #: Every answer rule (declared once: each config narrows it with ALLOWED_ANSWER_METHODS).
 AnswerMethod = Literal["argmax", "majority", "prm_vote", "most_visits", "best_value"]
@@ -32,32 +34,42 @@ class AnswerChoice:
     table: list[dict[str, Any]]
 
 
-def choose(method: str, candidates: Sequence[Candidate]) -> AnswerChoice:
-    """Pick the answer by `method`; candidates without an answer never win a vote."""
+def choose(method: str, candidates: Sequence[Candidate], same: SameAnswer | None = None) -> AnswerChoice:
+    """Pick the answer by `method`; candidates without an answer (None or empty) never win.
+
+    `same(a, b)` says whether two answers mean the same (votes pool them); text equality
+    when None.  Raises ValueError for an unknown method.
+    """
     if method not in ANSWER_METHODS:
         raise ValueError(f"answer method must be one of {ANSWER_METHODS} (got {method!r})")
     if method in ("majority", "prm_vote"):
-        return _vote(method, candidates)
+        return _vote(method, candidates, same)
     return _argmax(method, candidates)
 
 
 def _argmax(method: str, candidates: Sequence[Candidate]) -> AnswerChoice:
     """Highest weight wins (argmax, most_visits and best_value differ only in the weight)."""
-    ranked = sorted(candidates, key=lambda c: (c.answer is None, -c.weight, c.node))
+    ranked = sorted(candidates, key=lambda c: (not c.answer, -c.weight, c.node))
     table = [{"node": c.node, "answer": c.answer, "weight": round(c.weight, 6)} for c in ranked]
     best = ranked[0] if ranked else None
     return AnswerChoice(best.answer if best else None, best.node if best else None, method, table)
 
 
-def _vote(method: str, candidates: Sequence[Candidate]) -> AnswerChoice:
-    if method == "majority":
-        tally = majority_votes(c.answer for c in candidates)
-    else:
-        tally = weighted_votes((c.answer, c.weight) for c in candidates)
-    table = [{"answer": answer, "votes": round(total, 6)} for answer, total in tally]
-    if not tally:
+def _vote(method: str, candidates: Sequence[Candidate], same: SameAnswer | None) -> AnswerChoice:
+    weight = (lambda c: 1.0) if method == "majority" else (lambda c: c.weight)
+    buckets = vote_buckets(((c.answer, weight(c)) for c in candidates), same)
+    pooled = any(len(b.forms) > 1 for b in buckets)
+    table = [_vote_row(b, pooled) for b in buckets]
+    if not buckets:
         return AnswerChoice(None, None, method, table)
-    winner = tally[0][0]
-    backers = [c for c in candidates if c.answer == winner]
+    backers = [candidates[i] for i in buckets[0].members]
     node = max(backers, key=lambda c: (c.weight, -c.node)).node
-    return AnswerChoice(winner, node, method, table)
+    return AnswerChoice(buckets[0].answer, node, method, table)
+
+
+def _vote_row(bucket: VoteBucket, pooled: bool) -> dict[str, Any]:
+    """One row of the vote table; `forms` lists the written forms when some bucket pooled several."""
+    row: dict[str, Any] = {"answer": bucket.answer, "votes": round(bucket.total, 6)}
+    if pooled:
+        row["forms"] = ", ".join(f"{form} ×{count}" for form, count in bucket.forms.most_common())
+    return row

@@ -16,7 +16,7 @@ from typing import Any
 from search.config import Budget, StrategyConfig
 from search.events import EventKind, EventLog
 from search.guard import ModelOutputError, bad_number, describe_value
-from search.models import Models, Proposal
+from search.models import Models, Proposal, render_judge, render_prompt
 from search.scoring import aggregate, priors_from_logprobs
 from search.tasks.base import Task
 from search.tree import Node, Tree
@@ -131,7 +131,8 @@ class SearchContext:
         return self.tree.steps(node_id)
 
     def prompt(self, node_id: int) -> str:
-        return self.task.prompt(self.problem, self.steps(node_id))
+        """The text the policy continues at this node (its chat rendering when it has one)."""
+        return render_prompt(self.models.policy, self.task, self.problem, self.steps(node_id))
 
     def is_open(self, node_id: int) -> bool:
         """A node the search may still extend: not terminal, not pruned, not at max depth."""
@@ -247,7 +248,8 @@ class SearchContext:
         """Ask the policy whether each node's step is correct; record P(yes) and its words."""
         self.check()
         questions = [
-            self.task.self_eval_question(self.problem, self.steps(n)[:-1], self.node(n).text) for n in node_ids
+            render_judge(self.models.policy, self.task, self.problem, self.steps(n)[:-1], self.node(n).text)
+            for n in node_ids
         ]
         verdicts = self.models.policy.judge(questions)
         self.spend.model_calls += 1

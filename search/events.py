@@ -50,6 +50,7 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
         "seed": "the search seed",
         "models": "names of the policy, PRM and outcome verifier",
         "reference": "the known answer, or null",
+        "prompt": "the exact text the policy was given at the root (chat template applied when used)",
     },
     EventKind.NODE_ADDED: {
         "node": "new node id",
@@ -139,7 +140,10 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
 
 #: Keys added to a kind after logs were already recorded, with the value they mean when absent:
 #: `Event.from_json` fills them in so older exports still load (emitters always send them).
-ADDED_KEYS: dict[EventKind, dict[str, Any]] = {EventKind.SELECTED: {"wave": None, "virtual_loss": 0}}
+ADDED_KEYS: dict[EventKind, dict[str, Any]] = {
+    EventKind.SELECTED: {"wave": None, "virtual_loss": 0},
+    EventKind.SEARCH_STARTED: {"prompt": None},
+}
 
 #: Keys a kind MAY carry, sent only when they apply (absent otherwise, so logs without them are unchanged).
 OPTIONAL_KEYS: dict[EventKind, dict[str, str]] = {

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from search.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,39 @@ class Policy(Protocol):
     def judge(self, questions: Sequence[str]) -> list[Judgement]:
         """P(yes) and the model's own words for each yes/no question."""
         ...
+
+
+@runtime_checkable
+class PromptRenderer(Protocol):
+    """A policy that writes its own prompt text, e.g. through its tokenizer's chat template.
+
+    Optional: the engine asks a policy that has these methods for every prompt and
+    self-evaluation question, and uses the task's plain text (`Task.prompt`,
+    `Task.self_eval_question`) for any other policy.  The rendered text must grow by appending
+    each step and the task's delimiter, so a child's prompt extends its parent's (prefix caches).
+    """
+
+    def render_prompt(self, task: Task, problem: str, steps: Sequence[str]) -> str:
+        """The text the policy continues: the problem, then the steps so far."""
+        ...
+
+    def render_judge(self, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
+        """The yes/no question about `step` (the newest step after `steps`)."""
+        ...
+
+
+def render_prompt(policy: object, task: Task, problem: str, steps: Sequence[str]) -> str:
+    """The prompt `policy` receives: its own rendering when it is a `PromptRenderer`, else the task's text."""
+    if isinstance(policy, PromptRenderer):
+        return policy.render_prompt(task, problem, steps)
+    return task.prompt(problem, steps)
+
+
+def render_judge(policy: object, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
+    """The self-evaluation question `policy` receives (see `render_prompt`)."""
+    if isinstance(policy, PromptRenderer):
+        return policy.render_judge(task, problem, steps, step)
+    return task.self_eval_question(problem, steps, step)
 
 
 @runtime_checkable

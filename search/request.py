@@ -31,6 +31,9 @@ class ModelChoice:
     `prm_preset` names how the PRM reads a path (see models.bundle.PRM_PRESETS);
     `prm_options` overrides single fields of it (kind, step_tag, step_separator, good_token,
     bad_token); `device` is cuda, mps, cpu or None/"auto" for the best available.
+    `orm_preset` says how `orm` is read (None: the PRM's preset); `chat_template` (auto / on /
+    off) and `system_prompt` say how the policy's prompts are written; `policy_url` / `prm_url`
+    name OpenAI-compatible inference servers serving those models (None: in this process).
     """
 
     policy: str | None = None
@@ -40,6 +43,11 @@ class ModelChoice:
     prm_options: Mapping[str, str | None] = field(default_factory=dict)
     device: str | None = None
     trust_remote_code: bool = False
+    orm_preset: str | None = None
+    chat_template: str = "auto"
+    system_prompt: str | None = None
+    policy_url: str | None = None
+    prm_url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from search.answer import AnswerChoice, Candidate, choose
 from search.config import Budget, StrategyConfig
 from search.context import BudgetExhausted, Cancelled, SearchContext
 from search.events import Event, EventKind, EventSink
-from search.models import Models
+from search.models import Models, render_prompt
 from search.registry import StrategySpec, get_strategy
 from search.tasks import Task, get_task
 from search.tree import Tree
@@ -114,6 +114,7 @@ def run_validated(
         seed=seed,
         models=models.names(),
         reference=reference,
+        prompt=render_prompt(models.policy, task, problem, []),
     )
     return _drive(ctx, spec.grow)
 
@@ -161,7 +162,7 @@ def decide(ctx: SearchContext) -> AnswerChoice:
         for node in ctx.tree.terminals()
         if not node.pruned
     ]
-    choice = choose(method, candidates)
+    choice = choose(method, candidates, ctx.task.answers_equal)
     # No answer on a task with a checker or a reference is wrong, not "not checked".
     correct = ctx.task.check_answer(ctx.problem, choice.answer, ctx.reference)
     ctx.emit(

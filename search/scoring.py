@@ -7,9 +7,9 @@ deepmind/mctx keeps its selection rules).
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 #: How per-step scores become one path score (declared once: configs, CLI and app read it).
@@ -36,25 +36,64 @@ def aggregate(step_scores: Sequence[float], how: str) -> float:
     raise ValueError(f"aggregation must be one of {AGGREGATIONS} (got {how!r})")
 
 
-def weighted_votes(answers: Iterable[tuple[str | None, float]]) -> list[tuple[str, float]]:
-    """Sum the weight of every candidate per distinct answer, best first.
+#: Do two answer texts mean the same?  (A task's `answers_equal`; plain text equality when absent.)
+SameAnswer = Callable[[str, str], bool]
 
-    Ties are broken by the answer's first appearance so the result is deterministic.
-    Candidates without an answer carry no vote.
+
+@dataclass
+class VoteBucket:
+    """Answers that mean the same, pooled: total weight, how often each written form appeared,
+    and the indices of the votes it holds."""
+
+    total: float = 0.0
+    forms: Counter[str] = field(default_factory=Counter)
+    members: list[int] = field(default_factory=list)
+
+    @property
+    def answer(self) -> str:
+        """The form most votes wrote (ties to the first written)."""
+        return self.forms.most_common(1)[0][0]
+
+
+def vote_buckets(answers: Iterable[tuple[str | None, float]], same: SameAnswer | None = None) -> list[VoteBucket]:
+    """Pool weighted answers into buckets of equivalent answers, heaviest first.
+
+    An answer joins the first bucket whose first form `same` judges equal to it (text equality
+    when `same` is None).  None and empty answers carry no vote.  Ties are broken by first
+    appearance so the result is deterministic.
     """
-    totals: dict[str, float] = defaultdict(float)
-    order: dict[str, int] = {}
-    for answer, weight in answers:
-        if answer is None:
+    buckets: list[VoteBucket] = []
+    where: dict[str, VoteBucket] = {}
+    for index, (answer, weight) in enumerate(answers):
+        if answer is None or not answer.strip():
             continue
-        order.setdefault(answer, len(order))
-        totals[answer] += weight
-    return sorted(totals.items(), key=lambda item: (-item[1], order[item[0]]))
+        bucket = where.get(answer)
+        if bucket is None and same is not None:
+            bucket = next((b for b in buckets if same(next(iter(b.forms)), answer)), None)
+        if bucket is None:
+            bucket = VoteBucket()
+            buckets.append(bucket)
+        where[answer] = bucket
+        bucket.total += weight
+        bucket.forms[answer] += 1
+        bucket.members.append(index)
+    order = {id(b): i for i, b in enumerate(buckets)}
+    return sorted(buckets, key=lambda b: (-b.total, order[id(b)]))
 
 
-def majority_votes(answers: Iterable[str | None]) -> list[tuple[str, float]]:
-    """Self-consistency: one vote per chain."""
-    return weighted_votes((answer, 1.0) for answer in answers)
+def weighted_votes(
+    answers: Iterable[tuple[str | None, float]], same: SameAnswer | None = None
+) -> list[tuple[str, float]]:
+    """Sum the weight of every candidate per answer (equivalent answers pooled), best first.
+
+    Each answer is shown in the form most of its votes wrote; see `vote_buckets`.
+    """
+    return [(b.answer, b.total) for b in vote_buckets(answers, same)]
+
+
+def majority_votes(answers: Iterable[str | None], same: SameAnswer | None = None) -> list[tuple[str, float]]:
+    """Self-consistency (Wang et al. 2022): one vote per chain, equivalent answers pooled."""
+    return weighted_votes(((answer, 1.0) for answer in answers), same)
 
 
 @dataclass(frozen=True)

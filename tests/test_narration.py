@@ -88,6 +88,7 @@ def test_lines_read_like_the_examples() -> None:
                 seed=0,
                 models={},
                 reference=None,
+                prompt=None,
             )
         ]
     )
@@ -158,7 +159,7 @@ def test_lines_read_like_the_examples() -> None:
 def test_a_wrong_answer_chosen_over_a_correct_solution_in_the_tree_says_where_that_solution_is() -> None:
     """Debugging a miss starts with: did the search find it and the answer rule pass it over?"""
     start = {"problem": "p", "task": "arith", "strategy": "self_consistency", "config": {}, "budget": {},
-             "seed": 0, "models": {}, "reference": "112"}
+             "seed": 0, "models": {}, "reference": "112", "prompt": None}
     log = [make_event(0, 0.0, EventKind.SEARCH_STARTED, start)]
     for node, answer in ((1, "112"), (2, "113"), (3, "113")):
         added = {"node": node, "parent": 0, "text": f"Answer: {answer}", "token_count": 3, "logprob": -1.0,

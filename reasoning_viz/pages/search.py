@@ -8,6 +8,7 @@ import time
 import streamlit as st
 
 from models.bundle import PRM_PRESETS
+from models.prompting import CHAT_TEMPLATE_MODES
 from reasoning_viz import resources
 from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
@@ -135,12 +136,21 @@ def model_inputs() -> dict:
         help="The nano pack runs offline on a laptop CPU; or give your own models.",
     )
     if source == "Bundled nano pack":
-        return {"policy": None, "prm": None, "preset": "nano", "device": None, "trust_remote_code": False}
+        return {
+            "policy": None, "prm": None, "preset": "nano", "device": None, "trust_remote_code": False,
+            "chat_template": "auto",
+        }
     return {
         "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.") or None,
         "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.") or None,
         "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
         "device": st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU."),
+        "chat_template": st.selectbox(
+            "Chat template",
+            list(CHAT_TEMPLATE_MODES),
+            help="auto: write the policy's prompts through its tokenizer's chat template when it has one "
+            "(instruct models); off: the task's plain text. The prompt sent is shown at the root node.",
+        ),
         "trust_remote_code": st.checkbox(
             "Trust remote code", help="Run custom model code from the hub (off by default)."
         ),
@@ -159,7 +169,12 @@ def run_request(form: dict) -> RunRequest:
         budget=Budget(**form["budget"]),
         seed=form["seed"],
         models=ModelChoice(
-            m["policy"], m["prm"], prm_preset=m["preset"], device=m["device"], trust_remote_code=m["trust_remote_code"]
+            m["policy"],
+            m["prm"],
+            prm_preset=m["preset"],
+            device=m["device"],
+            trust_remote_code=m["trust_remote_code"],
+            chat_template=m.get("chat_template", "auto"),
         ),
         recording=Recording(name=form["name"]),
     )

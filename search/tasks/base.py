@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from search.answer_text import answer_line
+
 MAX_PROBLEM_CHARS = 4000
 MAX_REFERENCE_CHARS = 1000
 ANSWER_PREFIX = "Answer:"
@@ -67,6 +69,9 @@ class Task(ABC):
     step_delimiter: str = "\n"
     #: Longest step the policy may write before it is cut (tokens).
     max_step_tokens: int = 48
+    #: What a chat policy is asked in the user turn after the problem, unless its model card
+    #: gives an instruction of its own (then the problem stands alone).
+    chat_instruction: str = "Solve it one step per line and end with a line 'Answer: <the answer>'."
 
     def validate(self, problem: str) -> str:
         """Return the cleaned problem text or raise ProblemError with a clear reason."""
@@ -88,15 +93,21 @@ class Task(ABC):
         """The yes/no question the policy answers about its own newest step."""
         return f"{self.prompt(problem, steps)}Check: {step}\nIs this step correct?"
 
+    def chat_user_turn(self, problem: str, *, instruction: bool = True) -> str:
+        """The user turn of a chat prompt: the problem, then `chat_instruction` when `instruction`."""
+        return f"{problem}\n\n{self.chat_instruction}" if instruction and self.chat_instruction else problem
+
+    def chat_judge_turn(self, step: str) -> str:
+        """The user turn that asks a chat policy about its newest step (self-evaluation, yes/no)."""
+        return f"Check this step: {step}\nIs this step correct? Answer yes or no."
+
     def is_final(self, step: str) -> bool:
-        """A step that states the final answer ends the solution."""
-        return step.strip().startswith(ANSWER_PREFIX)
+        """A step that states the final answer (an `Answer:` line, also `**Answer:**`) ends the solution."""
+        return answer_line(step) is not None
 
     def extract_answer(self, step: str) -> str | None:
-        """The answer written in a final step, normalised, or None."""
-        if not self.is_final(step):
-            return None
-        answer = step.strip()[len(ANSWER_PREFIX) :].strip()
+        """The answer written in a final step, normalised; None when there is none or it is empty."""
+        answer = answer_line(step)
         return self.normalize_answer(answer) if answer else None
 
     def normalize_answer(self, answer: str) -> str:
@@ -120,7 +131,11 @@ class Task(ABC):
             return False if reference is not None else None
         if reference is None:
             return None
-        return self.normalize_answer(answer) == self.normalize_answer(reference)
+        return self.answers_equal(reference, answer)
+
+    def answers_equal(self, a: str, b: str) -> bool:
+        """Do two extracted answers mean the same?  Votes pool such answers (text equality here)."""
+        return self.normalize_answer(a) == self.normalize_answer(b)
 
     def check_step(self, problem: str, previous: Sequence[str], step: str) -> bool | None:
         """Exact verdict on one step given the steps before it; None when unknown."""
