@@ -69,7 +69,7 @@ def run_eval(
         request = RunRequest(problem.text, task=problem.task, strategy=strategy, knobs=dict(knobs or {}),
                              reference=problem.answer, budget=budget or Budget(), seed=seed + i)
         result = launch(request, loader=loader).run()
-        spent = result.budget or {}
+        spent = result.spend or {}
         rows.append({
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct),
