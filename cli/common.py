@@ -67,12 +67,12 @@ def score_text(node: Node) -> str:
 
 
 def node_label(node: Node, chosen: int | None) -> str:
-    """``#id prm 0.93 n=4 ✓ ★  step text``.
+    """``#id prm 0.93 visits=4 ✓ ★  step text``.
 
     Markers: ✓ correct answer, ✗ wrong answer, ■ terminal (not checked), ✂ pruned,
     ★ the node whose answer was chosen.
     """
-    visits = f" n={node.visits}" if node.visits else ""
+    visits = f" visits={node.visits}" if node.visits else ""
     marks = "".join(
         mark
         for mark, on in (

@@ -121,8 +121,9 @@ def sweep_command(
         list[str] | None,
         typer.Option("--strategy", "-s", help="strategy or strategy:knob=value,...; repeatable."),
     ] = None,
-    budgets: Annotated[
-        str, typer.Option(help="Comma-separated sizes (N / simulations: each strategy's own scale).")
+    sizes: Annotated[
+        str,
+        typer.Option("--sizes", "--budgets", help="Comma-separated sizes (N / simulations: each strategy's scale)."),
     ] = "1,2,4,8,16,32,64",
     problems: Problems = 20,
     seed: int = 0,
@@ -135,7 +136,7 @@ def sweep_command(
         "runs/nano_sweep/sweep"
     ),
 ) -> None:
-    """Accuracy against generated tokens for several strategies at budgets 1..64 (plotly HTML + PNG)."""
+    """Accuracy against generated tokens for several strategies at sizes 1..64 (plotly HTML + PNG)."""
     from tqdm import tqdm
 
     from search.config import ConfigError
@@ -145,18 +146,18 @@ def sweep_command(
     for spec in specs:
         parse_spec(spec)  # a bad strategy or knob fails before the models load
     try:
-        sizes = [int(b) for b in budgets.split(",") if b.strip()]
+        counts = [int(b) for b in sizes.split(",") if b.strip()]
     except ValueError:
-        raise ConfigError(f"--budgets must be comma-separated whole numbers (got {budgets!r}).") from None
+        raise ConfigError(f"--sizes must be comma-separated whole numbers (got {sizes!r}).") from None
     chosen = load_problems(task, problems, seed, jsonl, game24)
     models = load_models(policy, prm, device)
     bar = tqdm(desc="sweep points")
-    points = run_sweep(chosen, specs, sizes, models, seed, on_point=lambda _: bar.update(1))
+    points = run_sweep(chosen, specs, counts, models, seed, on_point=lambda _: bar.update(1))
     bar.close()
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
     plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(chosen)} problems)")
     out.with_suffix(".json").write_text(json.dumps(points, indent=2))
-    shown = ("spec", "budget", "accuracy", "found", "mean_tokens", "mean_prm_tokens", "mean_model_calls",
+    shown = ("spec", "size", "accuracy", "found", "mean_tokens", "mean_prm_tokens", "mean_model_calls",
              "mean_seconds")
     print_rows(f"sweep on {name}", [{k: p[k] for k in shown} for p in points])
     console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")

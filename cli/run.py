@@ -32,7 +32,7 @@ class ProgressSink:
         self.progress, self.task_id, self.total = progress, task_id, total
 
     def __call__(self, event: Event) -> None:
-        if event.kind is EventKind.BUDGET:
+        if event.kind is EventKind.SPEND:
             data = event.data
             self.progress.update(
                 self.task_id,
@@ -165,7 +165,7 @@ def print_result(result: SearchResult, max_nodes: int = 80) -> None:
         for node in tree.path(chosen["node"])[1:]:
             console.print(Text(f"  {score_text(node)}  {node.text}"))
     echo_lines(render_tree(tree, max_nodes=max_nodes, hint="see them all: python cli.py runs show ID"))
-    console.print(_line("spent", "  ".join(f"{key}={value}" for key, value in tree.budget.items())))
+    console.print(_line("spent", "  ".join(f"{key}={value}" for key, value in tree.spend.items())))
 
 
 def _line(label: str, value: str) -> Text:

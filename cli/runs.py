@@ -131,7 +131,7 @@ def run_header(run: RunSummary) -> list[str]:
         f"  status    {run.status}" + (f" ({run.end_reason})" if run.end_reason else ""),
         f"  answer    {run.answer if run.answer is not None else '-'}   [{_verdict(run.correct)}]"
         + (f"   reference {run.reference}" if run.reference is not None else ""),
-        "  spent     " + ("  ".join(f"{k}={v}" for k, v in (run.budget or {}).items()) or "-"),
+        "  spent     " + ("  ".join(f"{k}={v}" for k, v in (run.spend or {}).items()) or "-"),
         f"  events    {run.event_count}   nodes {run.node_count}",
     ]
     if run.error:

@@ -1,7 +1,7 @@
 """Plain-words narration of search events, one short line each, for a workshop audience.
 
-Pure functions (no streamlit): the replay scrubber, the live view and the CLI all show the
-same sentences.  `narrate` works whether `tree` is the tree just before or just after the
+Pure functions (no streamlit): the replay scrubber and the live view show the same
+sentences.  `narrate` works whether `tree` is the tree just before or just after the
 event (or None): every fact comes from the event itself, and the tree is only asked for
 context that does not change with the event (a node's step text, a run's strategy).
 Nothing is escaped here; the UI escapes.  Step text is cut to `MAX_STEP` characters.
@@ -218,7 +218,7 @@ def _missed(d: Mapping[str, Any], tree: Tree | None) -> str:
     return f"; passed over correct node {found[0]}{more}"
 
 
-def _budget(d: Mapping[str, Any], tree: Tree | None) -> str:
+def _spend(d: Mapping[str, Any], tree: Tree | None) -> str:
     return (
         f"Spent so far: {_count(d['tokens_generated'], 'policy token')}, "
         f"{_count(d['prm_tokens'], 'reward-model token')}, {_count(d['model_calls'], 'model call')}, "
@@ -256,7 +256,7 @@ _NARRATORS: dict[EventKind, Callable[[Mapping[str, Any], Tree | None], str]] = {
     EventKind.BACKTRACKED: _backtracked,
     EventKind.TERMINAL_REACHED: _terminal,
     EventKind.ANSWER_CHOSEN: _answer,
-    EventKind.BUDGET: _budget,
+    EventKind.SPEND: _spend,
     EventKind.FINISHED: _finished,
     EventKind.CANCELLED: _cancelled,
     EventKind.FAILED: _failed,

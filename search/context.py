@@ -1,4 +1,4 @@
-"""The one object a strategy works through: it calls the models, counts the budget, honours
+"""The one object a strategy works through: it calls the models, counts what it spends, honours
 the stop flag and turns everything it learns into events.
 
 Why one context: every strategy then spends compute, records nodes and scores, and stops
@@ -81,8 +81,9 @@ class SearchContext:
         """Nodes other than the root (what `Budget.max_nodes` limits)."""
         return len(self.tree) - 1
 
-    def check(self) -> None:
-        """Raise if the stop flag is set or a budget is used up; called before every model call."""
+    def raise_if_stopped(self) -> None:
+        """Raise Cancelled if the stop flag is set, BudgetExhausted if a limit is used up; called before
+        every model call."""
         if self.stop.is_set():
             raise Cancelled("stop requested")
         limits = (
@@ -94,10 +95,11 @@ class SearchContext:
             if limit is not None and used >= limit:
                 raise BudgetExhausted(f"budget {name}={limit} reached")
 
-    def report_budget(self) -> None:
+    def report_spend(self) -> None:
+        """Emit a `spend` event with the counters so far (and what inference servers reported)."""
         server = self.server_usage()
         self.emit(
-            EventKind.BUDGET,
+            EventKind.SPEND,
             tokens_generated=self.spend.tokens_generated,
             prm_tokens=self.spend.prm_tokens,
             model_calls=self.spend.model_calls,
@@ -152,7 +154,7 @@ class SearchContext:
         Returns the new child ids per parent.  With `Budget.max_nodes` set, proposals past the
         limit are dropped so strategies compare at exactly equal node counts.
         """
-        self.check()
+        self.raise_if_stopped()
         counts = [k] * len(parents) if isinstance(k, int) else list(k)
         temperature = self.config.temperature if temperature is None else temperature
         proposals = self._propose(parents, counts, temperature)
@@ -218,7 +220,7 @@ class SearchContext:
         todo = [n for n in node_ids if "prm" not in self.node(n).scores]
         if not todo:
             return
-        self.check()
+        self.raise_if_stopped()
         results = self.models.prm.score(self.problem, [self.steps(n) for n in todo])
         self.spend.model_calls += 1
         for node_id, result in zip(todo, results, strict=True):
@@ -234,7 +236,7 @@ class SearchContext:
         todo = [n for n in node_ids if "orm" not in self.node(n).scores]
         if not todo:
             return
-        self.check()
+        self.raise_if_stopped()
         results = verifier.score(self.problem, [self.steps(n) for n in todo])
         self.spend.model_calls += 1
         for node_id, result in zip(todo, results, strict=True):
@@ -246,7 +248,7 @@ class SearchContext:
 
     def self_evaluate(self, node_ids: Sequence[int]) -> None:
         """Ask the policy whether each node's step is correct; record P(yes) and its words."""
-        self.check()
+        self.raise_if_stopped()
         questions = [
             render_judge(self.models.policy, self.task, self.problem, self.steps(n)[:-1], self.node(n).text)
             for n in node_ids
@@ -271,7 +273,7 @@ class SearchContext:
         `scorer="prm"` grades the finished rollout with the outcome verifier (learned models
         only); `scorer="checker"` uses the task's exact checker (Math-Shepherd labelling).
         """
-        self.check()
+        self.raise_if_stopped()
         prefix = self.steps(node_id)
         completions = self.models.policy.complete(
             [self.prompt(node_id)] * n,
@@ -301,7 +303,7 @@ class SearchContext:
     ) -> list[float]:
         if scorer == "checker":
             return [1.0 if correct else 0.0 for _, _, correct in finished]
-        self.check()
+        self.raise_if_stopped()
         verifier = self.models.orm or self.models.prm
         results = verifier.score(self.problem, [prefix + steps for steps, _, _ in finished])
         self.spend.model_calls += 1

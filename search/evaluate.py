@@ -1,4 +1,4 @@
-"""Eval harness: run one strategy over many problems (`run_eval`), or a budget sweep (`run_sweep`).
+"""Eval harness: run one strategy over many problems (`run_eval`), or a size sweep (`run_sweep`).
 
 Engine-level: any strategy, any task, any models (loaded once by the caller).  Each problem is
 one `RunRequest` started through `search.request.launch`, the same pipeline as the CLI's `run`
@@ -69,7 +69,7 @@ def run_eval(
         request = RunRequest(problem.text, task=problem.task, strategy=strategy, knobs=dict(knobs or {}),
                              reference=problem.answer, budget=budget or Budget(), seed=seed + i)
         result = launch(request, loader=loader).run()
-        spent = result.budget or {}
+        spent = result.spend or {}
         rows.append({
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct),
@@ -99,29 +99,32 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return name, get_strategy(name).config_cls.parse_pairs(pairs, name)
 
 
-def budget_knobs(strategy: str, budget: int) -> dict[str, Any]:
-    """The knobs that give `strategy` a budget of `budget` chains / beams / simulations (its spec's `scale`)."""
+def size_knobs(strategy: str, size: int) -> dict[str, Any]:
+    """The knobs that give `strategy` `size` chains / candidates / simulations (its spec's `scale`)."""
     scale = get_strategy(strategy).scale
-    return scale(budget) if scale else {}
+    return scale(size) if scale else {}
 
 
 def run_sweep(
     problems: Sequence[Problem],
     specs: Sequence[str],
-    budgets: Sequence[int],
+    sizes: Sequence[int],
     models: Models,
     seed: int = 0,
     on_point: Callable[[EvalSummary], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accuracy and cost of each strategy spec at each budget (greedy: once)."""
+    """Accuracy and cost of each strategy spec at each size (a strategy without a scale, e.g. greedy: once).
+
+    Each point is the spec, its `size` and the `EvalSummary` fields.
+    """
     points = []
     for spec in specs:
         name, extra = parse_spec(spec)
         scales = get_strategy(name).scale is not None
-        for budget in budgets if scales else budgets[:1]:
-            knobs = {**budget_knobs(name, budget), **extra}
+        for size in sizes if scales else sizes[:1]:
+            knobs = {**size_knobs(name, size), **extra}
             summary, _ = run_eval(problems, name, models, knobs, seed)
-            points.append({"spec": spec, "budget": budget if scales else 1, **summary.as_row()})
+            points.append({"spec": spec, "size": size if scales else 1, **summary.as_row()})
             if on_point:
                 on_point(summary)
     return points

@@ -32,11 +32,16 @@ class EventKind(StrEnum):
     BACKTRACKED = "backtracked"
     TERMINAL_REACHED = "terminal_reached"
     ANSWER_CHOSEN = "answer_chosen"
-    BUDGET = "budget"
+    SPEND = "spend"
     FINISHED = "finished"
     CANCELLED = "cancelled"
     FAILED = "failed"
     UNSCORED = "unscored"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventKind | None:
+        """Old names still parse: logs written before the rename say ``budget`` for ``spend``."""
+        return {"budget": cls.SPEND}.get(value) if isinstance(value, str) else None
 
 
 #: Required payload keys per kind, with a one-line meaning each (rendered into the README).
@@ -118,7 +123,7 @@ EVENT_SCHEMA: dict[EventKind, dict[str, str]] = {
         "table": "votes or weights per answer, best first",
         "correct": "checker verdict or null",
     },
-    EventKind.BUDGET: {
+    EventKind.SPEND: {
         "tokens_generated": "policy tokens generated so far",
         "prm_tokens": "tokens read by reward models",
         "model_calls": "model calls so far",
@@ -147,7 +152,7 @@ ADDED_KEYS: dict[EventKind, dict[str, Any]] = {
 
 #: Keys a kind MAY carry, sent only when they apply (absent otherwise, so logs without them are unchanged).
 OPTIONAL_KEYS: dict[EventKind, dict[str, str]] = {
-    EventKind.BUDGET: {
+    EventKind.SPEND: {
         "server": "per role, what an inference server reported spending (requests, prompt/completion/cached "
         "tokens, retries); only for models served over HTTP",
     },
@@ -253,7 +258,7 @@ def comparable(events: Iterable[Event]) -> list[dict[str, Any]]:
     for event in events:
         obj = event.to_json()
         obj.pop("t")
-        if event.kind is EventKind.BUDGET:
+        if event.kind is EventKind.SPEND:
             obj["data"].pop("elapsed_s")
         out.append(obj)
     return out

@@ -32,8 +32,9 @@ class SearchResult:
     error: str | None = None
 
     @property
-    def budget(self) -> dict[str, Any]:
-        return self.tree.budget
+    def spend(self) -> dict[str, Any]:
+        """What the search spent: tokens_generated, prm_tokens, model_calls, nodes, elapsed_s."""
+        return self.tree.spend
 
 
 def run_search(
@@ -140,15 +141,15 @@ def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchR
     except BudgetExhausted as stop:
         reason = stop.reason
     except Cancelled as stop:
-        ctx.report_budget()
+        ctx.report_spend()
         ctx.emit(EventKind.CANCELLED, reason=stop.reason)
         return _result(ctx)
     except Exception as exc:  # noqa: BLE001 - any model/backend failure ends the run as `failed`
-        ctx.report_budget()
+        ctx.report_spend()
         ctx.emit(EventKind.FAILED, error=f"{type(exc).__name__}: {exc}")
         return _result(ctx, error=f"{type(exc).__name__}: {exc}")
     decide(ctx)
-    ctx.report_budget()
+    ctx.report_spend()
     ctx.emit(EventKind.FINISHED, reason=reason)
     return _result(ctx)
 

@@ -64,14 +64,15 @@ class Node:
 
 @dataclass
 class Tree:
-    """Nodes by id plus search-level facts (status, chosen answer, budget, backtracks)."""
+    """Nodes by id plus search-level facts (status, chosen answer, spend, backtracks)."""
 
     nodes: dict[int, Node] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     status: str = "empty"
     end_reason: str | None = None
     chosen: dict[str, Any] | None = None
-    budget: dict[str, Any] = field(default_factory=dict)
+    #: What the search has spent (the last `spend` event); the limits are `meta["budget"]`.
+    spend: dict[str, Any] = field(default_factory=dict)
     backtracks: list[dict[str, Any]] = field(default_factory=list)
     #: Root-to-node path of the latest selection (the app highlights it).
     current_path: list[int] = field(default_factory=list)
@@ -229,8 +230,8 @@ def _on_answer(tree: Tree, data: dict[str, Any], seq: int) -> None:
         tree.touch(data["node"], seq)
 
 
-def _on_budget(tree: Tree, data: dict[str, Any], seq: int) -> None:
-    tree.budget = dict(data)
+def _on_spend(tree: Tree, data: dict[str, Any], seq: int) -> None:
+    tree.spend = dict(data)
 
 
 def _on_unscored(tree: Tree, data: dict[str, Any], seq: int) -> None:
@@ -258,7 +259,7 @@ _HANDLERS = {
     EventKind.BACKTRACKED: _on_backtracked,
     EventKind.TERMINAL_REACHED: _on_terminal,
     EventKind.ANSWER_CHOSEN: _on_answer,
-    EventKind.BUDGET: _on_budget,
+    EventKind.SPEND: _on_spend,
     EventKind.FINISHED: _ender("finished", "reason"),
     EventKind.CANCELLED: _ender("cancelled", "reason"),
     EventKind.FAILED: _ender("failed", "error"),

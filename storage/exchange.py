@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -68,7 +68,8 @@ class RunBlock(BaseModel):
     end_reason: str | None = None
     answer: str | None = None
     correct: bool | None = None
-    budget: dict[str, Any] | None = None
+    #: What the search spent; files written before the rename call it "budget".
+    spend: dict[str, Any] | None = Field(default=None, validation_alias=AliasChoices("spend", "budget"))
     error: str | None = None
 
 

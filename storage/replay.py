@@ -35,7 +35,7 @@ SNAPSHOT_EVERY = 500
 _NODE_APPEND_ONLY = ("children", "rollouts", "event_seqs")
 _NODE_COPY = ("scores", "step_scores", "self_eval")
 _TREE_APPEND_ONLY = ("backtracks",)
-_TREE_COPY = ("meta", "chosen", "budget", "current_path")
+_TREE_COPY = ("meta", "chosen", "spend", "current_path")
 _NODE_KEYS = frozenset({"node", "parent", "from_node", "to_node"})
 _NODE_LIST_KEYS = frozenset({"children", "path"})
 

@@ -111,7 +111,7 @@ def run_progress_fields(tree: Tree, event_count: int) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "event_count": event_count,
         "node_count": max(len(tree) - 1, 0),
-        "budget": dict(tree.budget) or None,
+        "spend": dict(tree.spend) or None,
     }
     if tree.status in ("finished", "cancelled", "failed"):
         chosen = tree.chosen or {}

@@ -97,8 +97,8 @@ class Run(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
     correct: Mapped[bool | None]
-    #: The budget spent (the last `budget` event).
-    budget: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: What the search spent (the last `spend` event).  The column kept its first name, "budget".
+    spend: Mapped[dict[str, Any] | None] = mapped_column("budget", JSON)
     error: Mapped[str | None] = mapped_column(Text)
     event_count: Mapped[int] = mapped_column(BigInteger, default=0)
     node_count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -65,7 +65,7 @@ class RunSummary:
     end_reason: str | None
     answer: str | None
     correct: bool | None
-    budget: dict[str, Any] | None
+    spend: dict[str, Any] | None
     error: str | None
     event_count: int
     node_count: int
@@ -205,7 +205,7 @@ class RunDatabase:
         """Runs newest first.  `text` matches name, problem, answer or a tag (case-insensitive);
         `since`/`until` take datetimes or ISO strings (naive means local time; a bare date as
         `until` includes that whole day)."""
-        stmt = select(*(getattr(Run, c) for c in _SUMMARY_COLUMNS)).order_by(
+        stmt = select(*(getattr(Run, c).label(c) for c in _SUMMARY_COLUMNS)).order_by(
             Run.created.desc(), Run.id.desc()
         )
         if status is not None and status not in RUN_STATUSES:
@@ -239,7 +239,7 @@ class RunDatabase:
 
     @_db_errors
     def get_run(self, run_id: int) -> RunSummary:
-        stmt = select(*(getattr(Run, c) for c in _SUMMARY_COLUMNS)).where(Run.id == run_id)
+        stmt = select(*(getattr(Run, c).label(c) for c in _SUMMARY_COLUMNS)).where(Run.id == run_id)
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
             if row is None:

@@ -136,3 +136,19 @@ def test_docs_prints_both_generated_sections() -> None:
         assert f"#### `{name}`" in result.output
     for kind in EventKind:
         assert f"| `{kind.value}` |" in result.output
+
+
+def test_one_text_tree_renderer_for_run_and_runs_show() -> None:
+    from cli import common, run, runs
+    from search import run_search
+    from tests.engine_cases import CASES, scripted_models
+    from tests.engine_cases import PROBLEM as LONG_PROBLEM
+
+    strategy, config = CASES["mcts_puct_prm"]
+    tree = run_search(LONG_PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config).tree
+    lines = common.render_tree(tree, max_nodes=5, hint="raise --max-nodes")
+    assert lines[0].startswith("#0 problem:") and len(lines) == 7
+    assert lines[-1] == f"... {len(tree) - 6} more nodes (raise --max-nodes)"
+    full = "\n".join(common.render_tree(tree, max_nodes=10_000))
+    assert "visits=" in full and " n=" not in full and "★" in full
+    assert run.render_tree is runs.render_tree is common.render_tree

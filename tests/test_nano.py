@@ -79,7 +79,7 @@ def test_committed_weights_run_greedy_and_beam(nano_models) -> None:
         result = run_search(problem.text, task="arith", strategy=strategy, models=nano_models, config=knobs,
                             seed=0, reference=problem.answer)
         assert result.error is None and result.status == "finished"
-        assert result.answer is not None and result.budget["tokens_generated"] > 0
+        assert result.answer is not None and result.spend["tokens_generated"] > 0
     scores = nano_models.prm.score(problem.text, [data.TASKS["arith"].solution(problem.text)])[0].scores
     assert all(0.0 <= s <= 1.0 for s in scores)
 

@@ -94,9 +94,10 @@ OVER_LIMIT_ALLOWED: set[str] = set()
 
 def _project_modules() -> dict[str, Path]:
     modules = {}
-    for path in ROOT.rglob("*.py"):
+    paths = [ROOT / "app.py", *(p for package in PACKAGES[1:] for p in (ROOT / package).rglob("*.py"))]
+    for path in paths:
         rel = path.relative_to(ROOT)
-        if (rel.parts[0] not in PACKAGES and rel.name != "app.py") or "migrations" in rel.parts:
+        if "migrations" in rel.parts:
             continue
         parts = list(rel.with_suffix("").parts)
         if parts[-1] == "__init__":

@@ -123,7 +123,7 @@ def test_eval_and_sweep_go_through_the_same_checks() -> None:
     summary, rows = run_eval(problems, "best_of_n", scripted_models(), {"n": "3"}, budget=Budget(max_nodes=50))
     assert summary.problems == 1 and rows[0]["status"] == "finished"
     points = run_sweep(problems, ["greedy", "beam"], [1, 2], scripted_models())
-    assert [(p["spec"], p["budget"]) for p in points] == [("greedy", 1), ("beam", 1), ("beam", 2)]
+    assert [(p["spec"], p["size"]) for p in points] == [("greedy", 1), ("beam", 1), ("beam", 2)]
 
 
 @pytest.mark.parametrize(

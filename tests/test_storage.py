@@ -105,7 +105,7 @@ def test_replay_equals_the_live_search_for_every_strategy(store: Store, case: st
     assert replay.tree_at(len(replay)) == result.tree
     run = store.get_run(run_id)
     assert (run.status, run.answer, run.correct) == ("finished", result.answer, result.correct)
-    assert run.budget == result.tree.budget and run.event_count == len(result.events)
+    assert run.spend == result.tree.spend and run.event_count == len(result.events)
     assert run.node_count == len(result.tree) - 1 and run.strategy == strategy and run.name == case
     with store.engine.connect() as conn:
         nodes = conn.execute(select(NodeRow).where(NodeRow.run_id == run_id)).all()
@@ -547,5 +547,15 @@ def test_budget_limited_runs_record_their_reason(store: Store) -> None:
     _, run_id = record(store, config={"simulations": 500}, budget=Budget(max_nodes=10))
     run = store.get_run(run_id)
     assert run.status == "finished" and "max_nodes" in (run.end_reason or "")
-    assert run.limits["max_nodes"] == 10 and run.budget["nodes"] <= 10
+    assert run.limits["max_nodes"] == 10 and run.spend["nodes"] <= 10
     assert [e.kind for e in store.events(run_id)][-1] is EventKind.FINISHED
+
+
+def test_an_export_written_before_the_spend_rename_imports(store: Store) -> None:
+    """Exports from before the rename: run block `budget`, events of kind `budget`."""
+    result, run_id = record(store, "beam", CASES["beam"][1])
+    old = json.loads(json.dumps(store.export_json(run_id)).replace('"kind": "spend"', '"kind": "budget"'))
+    old["run"]["budget"] = old["run"].pop("spend")
+    new_id = store.import_json(old)
+    assert store.get_run(new_id).spend == result.spend
+    assert comparable(store.events(new_id)) == comparable(result.events)

@@ -157,7 +157,7 @@ def test_every_strategy_runs_through_the_server_with_greedy_parity(
                          config=config, seed=11)
     assert sampled.status == "finished", sampled.error
     assert any(e.kind is EventKind.NODE_ADDED for e in sampled.events)
-    budget = [e for e in sampled.events if e.kind is EventKind.BUDGET][-1]
+    budget = [e for e in sampled.events if e.kind is EventKind.SPEND][-1]
     assert budget.data["server"]["policy"]["requests"] >= 1
     assert budget.data["server"]["policy"]["completion_tokens"] >= 1
 

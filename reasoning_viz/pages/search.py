@@ -260,7 +260,7 @@ def live_view(job: Job) -> None:
 
 
 def _progress(job: Job, tree) -> None:
-    spent = tree.budget or {}
+    spent = tree.spend or {}
     limits = tree.meta.get("budget", {}) if tree.meta else {}
     cols = st.columns([1, 1, 1, 1, 1])
     status = "starting" if job.running and not tree.nodes else tree.status
@@ -287,8 +287,8 @@ def _fraction(spent: dict, limits: dict, tree) -> float | None:
     ]
     fractions = [used / limit for used, limit in pairs if used is not None and limit]
     strategy = (tree.meta or {}).get("strategy")
-    own = get_strategy(strategy).progress if strategy in all_strategies() else None
-    if own is not None and (done := own(tree)) is not None:
+    progress = get_strategy(strategy).progress if strategy in all_strategies() else None
+    if progress is not None and (done := progress(tree)) is not None:
         fractions.append(done)
     return max(fractions) if fractions else None
 

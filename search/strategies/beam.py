@@ -71,7 +71,7 @@ def beam_search(ctx: SearchContext) -> None:
         completed = _cap_solutions(ctx, completed + [c for c in candidates if ctx.node(c).terminal], config.n)
         open_ = [c for c in candidates if not ctx.node(c).terminal]
         kept = _keep_best(ctx, open_, config.keep, done=len(completed) >= config.n)
-        ctx.report_budget()
+        ctx.report_spend()
         if not kept:
             return
         candidates = [c for group in ctx.expand(kept, _spread(config.n, len(kept))) for c in group]
@@ -139,12 +139,12 @@ def dvts(ctx: SearchContext) -> None:
     ctx.score(heads)
     active = [h for h in heads if not ctx.node(h).terminal and _within_depth(ctx, h)]
     while active:
-        ctx.report_budget()
+        ctx.report_spend()
         groups = ctx.expand(active, config.beam_width)
         ctx.score([c for group in groups for c in group])
         active = [best for group in groups if (best := _best_in_subtree(ctx, group)) is not None]
         active = [b for b in active if not ctx.node(b).terminal and _within_depth(ctx, b)]
-    ctx.report_budget()
+    ctx.report_spend()
 
 
 def _best_in_subtree(ctx: SearchContext, group: list[int]) -> int | None:

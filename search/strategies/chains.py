@@ -23,7 +23,7 @@ def grow_chains(ctx: SearchContext, n: int) -> list[int]:
     while True:
         active = [leaf for leaf in leaves if ctx.is_open(leaf)]
         _prune_at_depth(ctx, leaves)
-        ctx.report_budget()
+        ctx.report_spend()
         if not active:
             return leaves
         children = ctx.expand(active, 1)

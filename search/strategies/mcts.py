@@ -110,12 +110,12 @@ def mcts(ctx: SearchContext) -> None:
     last_path: list[int] = []
     done = wave = 0
     while done < ctx.config.simulations:
-        ctx.check()  # waves that only revisit finished solutions call no model, so check here too
+        ctx.raise_if_stopped()  # waves that only revisit finished solutions call no model, so check here too
         wave += 1
         paths = _select_wave(ctx, last_path, min(ctx.config.parallel, ctx.config.simulations - done), wave)
         last_path = _run_wave(ctx, paths, last_path)
         done += len(paths)
-        ctx.report_budget()
+        ctx.report_spend()
 
 
 @dataclass
