@@ -159,27 +159,30 @@ def eval_command(
     """
     from tqdm import tqdm
 
-    from nano.evaluate import load_nano_models, load_problems, parse_knobs, run_eval, write_rows
+    from nano.evaluate import load_nano_models, load_problems, parse_knobs, run_eval
+    from search.batch import RowsFile, interrupt_keeps
     from search.config import Budget
 
-    problems = load_problems(task, n, seed, jsonl, game24)
+    problems = load_problems(task, n, seed, jsonl, game24)  # BatchInputError: every bad line, before any search
     knobs = parse_knobs(knob or [], strategy)
     budget = Budget(max_tokens=max_tokens, max_nodes=max_nodes)
     models = load_nano_models(policy, prm, device)
     bar = tqdm(total=len(problems), desc=f"eval {strategy}")
     correct = 0
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(problems)}_s{seed}.json"
+    saved = RowsFile(out)  # rewritten after every problem: what finished survives Ctrl-C
 
     def tick(row: dict) -> None:
         nonlocal correct
+        saved.add(row)
         correct += row["correct"]
         bar.update(1)
         bar.set_postfix(acc=f"{correct / bar.n:.2f}")
 
-    summary, rows = run_eval(problems, strategy, models, knobs, seed, on_problem=tick, budget=budget)
+    with interrupt_keeps(saved):
+        summary, _ = run_eval(problems, strategy, models, knobs, seed, on_problem=tick, budget=budget)
     bar.close()
-    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
-    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(problems)}_s{seed}.json"
-    write_rows(out, rows)
     _print_rows(f"{strategy} {summary.knobs} on {name}", [{k: v for k, v in summary.as_row().items() if k != "knobs"}])
     console.print(f"per-problem results: {out}")
 
@@ -206,13 +209,16 @@ def sweep_command(
     from tqdm import tqdm
 
     from nano.evaluate import DEFAULT_SWEEP, load_nano_models, load_problems, plot_sweep, run_sweep
+    from search.batch import RowsFile, interrupt_keeps
 
     problems = load_problems(task, n, seed, jsonl, game24)
     specs = strategies or list(DEFAULT_SWEEP)
     sizes = [int(b) for b in budgets.split(",") if b.strip()]
     models = load_nano_models(policy, prm, device)
     bar = tqdm(desc="sweep points")
-    points = run_sweep(problems, specs, sizes, models, seed, on_point=lambda _: bar.update(1))
+    saved = RowsFile(out.with_suffix(".json"))  # the points so far, rewritten after each one
+    with interrupt_keeps(saved):
+        points = run_sweep(problems, specs, sizes, models, seed, on_point=lambda _: bar.update(1), on_row=saved.add)
     bar.close()
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
     plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(problems)} problems)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nano.data import heldout_problems
+from search.batch import read_problems_jsonl, run_rows
 from search.config import Budget, ConfigError
 from search.models import Models
 from search.registry import get_strategy
@@ -40,14 +41,16 @@ def load_nano_models(policy: str | None = None, prm: str | None = None, device: 
 def load_problems(
     task: str = "arith", n: int = 50, seed: int = 0, jsonl: str | None = None, game24: bool = False
 ) -> list[Problem]:
-    """Problems to evaluate on: the Game-of-24 slice, a JSONL file, or held-out generated ones."""
+    """Problems to evaluate on: the Game-of-24 slice, a JSONL file, or held-out generated ones.
+
+    A JSONL file is read and validated whole first (`search.batch.read_problems_jsonl`).
+    """
     if game24:
         from search.tasks.game24 import test_slice
 
         return [Problem("countdown", p.text, None) for p in test_slice()][:n]
-    if jsonl:
-        rows = [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
-        return [Problem(r.get("task", task), r["problem"], r.get("answer")) for r in rows][:n]
+    if jsonl:  # every line validated (problem and answer) before any search; BatchInputError lists the bad ones
+        return read_problems_jsonl(jsonl, task)[:n]
     return heldout_problems(task, n, seed)
 
 
@@ -110,22 +113,28 @@ def run_eval(
     strategies whose knobs do not map to tokens, such as MCTS's simulations, can be compared at
     equal generated tokens; a capped search answers from the tree it has.
     """
-    rows = []
-    for i, problem in enumerate(problems):
+    get_strategy(strategy).make_config(dict(knobs or {}))  # a bad knob fails once, before any problem
+
+    def one(i: int, problem: Problem) -> dict[str, Any]:
         started = time.monotonic()
         result = run_search(problem.text, task=problem.task, strategy=strategy, models=models,
                             config=dict(knobs or {}), seed=seed + i, reference=problem.answer, budget=budget)
         spent = result.budget or {}
-        rows.append({
+        return {
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct),
             "found": any(node.correct for node in result.tree.terminals()), "status": result.status,
             "tokens_generated": spent.get("tokens_generated", 0), "prm_tokens": spent.get("prm_tokens", 0),
             "model_calls": spent.get("model_calls", 0), "nodes": spent.get("nodes", 0),
             "seconds": round(time.monotonic() - started, 3), "error": result.error,
-        })
-        if on_problem:
-            on_problem(rows[-1])
+        }
+
+    def failed(i: int, problem: Problem, error: str) -> dict[str, Any]:
+        return {"index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
+                "answer": None, "correct": False, "found": False, "status": "failed", "tokens_generated": 0,
+                "prm_tokens": 0, "model_calls": 0, "nodes": 0, "seconds": 0.0, "error": error}
+
+    rows = run_rows(problems, one, failed, on_problem)
     return summarize(strategy, knobs or {}, rows), rows
 
 
@@ -174,8 +183,17 @@ def run_sweep(
     models: Models,
     seed: int = 0,
     on_point: Callable[[EvalSummary], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Accuracy and cost of each strategy spec at each budget (greedy: once)."""
+    """Accuracy and cost of each strategy spec at each budget (greedy: once); `on_row` sees each point.
+
+    Every spec is parsed and checked before the first point runs; a failure inside one problem
+    is recorded in that problem's row (`run_eval`) and counted in the point's `errors`.
+    """
+    for spec in specs:  # bad specs fail before any search
+        name, extra = parse_spec(spec)
+        for budget in budgets if name in BUDGET_KNOB else budgets[:1]:
+            get_strategy(name).make_config({**budget_knobs(name, budget), **extra})
     points = []
     for spec in specs:
         name, extra = parse_spec(spec)
@@ -183,6 +201,8 @@ def run_sweep(
             knobs = {**budget_knobs(name, budget), **extra}
             summary, _ = run_eval(problems, name, models, knobs, seed)
             points.append({"spec": spec, "budget": budget if name in BUDGET_KNOB else 1, **summary.as_row()})
+            if on_row:
+                on_row(points[-1])
             if on_point:
                 on_point(summary)
     return points

@@ -16,7 +16,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -92,11 +92,42 @@ def export_run(store: Any, run_id: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- import
-def import_run(store: Any, source: Mapping[str, Any] | str | Path) -> int:
+def _checked(source: Mapping[str, Any] | str | Path) -> tuple[ExportDocument, list[Event], Tree]:
+    """Every check an import makes, without writing: the document, its events and its tree."""
     document = _validated(_read(source))
     events = _validated_events(document)
     tree = _trial_fold(events)
     _check_agreement(document.run, events)
+    return document, events, tree
+
+
+def import_files(store: Any, paths: Sequence[str | Path]) -> list[tuple[Path, int | None, str | None]]:
+    """Import several export files: all are checked first, then each is imported on its own.
+
+    Raises StorageError naming every bad file (and imports nothing) when any file fails the
+    checks; after that, a file whose write fails gets its error in its result and the others
+    still go in.  Returns (path, new run id or None, error or None) per file, in order.
+    """
+    bad = []
+    for path in map(Path, paths):
+        try:
+            _checked(path)
+        except StorageError as exc:
+            bad.append(f"{path}: {exc}")
+    if bad:
+        listed = "\n  ".join(bad)
+        raise StorageError(f"{len(bad)} of {len(paths)} file(s) cannot be imported; nothing was imported.\n  {listed}")
+    results: list[tuple[Path, int | None, str | None]] = []
+    for path in map(Path, paths):
+        try:
+            results.append((path, import_run(store, path), None))
+        except StorageError as exc:
+            results.append((path, None, str(exc)))
+    return results
+
+
+def import_run(store: Any, source: Mapping[str, Any] | str | Path) -> int:
+    document, events, tree = _checked(source)
     run = document.run
     tags = store.clean_tags(run.tags)
     status = "interrupted" if run.status == "running" else run.status
