@@ -156,3 +156,21 @@ def test_replay_page_follows_a_run_that_is_still_recording(tmp_path: Path, monke
     at.run()
     total = len(_search(n=4, beam_width=2).events)
     assert at.text[0].value.startswith(f"[{total}/{total}]"), at.text[0].value
+
+
+def test_postgresql_never_reuses_run_ids_either() -> None:
+    """PostgreSQL's SERIAL sequence already never hands an id out twice; migration 0003 keeps it so."""
+    import os
+
+    url = os.environ.get("THOUGHTSCOPE_TEST_PG_URL")
+    if not url:
+        pytest.skip("set THOUGHTSCOPE_TEST_PG_URL to run the storage tests on PostgreSQL")
+    from tests.test_storage import _reset_postgres
+
+    _reset_postgres(url)
+    with Store.open(url) as store:
+        ids = [_record(store, f"run {i}") for i in range(3)]
+        store.delete(ids[-1])
+        assert _record(store, "after") == ids[-1] + 1
+        with store.engine.connect() as conn:
+            assert migrate.current_revision(conn) == "0003"
