@@ -7,7 +7,6 @@ loads the models once through the same loader as `run`, and writes the results.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,15 +31,17 @@ def load_problems(
     """Problems to evaluate on: the Game-of-24 slice, a JSONL file, or held-out generated ones.
 
     Held-out problems come from the task's generator stream with seeds `EVAL_SEED_BASE + seed`,
-    disjoint from the training streams in `nano.data`.
+    disjoint from the training streams in `nano.data`.  A JSONL file is read and validated whole
+    first (`search.batch.read_problems_jsonl`: BatchInputError lists every bad line, before any search).
     """
     if game24:
         from search.tasks.game24 import test_slice
 
         return [Problem("countdown", p.text, None) for p in test_slice()][:count]
     if jsonl:
-        rows = [json.loads(line) for line in Path(jsonl).read_text().splitlines() if line.strip()]
-        return [Problem(r.get("task", task), r["problem"], r.get("answer")) for r in rows][:count]
+        from search.batch import read_problems_jsonl
+
+        return read_problems_jsonl(jsonl, task)[:count]
     from nano.data import heldout_problems
 
     return heldout_problems(task, count, seed)
@@ -53,18 +54,6 @@ def load_models(policy: str | None, prm: str | None, device: str | None) -> Mode
     loader, choice = TransformersLoader(), ModelChoice(policy=policy, prm=prm, device=device)
     loader.check(choice)
     return loader.load(choice)
-
-
-def write_rows(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Per-problem results as CSV (.csv) or JSON (anything else)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["index"])
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        path.write_text(json.dumps(list(rows), indent=2))
 
 
 def eval_command(
@@ -89,6 +78,7 @@ def eval_command(
     """
     from tqdm import tqdm
 
+    from search.batch import RowsFile, interrupt_keeps
     from search.evaluate import run_eval
     from search.registry import get_strategy
 
@@ -99,18 +89,20 @@ def eval_command(
     models = load_models(policy, prm, device)
     bar = tqdm(total=len(chosen), desc=f"eval {strategy}")
     correct = 0
+    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
+    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(chosen)}_s{seed}.json"
+    saved = RowsFile(out)  # rewritten after every problem: what finished survives Ctrl-C
 
     def tick(row: dict) -> None:
         nonlocal correct
+        saved.add(row)
         correct += row["correct"]
         bar.update(1)
         bar.set_postfix(acc=f"{correct / bar.n:.2f}")
 
-    summary, rows = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget)
+    with interrupt_keeps(saved):
+        summary, _ = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget)
     bar.close()
-    name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
-    out = out or Path("runs/nano_eval") / f"{name}_{strategy}_n{len(chosen)}_s{seed}.json"
-    write_rows(out, rows)
     print_rows(f"{strategy} {summary.knobs} on {name}", [{k: v for k, v in summary.as_row().items() if k != "knobs"}])
     console.print(f"per-problem results: {out}")
 
@@ -139,6 +131,7 @@ def sweep_command(
     """Accuracy against generated tokens for several strategies at sizes 1..64 (plotly HTML + PNG)."""
     from tqdm import tqdm
 
+    from search.batch import RowsFile, interrupt_keeps
     from search.config import ConfigError
     from search.evaluate import DEFAULT_SWEEP, parse_spec, run_sweep
 
@@ -152,7 +145,9 @@ def sweep_command(
     chosen = load_problems(task, problems, seed, jsonl, game24)
     models = load_models(policy, prm, device)
     bar = tqdm(desc="sweep points")
-    points = run_sweep(chosen, specs, counts, models, seed, on_point=lambda _: bar.update(1))
+    saved = RowsFile(out.with_suffix(".json"))  # the points so far, rewritten after each one
+    with interrupt_keeps(saved):
+        points = run_sweep(chosen, specs, counts, models, seed, on_point=lambda _: bar.update(1), on_row=saved.add)
     bar.close()
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else task)
     plot_sweep(points, out, f"nano pack on {name}: accuracy vs generated tokens ({len(chosen)} problems)")

@@ -213,13 +213,19 @@ def _emit(payload: str, out: Path | None, done: str) -> None:
 
 @runs_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="A JSON file written by `runs export --format json`.")],
+    files: Annotated[list[Path], typer.Argument(help="JSON files written by `runs export --format json`.")],
     db: DbOption = None,
 ) -> None:
-    """Import an exported run as a new run (the file is validated first; a bad one adds nothing)."""
+    """Import exported runs as new runs: every file is checked first (one bad file: nothing is
+    imported, and every bad file is named); then each goes in on its own."""
+    from storage.exchange import import_files
+
     with _store(db) as store:
-        run_id = store.import_json(file)
-    typer.echo(f"imported {file} as run {run_id}.")
+        results = import_files(store, files)
+    for file, run_id, error in results:
+        typer.echo(f"imported {file} as run {run_id}." if error is None else f"could not import {file}: {error}")
+    if any(error for _, _, error in results):
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------- small helpers

@@ -18,7 +18,7 @@ from search.events import EventKind, EventLog
 from search.guard import ModelOutputError, bad_number, describe_value
 from search.models import Models, Proposal, render_judge, render_prompt
 from search.scoring import aggregate, priors_from_logprobs
-from search.tasks.base import Task
+from search.tasks.base import UNSTORABLE, Task
 from search.tree import Node, Tree
 
 
@@ -192,7 +192,7 @@ class SearchContext:
     def _add_node(self, parent: int, proposal: Proposal) -> int:
         self.spend.tokens_generated += proposal.token_count
         node_id = len(self.tree)
-        text = proposal.text.strip()
+        text = UNSTORABLE.sub("\ufffd", proposal.text).strip()  # NUL / lone surrogates: U+FFFD
         answer = self.task.extract_answer(text)
         terminal = self.task.is_final(text) or proposal.ended or not text
         bad = bad_number([proposal.logprob])
@@ -292,7 +292,8 @@ class SearchContext:
 
     def _finish_rollout(self, completion: Proposal) -> tuple[list[str], str | None, bool | None]:
         self.spend.tokens_generated += completion.token_count
-        steps = [s.strip() for s in completion.text.split(self.task.step_delimiter) if s.strip()]
+        text = UNSTORABLE.sub("\ufffd", completion.text)
+        steps = [s.strip() for s in text.split(self.task.step_delimiter) if s.strip()]
         final = next((i for i, s in enumerate(steps) if self.task.is_final(s)), None)
         steps = steps if final is None else steps[: final + 1]
         answer = self.task.extract_answer(steps[-1]) if steps else None

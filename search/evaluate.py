@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from search.batch import run_rows
 from search.config import Budget
 from search.models import Models
 from search.registry import get_strategy
@@ -62,24 +63,30 @@ def run_eval(
     strategies whose knobs do not map to tokens, such as MCTS's simulations, can be compared at
     equal generated tokens; a capped search answers from the tree it has.
     """
-    rows = []
+    get_strategy(strategy).make_config(dict(knobs or {}))  # a bad knob fails once, before any problem
     loader = LoadedModels(models)
-    for i, problem in enumerate(problems):
+
+    def one(i: int, problem: Problem) -> dict[str, Any]:
         started = time.monotonic()
         request = RunRequest(problem.text, task=problem.task, strategy=strategy, knobs=dict(knobs or {}),
                              reference=problem.answer, budget=budget or Budget(), seed=seed + i)
         result = launch(request, loader=loader).run()
         spent = result.spend or {}
-        rows.append({
+        return {
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct),
             "found": any(node.correct for node in result.tree.terminals()), "status": result.status,
             "tokens_generated": spent.get("tokens_generated", 0), "prm_tokens": spent.get("prm_tokens", 0),
             "model_calls": spent.get("model_calls", 0), "nodes": spent.get("nodes", 0),
             "seconds": round(time.monotonic() - started, 3), "error": result.error,
-        })
-        if on_problem:
-            on_problem(rows[-1])
+        }
+
+    def failed(i: int, problem: Problem, error: str) -> dict[str, Any]:
+        return {"index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
+                "answer": None, "correct": False, "found": False, "status": "failed", "tokens_generated": 0,
+                "prm_tokens": 0, "model_calls": 0, "nodes": 0, "seconds": 0.0, "error": error}
+
+    rows = run_rows(problems, one, failed, on_problem)
     return summarize(strategy, knobs or {}, rows), rows
 
 
@@ -112,11 +119,19 @@ def run_sweep(
     models: Models,
     seed: int = 0,
     on_point: Callable[[EvalSummary], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy and cost of each strategy spec at each size (a strategy without a scale, e.g. greedy: once).
 
-    Each point is the spec, its `size` and the `EvalSummary` fields.
+    Each point is the spec, its `size` and the `EvalSummary` fields; `on_row` sees each point.
+    Every spec is parsed and checked at every size before the first point runs; a failure inside
+    one problem is recorded in that problem's row (`run_eval`) and counted in the point's `errors`.
     """
+    for spec in specs:  # bad specs fail before any search
+        name, extra = parse_spec(spec)
+        scales = get_strategy(name).scale is not None
+        for size in sizes if scales else sizes[:1]:
+            get_strategy(name).make_config({**size_knobs(name, size), **extra})
     points = []
     for spec in specs:
         name, extra = parse_spec(spec)
@@ -125,6 +140,8 @@ def run_sweep(
             knobs = {**size_knobs(name, size), **extra}
             summary, _ = run_eval(problems, name, models, knobs, seed)
             points.append({"spec": spec, "size": size if scales else 1, **summary.as_row()})
+            if on_row:
+                on_row(points[-1])
             if on_point:
                 on_point(summary)
     return points

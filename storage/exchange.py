@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -93,11 +94,42 @@ def export_run(store: RunDatabase, run_id: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- import
-def import_run(store: RunDatabase, source: Mapping[str, Any] | str | Path) -> int:
+def _checked(source: Mapping[str, Any] | str | Path) -> tuple[ExportDocument, list[Event], Tree]:
+    """Every check an import makes, without writing: the document, its events and its tree."""
     document = _validated(_read(source))
     events = _validated_events(document)
     tree = _trial_fold(events)
     _check_agreement(document.run, events)
+    return document, events, tree
+
+
+def import_files(store: RunDatabase, paths: Sequence[str | Path]) -> list[tuple[Path, int | None, str | None]]:
+    """Import several export files: all are checked first, then each is imported on its own.
+
+    Raises StorageError naming every bad file (and imports nothing) when any file fails the
+    checks; after that, a file whose write fails gets its error in its result and the others
+    still go in.  Returns (path, new run id or None, error or None) per file, in order.
+    """
+    bad = []
+    for path in map(Path, paths):
+        try:
+            _checked(path)
+        except StorageError as exc:
+            bad.append(f"{path}: {exc}")
+    if bad:
+        listed = "\n  ".join(bad)
+        raise StorageError(f"{len(bad)} of {len(paths)} file(s) cannot be imported; nothing was imported.\n  {listed}")
+    results: list[tuple[Path, int | None, str | None]] = []
+    for path in map(Path, paths):
+        try:
+            results.append((path, import_run(store, path), None))
+        except StorageError as exc:
+            results.append((path, None, str(exc)))
+    return results
+
+
+def import_run(store: RunDatabase, source: Mapping[str, Any] | str | Path) -> int:
+    document, events, tree = _checked(source)
     run = document.run
     tags = store.clean_tags(run.tags)
     status = "interrupted" if run.status == "running" else run.status
@@ -222,7 +254,8 @@ def export_graph(store: RunDatabase, run_id: int, fmt: str) -> str:
     graph = tree_graph(tree, flat=fmt == "graphml")
     graph.graph.update(
         _scalars(
-            {
+            xml=fmt == "graphml",
+            attrs={
                 "run_id": summary.id,
                 "name": summary.name,
                 "task": summary.task,
@@ -258,11 +291,33 @@ def tree_graph(tree: Tree, *, flat: bool) -> nx.DiGraph:
     return graph
 
 
-def _scalars(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Drop None and non-finite values (GraphML has no null) and stringify anything else odd."""
+def _scalars(attrs: Mapping[str, Any], *, xml: bool = True) -> dict[str, Any]:
+    """Drop None and non-finite values (GraphML has no null), stringify anything else odd, and
+    (for GraphML, `xml`) make every string XML-safe with `xml_safe`."""
     out: dict[str, Any] = {}
     for key, value in attrs.items():
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             continue
-        out[key] = value if isinstance(value, bool | int | float | str) else json.dumps(value)
+        value = value if isinstance(value, bool | int | float | str) else json.dumps(value)
+        out[key] = xml_safe(value) if xml and isinstance(value, str) else value
     return out
+
+
+#: What XML 1.0 cannot hold (C0 controls but tab and newline, surrogates, U+FFFE/U+FFFF), plus
+#: carriage return (parsers turn it into a newline), plus a backslash that starts ``x{``.
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]|\\(?=x\{)")
+_XML_ESCAPE = re.compile(r"\\x\{([0-9A-F]{1,6})\}")
+
+
+def xml_safe(text: str) -> str:
+    r"""Write each character XML cannot hold as ``\x{HEX}`` (``\x01`` -> ``\x{1}``, CR -> ``\x{D}``).
+
+    A literal backslash that would start such an escape is written ``\x{5C}``, so the mapping is
+    reversible: `xml_restore` gives the original text back exactly.  Other text is unchanged.
+    """
+    return _XML_UNSAFE.sub(lambda m: f"\\x{{{ord(m.group()):X}}}", text)
+
+
+def xml_restore(text: str) -> str:
+    """Inverse of `xml_safe` (for readers of our GraphML files)."""
+    return _XML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)

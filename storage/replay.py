@@ -40,6 +40,17 @@ _NODE_KEYS = frozenset({"node", "parent", "from_node", "to_node"})
 _NODE_LIST_KEYS = frozenset({"children", "path"})
 
 
+def run_version(run: RunSummary) -> tuple[int, str, str, int]:
+    """What any cache of a run's events must be keyed by: (id, created, status, event_count).
+
+    The id alone is not enough: a run being recorded grows (event_count) and ends (status),
+    and a database from before migration 0003 could hand a deleted run's id to a new run
+    (created tells them apart).  Pages pass this to `st.cache_resource` so a cached replay is
+    rebuilt exactly when the run changed.
+    """
+    return (run.id, run.created.isoformat(), run.status, run.event_count)
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     tree_state: dict[str, Any]

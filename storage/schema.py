@@ -62,6 +62,8 @@ class Sweep(Base):
     """An eval sweep; its runs point at it through `runs.sweep_id`."""
 
     __tablename__ = "sweeps"
+    #: Ids are never reused (migration 0003): SQLite AUTOINCREMENT; PostgreSQL sequences already.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it as is
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -78,6 +80,8 @@ class Run(Base):
         Index("ix_runs_status", "status"),
         Index("ix_runs_task_strategy", "task", "strategy"),
         Index("ix_runs_sweep_id", "sweep_id"),
+        #: Ids are never reused (migration 0003): a deleted run's id never names another run.
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -142,7 +146,8 @@ class NodeRow(Base):
     depth: Mapped[int] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int] = mapped_column(BigInteger)
-    logprob: Mapped[float] = mapped_column(Float)
+    #: Null when the policy's log-probability was refused as NaN/infinite (on_bad_number=unscored).
+    logprob: Mapped[float | None] = mapped_column(Float)
     terminal: Mapped[bool]
     answer: Mapped[str | None] = mapped_column(Text)
     correct: Mapped[bool | None]

@@ -144,3 +144,20 @@ def test_an_unscored_run_records_and_replays_through_sqlite(tmp_path) -> None:
         recorder.close()
         tree = store.tree(recorder.run_id)
     assert tree.status == "finished" and tree.unscored > 0
+
+
+def test_a_refused_log_probability_is_stored_as_null(tmp_path) -> None:
+    from sqlalchemy import select
+
+    from storage import Store
+    from storage.schema import NodeRow
+
+    with Store.open(tmp_path / "runs.db") as store:
+        recorder = store.recorder(name="nan logprob")
+        config = {"n": 5, "beam_width": 5, "on_bad_number": "unscored"}
+        models = Models(policy=BadLogprobPolicy(math.nan), prm=ScriptedPRM())
+        run_search(PROBLEM, task="arith", strategy="beam", config=config, models=models, sinks=[recorder])
+        recorder.close()
+        with store.engine.connect() as conn:
+            logprobs = conn.execute(select(NodeRow.logprob).where(NodeRow.run_id == recorder.run_id)).scalars().all()
+        assert None in logprobs and store.tree(recorder.run_id).unscored > 0

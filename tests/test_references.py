@@ -159,3 +159,19 @@ def test_a_finished_search_without_an_answer_is_graded_wrong_and_found_by_runs_l
         assert [r.name for r in store.list_runs(correct=False)] == ["no answer"]
     listed = CliRunner().invoke(app, ["runs", "list", "--wrong", "--db", str(db)])
     assert "no answer" in listed.output, listed.output
+
+
+@pytest.mark.parametrize(("known", "shown"), [("8.5", "whole number"), ("eight", "whole number"), ("1,50", "1,50")])
+def test_the_apps_known_answer_box_refuses_a_bad_reference_before_the_search(known, shown, tmp_path, monkeypatch):
+    from tests.test_app import app, sidebar_button
+
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(tmp_path / "runs.db"))
+    monkeypatch.setenv("THOUGHTSCOPE_POLICY", "/nonexistent/policy")  # a search would fail to load it
+    at = app()
+    at.sidebar.selectbox[0].set_value("arith").run()
+    next(t for t in at.sidebar.text_input if t.label.startswith("Known answer")).set_value(known)
+    at = sidebar_button(at.run(), "Start search")
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("Cannot start" in e and shown in e for e in errors), errors
+    assert not any("Cannot load the models" in e for e in errors)

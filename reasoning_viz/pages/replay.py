@@ -8,14 +8,24 @@ from reasoning_viz import resources
 from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.narration import narrate
+from reasoning_viz.replay_position import slider_position
 from search.tasks import TASKS
 
 SPEEDS = {"1 event/s": 1.0, "4 events/s": 0.25, "10 events/s": 0.1}
 
 
+#: How often a run that is still being recorded is re-read (seconds).
+LIVE_POLL_S = 1.0
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the run…")
-def load_replay(store_key: str, run_id: int):
-    """A run's events indexed for fast seeking, plus its final tree's (stable) layout."""
+def load_replay(store_key: str, run_id: int, version: tuple):
+    """A run's events indexed for fast seeking, plus its final tree's (stable) layout.
+
+    `version` (`storage.replay.run_version`: id, created, status, event count) is part of the
+    cache key, so a run still recording is re-read as it grows and a new run never gets a
+    cached copy of an older one.
+    """
     from storage.replay import Replay
 
     replay = Replay.load(resources.run_store(), run_id)
@@ -50,13 +60,12 @@ def run_picker(store) -> int | None:
 
 
 def event_index(total: int) -> int:
-    """The slider over events, initialised from the URL (deep links)."""
-    wanted = st.query_params.get("event", str(total))
-    start = min(int(wanted), total) if wanted.isdigit() else total
-    if "replay-k" not in st.session_state or st.session_state.get("replay-total") != total:
-        st.session_state["replay-k"] = start
-        st.session_state["replay-total"] = total
-    return st.session_state["replay-k"]
+    """The slider over events, initialised from the URL (deep links), following a growing run."""
+    state = st.session_state
+    wanted = st.query_params.get("event")
+    state["replay-k"] = slider_position(state.get("replay-k"), state.get("replay-total"), total, wanted)
+    state["replay-total"] = total
+    return state["replay-k"]
 
 
 def controls(total: int) -> None:
@@ -87,16 +96,26 @@ def page() -> None:
         return
     if run_id is None:
         return
-    replay, _ = load_replay(store.key, run_id)
+    summary = store.get_run(run_id)
+    replay, _ = load_replay(store.key, run_id, run_version(summary))
     event_index(len(replay))
     speed = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
-    interval = speed if st.session_state.get("playing") else None
+    live = LIVE_POLL_S if summary.status == "running" else None
+    interval = speed if st.session_state.get("playing") else live
     st.fragment(run_every=interval)(frame)(run_id, store.key)
 
 
+def run_version(summary) -> tuple:
+    from storage.replay import run_version as version
+
+    return version(summary)
+
+
 def frame(run_id: int, store_key: str) -> None:
-    replay, positions = load_replay(store_key, run_id)
+    summary = resources.run_store().get_run(run_id)  # re-read each tick: a live run keeps growing
+    replay, positions = load_replay(store_key, run_id, run_version(summary))
     total = len(replay)
+    event_index(total)
     if st.session_state.get("playing"):
         if st.session_state["replay-k"] >= total:
             st.session_state["playing"] = False

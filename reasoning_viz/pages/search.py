@@ -219,16 +219,19 @@ def current_job() -> Job | None:
 def _stored_run(run_id: int) -> Job | None:
     """A run that is not running in this server (finished, or from before a restart), shown from
     its saved events by the same live renderer."""
-    cached = st.session_state.get("stored-run")
-    if cached is not None and cached.run_id == run_id:
-        return cached
+    from storage.replay import run_version
+
     try:
         store = resources.run_store()
+        version = run_version(store.get_run(run_id))  # a run recorded elsewhere grows: key by its version
+        cached = st.session_state.get("stored-run")
+        if cached is not None and cached[0] == version:
+            return cached[1]
         job = Job(id=f"run-{run_id}", label=f"saved run {run_id}", events=store.events(run_id), run_id=run_id)
     except Exception as exc:  # noqa: BLE001 - unknown id or unreadable database
         st.warning(f"Run {run_id} cannot be shown: {exc}")
         return None
-    st.session_state["stored-run"] = job
+    st.session_state["stored-run"] = (version, job)
     return job
 
 

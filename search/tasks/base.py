@@ -18,6 +18,8 @@ from search.answer_text import answer_line
 MAX_PROBLEM_CHARS = 4000
 MAX_REFERENCE_CHARS = 1000
 ANSWER_PREFIX = "Answer:"
+#: Characters PostgreSQL text and UTF-8 files cannot hold (other control characters are fine).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class ProblemError(ValueError):
@@ -78,6 +80,11 @@ class Task(ABC):
         text = (problem or "").strip()
         if not text:
             raise ProblemError("The problem text is empty: type a problem or draw a random one.")
+        if UNSTORABLE.search(text):
+            raise ProblemError(
+                "The problem text contains a NUL character or an unpaired surrogate (bytes that were not "
+                "valid UTF-8); no database or file can hold it. Remove it or retype the text."
+            )
         if len(text) > MAX_PROBLEM_CHARS:
             raise ProblemError(
                 f"The problem text has {len(text):,} characters; the limit is {MAX_PROBLEM_CHARS:,}. Shorten it."
