@@ -118,6 +118,14 @@ def run(
     bad_token: Annotated[str | None, typer.Option(help="PRM 'bad step' label token (tag PRMs).")] = None,
     device: Annotated[str | None, typer.Option(help="cuda, mps or cpu (default: best available).")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom model code from the hub.")] = False,
+    policy_url: Annotated[
+        str | None,
+        typer.Option(envvar="THOUGHTSCOPE_POLICY_URL", help="Inference server (vLLM/OpenAI) serving --policy."),
+    ] = None,
+    prm_url: Annotated[
+        str | None,
+        typer.Option(envvar="THOUGHTSCOPE_PRM_URL", help="Inference server serving --prm (and --orm)."),
+    ] = None,
     max_nodes: Annotated[int | None, typer.Option(help="Budget: most tree nodes.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Budget: most generated tokens.")] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Budget: most wall seconds.")] = None,
@@ -148,7 +156,8 @@ def run(
             bad_token=bad_token,
         )
         store = _open_store(db) if record else None
-        models = load_models(policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code)
+        models = load_models(policy, prm, spec=spec, orm=orm, device=device, trust_remote_code=trust_remote_code,
+                             policy_url=policy_url, prm_url=prm_url)
         recorder = store.recorder(name=name, tags=tag or (), models_info=describe(models)) if store else None
         sinks = [recorder] if recorder else []
         result = _run_with_progress(problem, task, strategy, models, config, budget, seed, reference, sinks)

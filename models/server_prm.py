@@ -215,6 +215,8 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     """
     assert spec.url
     spec.check()
+    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
+    client.check_served()  # first: a wrong URL or name is reported before any tokenizer download is tried
     tok_name = spec.tokenizer or spec.name_or_path
     source, local = resolve_source(tok_name)
     tokenizer = load_tokenizer(source, local, tok_name, spec.trust_remote_code)
@@ -222,8 +224,6 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     if spec.kind == "likelihood":
         config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
         calib = calibration(SimpleNamespace(config=config))  # type: ignore[arg-type]
-    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
-    client.check_served()
     client.usage.reset()
     mark, sep = spec.mark_and_sep if spec.kind != "likelihood" else ("", spec.step_separator)
     default = HEAD_LAYOUT if spec.kind != "tag" else TAG_LAYOUT

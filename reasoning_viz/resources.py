@@ -36,14 +36,34 @@ def _open_store(target: str):
 
 
 def models_for(
-    policy: str | None, prm: str | None, spec: PRMSpec, device: str | None, trust_remote_code: bool
+    policy: str | None,
+    prm: str | None,
+    spec: PRMSpec,
+    device: str | None,
+    trust_remote_code: bool,
+    *,
+    policy_url: str | None = None,
+    prm_url: str | None = None,
 ) -> Models:
-    """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration."""
+    """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration.
+
+    `policy_url`/`prm_url`: inference servers serving them (the served names are checked against
+    /v1/models here, before any search starts; a ValueError says what is served).
+    """
     policy = policy or default_model("policy")
     prm = prm or default_model("prm")
-    return _load_models(policy, prm, spec, device, trust_remote_code)
+    return _load_models(policy, prm, spec, device, trust_remote_code, policy_url, prm_url)
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
-def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
-    return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
+def _load_models(
+    policy: str,
+    prm: str,
+    spec: PRMSpec,
+    device: str | None,
+    trust_remote_code: bool,
+    policy_url: str | None = None,
+    prm_url: str | None = None,
+) -> Models:
+    return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code,
+                       policy_url=policy_url, prm_url=prm_url)

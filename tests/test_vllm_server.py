@@ -12,8 +12,11 @@ $THOUGHTSCOPE_TEST_VLLM_URL; without one these tests skip with the reason.  By h
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -178,3 +181,60 @@ def test_prompt_longer_than_the_served_context_is_refused_before_sending(server_
         server_policy.propose([PROMPTS[0] * 30], 1, temperature=0.0, max_new_tokens=8, stop="\n", seed=1)
     assert server_policy.usage.requests == before
     assert math.isfinite(server_policy.usage.prompt_tokens)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sampling", "self_consistency", "best_of_n", "beam", "dvts", "mcts"])
+def test_every_strategy_runs_from_the_cli_through_the_server(served: str, strategy: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from tests.test_cli import KNOBS, PROBLEM, SMALL
+
+    events_path = tmp_path / "events.json"
+    args = ["run", PROBLEM, "--strategy", strategy, *KNOBS[strategy], *SMALL, "--policy", served, "--no-record",
+            "--events-json", str(events_path)]
+    result = CliRunner().invoke(app, args, env={"THOUGHTSCOPE_POLICY_URL": URL})
+    assert result.exit_code == 0, result.output
+    assert "status finished" in result.output
+    budgets = [e for e in json.loads(events_path.read_text()) if e["kind"] == "budget"]
+    assert budgets[-1]["data"]["server"]["policy"]["requests"] >= 1
+
+
+def test_cli_names_what_the_server_serves_for_a_wrong_model(served: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["run", "Start with 3. Add 4.", "--strategy", "greedy", "--no-record",
+                                      "--policy", POLICY_DIR + "/", "--policy-url", URL + "/v1"])
+    if served == POLICY_DIR + "/":  # pragma: no cover - the served name is the path without a slash
+        pytest.skip("served under the slash-ended name")
+    assert result.exit_code == 1
+    assert "does not serve" in result.output and served in result.output.replace("\n", "")
+
+
+def test_app_searches_through_the_inference_server(
+    served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(tmp_path / "runs.db"))
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=90)
+    at.run()
+    next(r for r in at.radio if r.label == "Models").set_value("Inference server").run()
+    next(t for t in at.text_input if t.label == "Policy server URL").set_value(URL).run()
+    next(t for t in at.text_input if t.label == "Served policy").set_value(served).run()
+    next(b for b in at.sidebar.button if "Start search" in b.label).click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics: dict[str, Any] = {}
+    for _ in range(120):
+        metrics = {m.label: m.value for m in at.metric}
+        if metrics.get("status") == "finished":
+            break
+        time.sleep(0.5)
+        at.run()
+    assert metrics.get("status") == "finished", metrics
+    next(t for t in at.text_input if t.label == "Served policy").set_value("no-such-model").run()
+    next(b for b in at.sidebar.button if "Start search" in b.label).click().run()
+    assert any("does not serve 'no-such-model'" in e.value for e in at.error), [e.value for e in at.error]

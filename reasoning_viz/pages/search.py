@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -128,12 +129,15 @@ def _random_problem(task: str) -> str:
 def model_inputs() -> dict:
     source = st.radio(
         "Models",
-        ["Bundled nano pack", "Hugging Face"],
+        ["Bundled nano pack", "Hugging Face", "Inference server"],
         horizontal=True,
-        help="The nano pack runs offline on a laptop CPU; or give your own models.",
+        help="The nano pack runs offline on a laptop CPU; or give your own models, in this process or on a "
+        "vLLM / OpenAI-compatible server.",
     )
     if source == "Bundled nano pack":
         return {"policy": None, "prm": None, "preset": "nano", "device": None, "trust_remote_code": False}
+    if source == "Inference server":
+        return server_model_inputs()
     return {
         "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.") or None,
         "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.") or None,
@@ -142,6 +146,23 @@ def model_inputs() -> dict:
         "trust_remote_code": st.checkbox(
             "Trust remote code", help="Run custom model code from the hub (off by default)."
         ),
+    }
+
+
+def server_model_inputs() -> dict:
+    """Models on an inference server: URL + served name per role, checked against /v1/models at start."""
+    return {
+        "policy_url": st.text_input("Policy server URL", value=os.environ.get("THOUGHTSCOPE_POLICY_URL", ""),
+                                    placeholder="http://127.0.0.1:8000"),
+        "policy": st.text_input(
+            "Served policy", help="The model name the server lists (a local dir or hub id of the same checkpoint, "
+            "whose tokenizer builds the prompts).") or None,
+        "prm_url": st.text_input("PRM server URL (empty: the PRM runs here)",
+                                 value=os.environ.get("THOUGHTSCOPE_PRM_URL", "")) or None,
+        "prm": st.text_input("PRM (local dir or hub id; the served name with a PRM URL)") or None,
+        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
+        "device": None,
+        "trust_remote_code": False,
     }
 
 
@@ -154,7 +175,10 @@ def start(request: dict) -> Job | None:
         budget = Budget(**request["budget"])
         m = request["models"]
         device = None if m["device"] in (None, "auto") else m["device"]
-        models = resources.models_for(m["policy"], m["prm"], prm_spec(m["preset"]), device, m["trust_remote_code"])
+        if "policy_url" in m and not m["policy_url"]:
+            raise ConfigError("Give the policy server's URL (e.g. http://127.0.0.1:8000), or choose another source.")
+        models = resources.models_for(m["policy"], m["prm"], prm_spec(m["preset"]), device, m["trust_remote_code"],
+                                      policy_url=m.get("policy_url"), prm_url=m.get("prm_url"))
     except (ProblemError, ConfigError) as exc:
         st.error(f"Cannot start: {exc}")
         return None
