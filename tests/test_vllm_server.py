@@ -259,9 +259,10 @@ def build_tiny_qwen_prm(directory: Path) -> Path:
     config.auto_map = {"AutoModel": "tiny_prm_model.Qwen2ForProcessRewardModel"}
     torch.manual_seed(0)
     model = Qwen2ForProcessRewardModel(config)
-    with torch.no_grad():
-        for parameter in model.score.parameters():  # spread the scores so a misread position shows
-            parameter.mul_(8.0)
+    with torch.no_grad():  # spread the scores so that reading a wrong position shows
+        model.score[0].weight.mul_(8.0)
+        model.score[2].weight.mul_(3.0)
+        model.score[2].bias.zero_()
     model.save_pretrained(directory)
     shutil.copy(Path(__file__).with_name("tiny_prm_model.py"), directory / "tiny_prm_model.py")
     for name in ("tokenizer.json", "tokenizer_config.json"):
@@ -329,7 +330,7 @@ def test_head_prm_on_the_pooling_server_scores_as_the_transformers_backend(pooli
     remote = load_prm(RewardModelSpec(served, url=url, tokenizer=str(checkpoint), **spec))  # type: ignore[arg-type]
     local = load_prm(RewardModelSpec(str(checkpoint), device="cpu", **spec))  # type: ignore[arg-type]
     got, want = remote.score("Start with 3. Add 4.", paths), local.score("Start with 3. Add 4.", paths)
-    assert max(s for w in want for s in w.scores) - min(s for w in want for s in w.scores) > 0.05, "scores spread"
+    assert max(s for w in want for s in w.scores) - min(s for w in want for s in w.scores) > 0.01, "scores spread"
     for g, w in zip(got, want, strict=True):
         assert g.tokens_read == w.tokens_read
         assert g.scores == pytest.approx(w.scores, abs=1e-4)
