@@ -22,8 +22,9 @@ differently with and without batching).
 * recompute: tokens the policy ran through the model / (root prompt tokens + tokens generated);
   1.0 means no token was encoded twice.  Batch padding is not counted (see "padded").
 * PRM: 16 paths of 8 steps, one pass per path vs one pass per step prefix (best of 3).
-* memory: Python heap peak (tracemalloc) per phase, and the process's peak RSS (VmHWM, reset
-  before each phase where the kernel allows it) plus the KV cache's bytes at the end.
+* memory: Python heap peak (tracemalloc) and the process's peak RSS (VmHWM, reset before the pass
+  where the kernel allows it), measured in a separate, untimed pass of the same search (tracemalloc
+  halves a search's speed, so it is never on while exp/s is timed), plus the KV cache's bytes.
 * `--gpu`: also decode tokens/s at batch 1 and batch 64 (64 new tokens, no stop).
 
 Targets (2-core CPU): exp/s >= 4x naive; recompute <= 1.1; PRM >= 5x.
@@ -179,16 +180,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measured(fn: Callable[[], Any]) -> tuple[Any, float, float, float]:
-    """(result, seconds, Python heap peak MB, process peak RSS MB) of one call."""
-    reset_peak_rss()
-    tracemalloc.start()
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """(result, seconds) of one call, with no memory tracing on (tracemalloc halves a search's speed)."""
     start = time.perf_counter()
     result = fn()
-    seconds = time.perf_counter() - start
-    _, heap = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return result, seconds, heap / 2**20, peak_rss_mb()
+    return result, time.perf_counter() - start
+
+
+def memory_of(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(Python heap peak MB, process peak RSS MB) of one call, traced in a pass of its own (never timed)."""
+    reset_peak_rss()
+    tracemalloc.start()
+    try:
+        fn()
+        _, heap = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return heap / 2**20, peak_rss_mb()
 
 
 def sync(device: torch.device) -> None:
@@ -196,36 +204,45 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def run_one(policy: HFPolicy, models: Models, strategy: str, config: dict[str, Any], seed: int) -> dict[str, float]:
-    policy.tokens.reset()
-    policy.kv_cache.clear()
+def run_one(
+    policy: HFPolicy, models: Models, strategy: str, config: dict[str, Any], seed: int, memory: bool = False
+) -> dict[str, float]:
+    """One seeded search, timed; with `memory`, run it a second time under tracemalloc for the memory columns."""
     task = FullDepthArith()
     root_tokens = len(policy.tokenizer(task.prompt(PROBLEM, []))["input_ids"])
 
     def search() -> Any:
+        policy.tokens.reset()
+        policy.kv_cache.clear()
         result = run_search(PROBLEM, task=task, strategy=strategy, models=models, config=config, seed=seed)
         sync(policy.device)
         return result
 
-    result, seconds, heap, rss = measured(search)
+    result, seconds = timed(search)
+    counts = policy.tokens
+    tokens_encoded, tokens_padded, tokens_generated = counts.encoded, counts.padded, counts.generated
+    kv_mb = policy.kv_cache.nbytes / 2**20
+    heap, rss = memory_of(search) if memory else (float("nan"), float("nan"))
     assert result.status == "finished", result.error
     nodes = len(result.tree) - 1
-    tokens = policy.tokens
     return {
         "nodes": nodes,
         "seconds": seconds,
         "exp_s": nodes / seconds,
-        "recompute": tokens.encoded / (root_tokens + tokens.generated),
-        "padded": tokens.padded / (root_tokens + tokens.generated),
+        "recompute": tokens_encoded / (root_tokens + tokens_generated),
+        "padded": tokens_padded / (root_tokens + tokens_generated),
         "heap_mb": heap,
         "rss_mb": rss,
-        "kv_mb": policy.kv_cache.nbytes / 2**20,
+        "kv_mb": kv_mb,
     }
 
 
 def fastest(repeats: int, *args: Any) -> dict[str, float]:
-    """The quickest of `repeats` identical seeded `run_one(*args)` (the machine is shared; noise only slows)."""
-    return min((run_one(*args) for _ in range(max(1, repeats))), key=lambda r: r["seconds"])
+    """The quickest of `repeats` identical seeded `run_one(*args)` (the machine is shared; noise only slows),
+    with the memory columns from one more, traced pass."""
+    best = min((run_one(*args) for _ in range(max(1, repeats))), key=lambda r: r["seconds"])
+    traced = run_one(*args, memory=True)
+    return {**best, "heap_mb": traced["heap_mb"], "rss_mb": traced["rss_mb"]}
 
 
 def prm_paths() -> list[list[str]]:

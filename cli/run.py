@@ -71,6 +71,14 @@ def run(
     bad_token: Annotated[str | None, typer.Option(help="PRM 'bad step' label token (tag PRMs).")] = None,
     device: Device = None,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom model code from the hub.")] = False,
+    policy_url: Annotated[
+        str | None,
+        typer.Option(envvar="THOUGHTSCOPE_POLICY_URL", help="Inference server (vLLM/OpenAI) serving --policy."),
+    ] = None,
+    prm_url: Annotated[
+        str | None,
+        typer.Option(envvar="THOUGHTSCOPE_PRM_URL", help="Inference server serving --prm (and --orm)."),
+    ] = None,
     chat_template: Annotated[
         str, typer.Option(help="Policy prompts through its chat template: auto (when it has one), on or off.")
     ] = "auto",
@@ -110,6 +118,8 @@ def run(
             orm_preset=orm_preset,
             chat_template=chat_template,
             system_prompt=system_prompt,
+            policy_url=policy_url,
+            prm_url=prm_url,
         ),
         recording=Recording(enabled=record, name=name, tags=tuple(tag or ())),
     )

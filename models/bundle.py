@@ -215,6 +215,9 @@ def describe(models: Models) -> dict[str, dict[str, Any]]:
         local = getattr(model, "local_path", None)
         weights = model.weights_hash() if hasattr(model, "weights_hash") else None
         out[role] = {"name": model.name, "path": str(local) if local else None, "weights_hash": weights}
+        url = getattr(getattr(model, "client", None), "url", None)
+        if url:
+            out[role]["url"] = url
     return out
 
 

@@ -316,10 +316,12 @@ def load_server_policy(spec: PolicySpec, *, transport: Any = None, allow_raw_log
     """A `ServerPolicy` for `spec.url` serving `spec.name_or_path` (tokenizer from `spec.tokenizer` or the name).
 
     Checks, in order, each failing with a `ServerError`/`ModelLoadError` that says what to do:
-    the tokenizer loads; the server answers; it serves the model (`/v1/models`); its sampled
+    the server answers; it serves the model (`/v1/models`); the tokenizer loads; its sampled
     log-probabilities are after temperature (`--logprobs-mode processed_logprobs`).
     """
     assert spec.url
+    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
+    client.check_served()  # first: a wrong URL or name is reported before any tokenizer download is tried
     tok_name = spec.tokenizer or spec.name_or_path
     source, local = resolve_source(tok_name)
     tokenizer = load_tokenizer(source, local, tok_name, spec.trust_remote_code)
@@ -327,8 +329,6 @@ def load_server_policy(spec: PolicySpec, *, transport: Any = None, allow_raw_log
         generation = from_pretrained(GenerationConfig, source, local, tok_name)
     except ModelLoadError:  # no generation_config.json: the tokenizer's EOS only
         generation = None
-    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
-    client.check_served()
     policy = ServerPolicy(client, tokenizer, name=spec.name_or_path, local=local,
                           eos_ids=eos_token_ids(tokenizer, generation), yes_token=spec.yes_token,
                           no_token=spec.no_token, max_batch=spec.max_batch)

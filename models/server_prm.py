@@ -160,11 +160,11 @@ class ServerPRM:
         if len(rows) != len(items):
             raise ServerError(f"The pooling server returned {len(rows)} results for {len(items)} paths.")
         out = []
-        for (_, positions), row in zip(items, rows, strict=True):
+        for (ids, positions), row in zip(items, rows, strict=True):
             logits = torch.tensor(row.get("data"), dtype=torch.float32)
             if logits.dim() == 1:
                 logits = logits[:, None]
-            picked = logits[positions]
+            picked = logits[pooled_rows(ids, positions, logits.shape[0])]
             if picked.shape[1] == 1:
                 out.append(torch.sigmoid(picked[:, 0]).tolist())
             else:
@@ -183,6 +183,29 @@ class ServerPRM:
         if len(choices) != len(prompts):
             raise ServerError(f"The server returned {len(choices)} completions for {len(prompts)} prompts.")
         return choices
+
+
+def pooled_rows(ids: Sequence[int], positions: Sequence[int], returned: int) -> list[int]:
+    """Which rows of a `/pooling` token_classify result hold the marks at `positions` of `ids`.
+
+    vLLM returns every token's row (`ALL` pooling) or, with `STEP` pooling (its default for
+    Qwen2ForProcessRewardModel, `step_tag_id` 151651 = `<extra_0>`), only the rows of the tokens
+    equal to the step tag, in order.  Raises ServerError when neither fits (e.g. the server's
+    step_tag_id is not this layout's separator token: start it with
+    `--pooler-config '{"step_tag_id": ID}'` for the separator's id, or `'{"tok_pooling_type": "ALL"}'`).
+    """
+    if returned == len(ids):
+        return list(positions)
+    tags = {ids[q] for q in positions}
+    occurrences = [j for j, token in enumerate(ids) if token in tags] if len(tags) == 1 else []
+    if returned == len(occurrences) and returned:
+        index = {j: k for k, j in enumerate(occurrences)}
+        return [index[q] for q in positions]
+    raise ServerError(
+        f"The pooling server returned {returned} rows for a {len(ids)}-token path with {len(positions)} steps: its "
+        "step pooling does not read this layout's separator. Start it with --pooler-config "
+        '\'{"tok_pooling_type": "ALL"}\' (or a step_tag_id equal to the separator token).'
+    )
 
 
 def _prompt_token_logprobs(choice: dict[str, Any], prompt: list[int]) -> list[float]:
@@ -215,6 +238,8 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     """
     assert spec.url
     spec.check()
+    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
+    client.check_served()  # first: a wrong URL or name is reported before any tokenizer download is tried
     tok_name = spec.tokenizer or spec.name_or_path
     source, local = resolve_source(tok_name)
     tokenizer = load_tokenizer(source, local, tok_name, spec.trust_remote_code)
@@ -222,8 +247,6 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     if spec.kind == "likelihood":
         config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
         calib = calibration(SimpleNamespace(config=config))  # type: ignore[arg-type]
-    client = ServerClient(spec.url, spec.name_or_path, transport=transport)
-    client.check_served()
     client.usage.reset()
     mark, sep = spec.mark_and_sep if spec.kind != "likelihood" else ("", spec.step_separator)
     default = HEAD_LAYOUT if spec.kind != "tag" else TAG_LAYOUT

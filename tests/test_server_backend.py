@@ -24,7 +24,7 @@ from models.loading import ModelLoadError, load_tokenizer
 from models.prompting import prompt_token_ids
 from models.server_client import ServerClient, ServerError, normalize_url
 from models.server_policy import ServerPolicy, row_seed
-from models.server_prm import ServerPRM
+from models.server_prm import ServerPRM, pooled_rows
 from models.specs import PolicySpec, RewardModelSpec
 
 POLICY = str(NANO_DIR / "policy")
@@ -271,3 +271,12 @@ def test_pooling_404_says_start_with_runner_pooling(fake: FakeVLLM) -> None:
     prm = load_prm(RewardModelSpec(POLICY, kind="head", url=fake.url))
     with pytest.raises(ServerError, match="--runner pooling"):
         prm.score("Start with 3.", [["3 + 4 = 7"]])
+
+
+def test_pooled_rows_maps_all_token_and_step_tag_pooling() -> None:
+    ids = [5, 9, 7, 9, 8, 9]  # 9 is the separator; the first 9 belongs to the prompt's prefix
+    assert pooled_rows(ids, [3, 5], returned=6) == [3, 5]  # ALL pooling: every token's row
+    assert pooled_rows(ids, [3, 5], returned=3) == [1, 2]  # STEP pooling: only the 9s, in order
+    for returned in (0, 2, 4):
+        with pytest.raises(ServerError, match="tok_pooling_type"):
+            pooled_rows(ids, [3, 5], returned=returned)

@@ -12,8 +12,12 @@ $THOUGHTSCOPE_TEST_VLLM_URL; without one these tests skip with the reason.  By h
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
+import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +27,7 @@ import torch
 from models.bundle import NANO_DIR
 from models.factory import load_policy, load_prm
 from models.hf_policy import HFPolicy
+from models.loading import load_tokenizer
 from models.prompting import prompt_token_ids
 from models.server_client import ServerClient, ServerError
 from models.server_policy import ServerPolicy
@@ -178,3 +183,155 @@ def test_prompt_longer_than_the_served_context_is_refused_before_sending(server_
         server_policy.propose([PROMPTS[0] * 30], 1, temperature=0.0, max_new_tokens=8, stop="\n", seed=1)
     assert server_policy.usage.requests == before
     assert math.isfinite(server_policy.usage.prompt_tokens)
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "sampling", "self_consistency", "best_of_n", "beam", "dvts", "mcts"])
+def test_every_strategy_runs_from_the_cli_through_the_server(served: str, strategy: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from tests.test_cli import KNOBS, PROBLEM, SMALL
+
+    events_path = tmp_path / "events.json"
+    args = ["run", PROBLEM, "--strategy", strategy, *KNOBS[strategy], *SMALL, "--policy", served, "--no-record",
+            "--events-json", str(events_path)]
+    result = CliRunner().invoke(app, args, env={"THOUGHTSCOPE_POLICY_URL": URL})
+    assert result.exit_code == 0, result.output
+    assert "status finished" in result.output
+    budgets = [e for e in json.loads(events_path.read_text()) if e["kind"] == "budget"]
+    assert budgets[-1]["data"]["server"]["policy"]["requests"] >= 1
+
+
+def test_cli_names_what_the_server_serves_for_a_wrong_model(served: str) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["run", "Start with 3. Add 4.", "--strategy", "greedy", "--no-record",
+                                      "--policy", POLICY_DIR + "/", "--policy-url", URL + "/v1"])
+    if served == POLICY_DIR + "/":  # pragma: no cover - the served name is the path without a slash
+        pytest.skip("served under the slash-ended name")
+    assert result.exit_code == 1
+    assert "does not serve" in result.output and served in result.output.replace("\n", "")
+
+
+def test_app_searches_through_the_inference_server(
+    served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(tmp_path / "runs.db"))
+    at = AppTest.from_file(str(Path(__file__).parent.parent / "app.py"), default_timeout=90)
+    at.run()
+    next(r for r in at.radio if r.label == "Models").set_value("Inference server").run()
+    next(t for t in at.text_input if t.label == "Policy server URL").set_value(URL).run()
+    next(t for t in at.text_input if t.label == "Served policy").set_value(served).run()
+    next(b for b in at.sidebar.button if "Start search" in b.label).click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    metrics: dict[str, Any] = {}
+    for _ in range(120):
+        metrics = {m.label: m.value for m in at.metric}
+        if metrics.get("status") == "finished":
+            break
+        time.sleep(0.5)
+        at.run()
+    assert metrics.get("status") == "finished", metrics
+    next(t for t in at.text_input if t.label == "Served policy").set_value("no-such-model").run()
+    next(b for b in at.sidebar.button if "Start search" in b.label).click().run()
+    assert any("does not serve 'no-such-model'" in e.value for e in at.error), [e.value for e in at.error]
+
+
+# -- head PRM on vLLM's pooling runner ----------------------------------------------------------------
+
+
+def build_tiny_qwen_prm(directory: Path) -> Path:
+    """A random Qwen2.5-Math-PRM look-alike (head dim 32, as vLLM's CPU attention needs) with the nano tokenizer."""
+    import shutil
+
+    from transformers import Qwen2Config
+
+    from tests.tiny_prm_model import Qwen2ForProcessRewardModel
+
+    config = Qwen2Config(vocab_size=116, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=384, num_labels=2,
+                         bos_token_id=1, eos_token_id=1, pad_token_id=0, tie_word_embeddings=False)
+    config.auto_map = {"AutoModel": "tiny_prm_model.Qwen2ForProcessRewardModel"}
+    torch.manual_seed(0)
+    model = Qwen2ForProcessRewardModel(config)
+    with torch.no_grad():  # spread the scores so that reading a wrong position shows
+        model.score[0].weight.mul_(8.0)
+        model.score[2].weight.mul_(3.0)
+        model.score[2].bias.zero_()
+    model.save_pretrained(directory)
+    shutil.copy(Path(__file__).with_name("tiny_prm_model.py"), directory / "tiny_prm_model.py")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(Path(POLICY_DIR) / name, directory / name)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(URL, checkpoint dir) of a vLLM pooling server started here with $THOUGHTSCOPE_TEST_VLLM_PYTHON."""
+    import socket
+    import subprocess
+
+    python = os.environ.get("THOUGHTSCOPE_TEST_VLLM_PYTHON", "")
+    if not python or not Path(python).exists():
+        pytest.skip("no vLLM Python to start a pooling server: set THOUGHTSCOPE_TEST_VLLM_PYTHON (.ci/run does)")
+    checkpoint = build_tiny_qwen_prm(tmp_path_factory.mktemp("tiny-qwen-prm"))
+    # vLLM's default step pooling for this architecture returns only the step-tag rows (`<extra_0>` for
+    # Qwen); here the separator is "\n", which the prompt's prefix also contains (the client must skip those).
+    tokenizer = load_tokenizer(str(checkpoint), checkpoint, str(checkpoint), False)
+    newline = tokenizer.encode("\n", add_special_tokens=False)[0]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(checkpoint / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
+    server = subprocess.Popen(
+        ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint),
+         "--runner", "pooling", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
+         "--max-model-len", "384", "--enforce-eager", "--pooler-config", json.dumps({"step_tag_id": newline})],
+        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.skip(f"the pooling server exited: {(checkpoint / 'server.log').read_text()[-500:]}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.skip("the pooling server was not healthy after 300 s")
+        yield url, checkpoint
+    finally:
+        import signal
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_head_prm_on_the_pooling_server_scores_as_the_transformers_backend(pooling_server: Any) -> None:
+    url, checkpoint = pooling_server
+    served = httpx.get(url + "/v1/models", timeout=5).json()["data"][0]["id"]
+    paths = [["3 + 4 = 7", "Answer: 7"], ["3 + 4 = 8", "8 + 1 = 9", "Answer: 9"], ["17 + 25 = 42"], []]
+    spec = {"kind": "head", "step_separator": "\n", "trust_remote_code": True}
+    remote = load_prm(RewardModelSpec(served, url=url, tokenizer=str(checkpoint), **spec))  # type: ignore[arg-type]
+    local = load_prm(RewardModelSpec(str(checkpoint), device="cpu", **spec))  # type: ignore[arg-type]
+    got, want = remote.score("Start with 3. Add 4.", paths), local.score("Start with 3. Add 4.", paths)
+    assert max(s for w in want for s in w.scores) - min(s for w in want for s in w.scores) > 0.01, "scores spread"
+    for g, w in zip(got, want, strict=True):
+        assert g.tokens_read == w.tokens_read
+        assert g.scores == pytest.approx(w.scores, abs=1e-4)
+    assert remote.usage.requests == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 
@@ -131,15 +132,18 @@ def _random_problem(task: str) -> str:
 def model_inputs() -> dict:
     source = st.radio(
         "Models",
-        ["Bundled nano pack", "Hugging Face"],
+        ["Bundled nano pack", "Hugging Face", "Inference server"],
         horizontal=True,
-        help="The nano pack runs offline on a laptop CPU; or give your own models.",
+        help="The nano pack runs offline on a laptop CPU; or give your own models, in this process or on a "
+        "vLLM / OpenAI-compatible server.",
     )
     if source == "Bundled nano pack":
         return {
             "policy": None, "prm": None, "preset": "nano", "device": None, "trust_remote_code": False,
             "chat_template": "auto",
         }
+    if source == "Inference server":
+        return server_model_inputs()
     return {
         "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.") or None,
         "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.") or None,
@@ -157,9 +161,29 @@ def model_inputs() -> dict:
     }
 
 
+def server_model_inputs() -> dict:
+    """Models on an inference server: URL + served name per role, checked against /v1/models at start."""
+    return {
+        "policy_url": st.text_input("Policy server URL", value=os.environ.get("THOUGHTSCOPE_POLICY_URL", ""),
+                                    placeholder="http://127.0.0.1:8000"),
+        "policy": st.text_input(
+            "Served policy", help="The model name the server lists (a local dir or hub id of the same checkpoint, "
+            "whose tokenizer builds the prompts).") or None,
+        "prm_url": st.text_input("PRM server URL (empty: the PRM runs here)",
+                                 value=os.environ.get("THOUGHTSCOPE_PRM_URL", "")) or None,
+        "prm": st.text_input("PRM (local dir or hub id; the served name with a PRM URL)") or None,
+        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
+        "device": None,
+        "trust_remote_code": False,
+        "chat_template": "auto",
+    }
+
+
 def run_request(form: dict) -> RunRequest:
     """The sidebar's values as the one request every front door builds."""
     m = form["models"]
+    if "policy_url" in m and not m["policy_url"]:
+        raise ConfigError("Give the policy server's URL (e.g. http://127.0.0.1:8000), or choose another source.")
     return RunRequest(
         form["problem"],
         task=form["task"],
@@ -175,6 +199,8 @@ def run_request(form: dict) -> RunRequest:
             device=m["device"],
             trust_remote_code=m["trust_remote_code"],
             chat_template=m.get("chat_template", "auto"),
+            policy_url=m.get("policy_url"),
+            prm_url=m.get("prm_url"),
         ),
         recording=Recording(name=form["name"]),
     )
