@@ -17,7 +17,7 @@ from .device import pick_device, pick_dtype
 from .hf_policy import HFPolicy
 from .hf_prm import HFPRM, head_loader
 from .likelihood_prm import LikelihoodPRM
-from .loading import ModelLoadError, from_pretrained, load_model, load_tokenizer, resolve_source
+from .loading import ModelLoadError, distinct_pair, from_pretrained, load_model, load_tokenizer, resolve_source
 from .prm_fit import REWARD_HEAD, VALUE_HEAD, check_fit, inspect_checkpoint
 from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT
 from .prompting import ChatFormat, ChatTemplateError, chat_format
@@ -29,13 +29,14 @@ def load_policy(spec: PolicySpec) -> Policy:
     """The policy `spec` describes (an `HFPolicy` in process; a server policy when `spec.url` is set).
 
     Raises `ModelLoadError` (a ValueError) with what to check when the checkpoint or server
-    cannot be used.
+    cannot be used.  Every backend gets its chat format here (`attach_chat`), so both write the
+    same prompt text and `models.prompting.prompt_token_ids` the same ids.
     """
     if spec.url:
         from .server_policy import load_server_policy
 
-        return load_server_policy(spec)
-    return load_hf_policy(spec)
+        return attach_chat(load_server_policy(spec), spec)
+    return attach_chat(load_hf_policy(spec), spec)
 
 
 def load_hf_policy(spec: PolicySpec) -> HFPolicy:
@@ -52,8 +53,22 @@ def load_hf_policy(spec: PolicySpec) -> HFPolicy:
         model, tokenizer, name=name, local=local, trust_remote_code=trc, yes_token=spec.yes_token,
         no_token=spec.no_token, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
-        chat=policy_chat_format(tokenizer, spec),
     )
+
+
+def attach_chat(policy: Any, spec: PolicySpec) -> Any:
+    """Give a loaded policy of any backend its chat format (`policy.chat`) from `spec.chat_template`.
+
+    With a chat format the engine writes the policy's prompts through its tokenizer's chat
+    template (search.models.render_prompt) and P(yes) is read from the format's yes/no tokens
+    (`yes_id`/`no_id`) at the start of the assistant's reply.  Raises ModelLoadError for
+    chat_template="on" without a template.
+    """
+    chat = policy_chat_format(policy.tokenizer, spec)
+    policy.chat = chat
+    if chat is not None:
+        policy.yes_id, policy.no_id = distinct_pair(policy.tokenizer, chat.yes_token, chat.no_token, "yes/no token")
+    return policy
 
 
 def policy_chat_format(tokenizer: Any, spec: PolicySpec) -> ChatFormat | None:

@@ -48,7 +48,7 @@ from search.models import Judgement, Proposal
 from .batching import TokenCounter, cached_block
 from .kv_cache import row_slice
 from .loading import LoadedModel, distinct_pair
-from .prompting import ChatFormat, ChatPromptMixin, cut_generation, eos_token_ids, prompt_token_id_batch, stop_token_ids
+from .prompting import ChatFormat, cut_generation, eos_token_ids, prompt_token_id_batch, stop_token_ids
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,13 +89,14 @@ class _StopOnText(StoppingCriteria):
         return torch.tensor([self.stop in t for t in texts], dtype=torch.bool, device=input_ids.device)
 
 
-class HFPolicy(ChatPromptMixin, LoadedModel):
+class HFPolicy(LoadedModel):
     """A causal LM as the search's policy: proposes steps, completes paths and judges steps.
 
-    With `chat` (a `ChatFormat`) the prompts and self-evaluation questions are written through
-    the tokenizer's chat template (`render_prompt`/`render_judge`) and P(yes) is read from the
-    chat format's yes/no tokens at the start of the assistant's reply.
+    `chat` (a `ChatFormat`, or None): the engine writes prompts and self-evaluation questions
+    through it (see models.factory.attach_chat, which also reads P(yes) from its yes/no tokens).
     """
+
+    chat: ChatFormat | None = None
 
     def __init__(
         self,
@@ -111,7 +112,6 @@ class HFPolicy(ChatPromptMixin, LoadedModel):
         kv_reuse: bool = True,
         kv_cache_entries: int = 256,
         kv_cache_bytes: int | None = 512 * 2**20,
-        chat: ChatFormat | None = None,
     ):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
                          kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
@@ -121,9 +121,6 @@ class HFPolicy(ChatPromptMixin, LoadedModel):
         self.max_batch = max(1, int(max_batch))
         self._stop_ids: dict[str, torch.Tensor | None] = {}
         self.tokens = TokenCounter()
-        self.chat = chat
-        if chat is not None:
-            yes_token, no_token = chat.yes_token, chat.no_token
         self.yes_id, self.no_id = distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
         self.eos_ids = eos_token_ids(tokenizer, model.generation_config)
         model.generation_config = GenerationConfig(

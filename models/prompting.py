@@ -9,8 +9,9 @@ exactly the same tokens.
 
 The prompt text comes from `Task.prompt(problem, steps)` (the problem, then the steps so far,
 each followed by the task's step delimiter) or `Task.self_eval_question(...)` for judging; a
-policy with a chat format renders both through its tokenizer's chat template instead
-(`ChatPromptMixin`, the engine asks through `search.models.render_prompt`).
+policy with a chat format (its `chat` attribute, set by models.factory.load_policy for every
+backend) has both written through its tokenizer's chat template instead (the engine asks
+through `search.models.render_prompt`).
 """
 
 from __future__ import annotations
@@ -189,23 +190,3 @@ def chat_format(tokenizer: Any, mode: str, name: str, system_prompt: str | None 
         )
     system = model_card_system_prompt(name) if system_prompt is None else (system_prompt or None)
     return ChatFormat(tokenizer, system)
-
-
-class ChatPromptMixin:
-    """`render_prompt`/`render_judge` (search.models.PromptRenderer) for a policy with `self.chat`.
-
-    A policy backend sets `self.chat` (a `ChatFormat`, or None for the task's plain text) and
-    inherits this, so every backend renders the same text and `prompt_token_ids` the same ids.
-    """
-
-    chat: ChatFormat | None = None
-
-    def render_prompt(self, task: Task, problem: str, steps: Sequence[str]) -> str:
-        """The chat rendering of the task's prompt, or the task's plain text without a chat format."""
-        return self.chat.prompt(task, problem, steps) if self.chat else task.prompt(problem, steps)
-
-    def render_judge(self, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
-        """The self-evaluation question, in a chat turn when the policy has a chat format."""
-        if self.chat:
-            return self.chat.judge(task, problem, steps, step)
-        return task.self_eval_question(problem, steps, step)

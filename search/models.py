@@ -82,37 +82,38 @@ class Policy(Protocol):
         ...
 
 
-@runtime_checkable
-class PromptRenderer(Protocol):
-    """A policy that writes its own prompt text, e.g. through its tokenizer's chat template.
+class PromptFormat(Protocol):
+    """How a policy wants its prompts written, e.g. through its tokenizer's chat template.
 
-    Optional: the engine asks a policy that has these methods for every prompt and
-    self-evaluation question, and uses the task's plain text (`Task.prompt`,
-    `Task.self_eval_question`) for any other policy.  The rendered text must grow by appending
-    each step and the task's delimiter, so a child's prompt extends its parent's (prefix caches).
+    A policy with a `chat` attribute holding one (models/prompting.py `ChatFormat`) gets every
+    prompt and self-evaluation question from it; other policies get the task's plain text
+    (`Task.prompt`, `Task.self_eval_question`).  A prompt must grow by appending each step and
+    the task's delimiter, so a child's prompt extends its parent's (prefix caches).
     """
 
-    def render_prompt(self, task: Task, problem: str, steps: Sequence[str]) -> str:
+    def prompt(self, task: Task, problem: str, steps: Sequence[str]) -> str:
         """The text the policy continues: the problem, then the steps so far."""
         ...
 
-    def render_judge(self, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
+    def judge(self, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
         """The yes/no question about `step` (the newest step after `steps`)."""
         ...
 
 
+def _format(policy: object) -> PromptFormat | None:
+    return getattr(policy, "chat", None)
+
+
 def render_prompt(policy: object, task: Task, problem: str, steps: Sequence[str]) -> str:
-    """The prompt `policy` receives: its own rendering when it is a `PromptRenderer`, else the task's text."""
-    if isinstance(policy, PromptRenderer):
-        return policy.render_prompt(task, problem, steps)
-    return task.prompt(problem, steps)
+    """The prompt `policy` receives: through its `chat` format when it has one, else the task's text."""
+    fmt = _format(policy)
+    return fmt.prompt(task, problem, steps) if fmt is not None else task.prompt(problem, steps)
 
 
 def render_judge(policy: object, task: Task, problem: str, steps: Sequence[str], step: str) -> str:
     """The self-evaluation question `policy` receives (see `render_prompt`)."""
-    if isinstance(policy, PromptRenderer):
-        return policy.render_judge(task, problem, steps, step)
-    return task.self_eval_question(problem, steps, step)
+    fmt = _format(policy)
+    return fmt.judge(task, problem, steps, step) if fmt is not None else task.self_eval_question(problem, steps, step)
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from models.prompting import ChatTemplateError, chat_format, prompt_token_ids
 from models.specs import PolicySpec
 from search import Models, run_search
 from search.events import EventKind
-from search.models import StepScores
+from search.models import StepScores, render_judge, render_prompt
 from search.tasks import get_task
 from tests.tiny_chat import SOLVED, SYSTEM, build_chat_checkpoint
 
@@ -45,9 +45,9 @@ def test_prompt_tokens_are_the_templates_own(chat_policy: HFPolicy) -> None:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": problem}]
     expected = chat_policy.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     expected = list(expected["input_ids"] if hasattr(expected, "keys") else expected)
-    head = chat_policy.render_prompt(FREEFORM, problem, [])
+    head = render_prompt(chat_policy, FREEFORM, problem, [])
     assert prompt_token_ids(chat_policy.tokenizer, head) == expected
-    grown = chat_policy.render_prompt(FREEFORM, problem, steps[:2])
+    grown = render_prompt(chat_policy, FREEFORM, problem, steps[:2])
     assert grown == head + steps[0] + "\n\n" + steps[1] + "\n\n"  # steps grow inside the assistant turn
 
 
@@ -74,7 +74,7 @@ def test_instruct_policy_solves_through_its_template(chat_checkpoint: Path, inde
 
 def test_self_evaluation_asks_in_a_chat_turn(chat_checkpoint: Path, chat_policy: HFPolicy) -> None:
     problem, steps = SOLVED[0]
-    question = chat_policy.render_judge(FREEFORM, problem, steps[:1], steps[1])
+    question = render_judge(chat_policy, FREEFORM, problem, steps[:1], steps[1])
     assert f"<|im_start|>assistant\n{steps[0]}\n\n{steps[1]}<|im_end|>\n<|im_start|>user\nCheck this step: " in question
     assert question.endswith("<|im_start|>assistant\n")
     [verdict] = chat_policy.judge([question])

@@ -236,3 +236,16 @@ def test_runaway_comparison_is_bounded_in_a_thread() -> None:
     verifier.close()
     assert out[0] is None and out[1] < 10 and out[2] is True
     assert verifier.restarts == 1
+
+
+def test_a_search_in_a_thread_grades_and_votes_through_math_verify() -> None:
+    """What the app does: run_search on a worker thread (math-verify's own timeouts would raise there)."""
+    scripts = [["Work.", r"\boxed{0.5}"], ["Work.", r"**Answer:** $\frac{1}{2}$"], ["Work.", r"\boxed{3}"]]
+    out: list[object] = []
+    thread = threading.Thread(target=lambda: out.append(_run(scripts, reference=r"\dfrac12")))
+    thread.start()
+    thread.join(timeout=300)
+    [result] = out
+    assert result.status == "finished", result.error
+    assert (result.answer, result.correct) == ("0.5", True)
+    assert result.tree.chosen["table"][0]["votes"] == 2.0
