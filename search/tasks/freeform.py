@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 from search.answer_text import clean_answer, final_answer
 from search.math_equivalence import MAX_MATH_CHARS, equivalent, matches_reference
-from search.tasks.base import ANSWER_PREFIX, ProblemError, Task
+from search.tasks.base import ANSWER_PREFIX, ReferenceAnswerError, Task
 
 
-class FreeformReferenceError(ProblemError):
+class FreeformReferenceError(ReferenceAnswerError):
     """A known answer the freeform task cannot read; raised before any search."""
 
 
