@@ -45,12 +45,14 @@ def load_hf_policy(spec: PolicySpec) -> HFPolicy:
     source, local = resolve_source(name)
     device = pick_device(spec.device)
     dtype = pick_dtype(device, spec.dtype)
-    trc = spec.trust_remote_code
-    from_pretrained(AutoConfig, source, local, name, trust_remote_code=trc)
-    tokenizer = load_tokenizer(source, local, name, trc)
-    model = load_model(AutoModelForCausalLM, source, local, name, device=device, dtype=dtype, trc=trc)
+    trust_remote_code = spec.trust_remote_code
+    from_pretrained(AutoConfig, source, local, name, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(source, local, name, trust_remote_code)
+    model = load_model(
+        AutoModelForCausalLM, source, local, name, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+    )
     return HFPolicy(
-        model, tokenizer, name=name, local=local, trust_remote_code=trc, yes_token=spec.yes_token,
+        model, tokenizer, name=name, local=local, trust_remote_code=trust_remote_code, yes_token=spec.yes_token,
         no_token=spec.no_token, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
     )
@@ -100,21 +102,21 @@ def load_hf_prm(spec: RewardModelSpec) -> RewardModel:
     (models/prm_fit.py), naming the preset that does.
     """
     spec.check()
-    name, trc = spec.name_or_path, spec.trust_remote_code
+    name, trust_remote_code = spec.name_or_path, spec.trust_remote_code
     source, local = resolve_source(name)
     device = pick_device(spec.device)
     dtype = pick_dtype(device, spec.dtype)
-    config = from_pretrained(AutoConfig, source, local, name, trust_remote_code=trc)
-    tokenizer = load_tokenizer(source, local, name, trc)
+    config = from_pretrained(AutoConfig, source, local, name, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(source, local, name, trust_remote_code)
     check_fit(spec.preset, spec, inspect_checkpoint(name, local, config, tokenizer), _presets())
     common: dict[str, Any] = dict(
-        name=name, local=local, trust_remote_code=trc, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
+        name=name, local=local, trust_remote_code=trust_remote_code, max_batch=spec.max_batch, kv_reuse=spec.kv_reuse,
         kv_cache_entries=spec.kv_cache_entries, kv_cache_bytes=spec.kv_cache_bytes,
     )
     if spec.kind in ("value-head", "orm-last-token", "orm-seq"):
         return _load_head_reader(spec, config, tokenizer, source, local, device, dtype, common)
-    loader = AutoModelForCausalLM if spec.kind not in ("head",) else head_loader(config, trc)
-    model = load_model(loader, source, local, name, device=device, dtype=dtype, trc=trc)
+    loader = AutoModelForCausalLM if spec.kind not in ("head",) else head_loader(config, trust_remote_code)
+    model = load_model(loader, source, local, name, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     if spec.kind == "likelihood":
         return LikelihoodPRM(model, tokenizer, layout=spec.layout or HEAD_LAYOUT, sep=spec.step_separator, **common)
     mark, sep = spec.mark_and_sep
@@ -137,17 +139,22 @@ def _load_head_reader(
     common: dict[str, Any],
 ) -> RewardModel:
     """Value-head PRMs and outcome models: a body plus a head read from the weights (see reward_readers)."""
-    name, trc = spec.name_or_path, spec.trust_remote_code
+    name, trust_remote_code = spec.name_or_path, spec.trust_remote_code
     if spec.kind == "orm-seq":
-        model = load_model(AutoModelForSequenceClassification, source, local, name, device=device, dtype=dtype, trc=trc)
+        model = load_model(
+            AutoModelForSequenceClassification, source, local, name,
+            device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+        )
     else:
-        body = load_model(AutoModel, source, local, name, device=device, dtype=dtype, trc=trc)
+        body = load_model(
+            AutoModel, source, local, name, device=device, dtype=dtype, trust_remote_code=trust_remote_code
+        )
         prefix = VALUE_HEAD if spec.kind == "value-head" else REWARD_HEAD
         model = HeadModel(body, read_head(local, prefix, int(config.hidden_size), name))
     if spec.kind == "value-head":
         return ValueHeadPRM(model, tokenizer, kind="head", mark=spec.step_separator, sep="", layout=HEAD_LAYOUT,
                             **common)
     return OutcomeRM(
-        model, tokenizer, name=name, local=local, trust_remote_code=trc, reading=spec.kind,
+        model, tokenizer, name=name, local=local, trust_remote_code=trust_remote_code, reading=spec.kind,
         separator=spec.step_separator, system_prompt=spec.system_prompt, head_label_index=spec.head_label_index,
     )

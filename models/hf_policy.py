@@ -309,12 +309,12 @@ class HFPolicy(LoadedModel):
         cache, the attention mask and each row's left padding.
         """
         found = [self.kv_cache.lookup(row, len(row) - 1) for row in ids]
-        blk = cached_block(ids, found, self.tokenizer.pad_token_id, self.device)
-        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
+        block = cached_block(ids, found, self.tokenizer.pad_token_id, self.device)
+        self.tokens.count_prefill(block.tokens_run, block.suffix.numel())
         with torch.inference_mode():
-            out = self.model(input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
-                             past_key_values=blk.cache, use_cache=True)
-        return out.logits[:, -1, :].float(), out.past_key_values, blk.mask, [blk.total - len(row) for row in ids]
+            out = self.model(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
+                             past_key_values=block.cache, use_cache=True)
+        return out.logits[:, -1, :].float(), out.past_key_values, block.mask, [block.total - len(row) for row in ids]
 
     def _store(
         self, ids: list[list[int]], n: int, new: torch.Tensor, cache: Any, pads: list[int], lengths: list[int]
@@ -323,9 +323,9 @@ class HFPolicy(LoadedModel):
         fed = new.shape[1] - 1  # the last sampled token was never run through the model
         for r, length in enumerate(lengths):
             prompt = ids[r // n]
-            m = min(length, fed)
+            kept = min(length, fed)
             start = pads[r // n]
-            key = prompt + new[r, :m].tolist()
+            key = prompt + new[r, :kept].tolist()
             self.kv_cache.store(key, row_slice(cache, r, start, start + len(key)))
 
     def _used_lengths(self, new: torch.Tensor) -> list[int]:

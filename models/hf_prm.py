@@ -140,8 +140,8 @@ class HFPRM(LoadedModel):
                 got = head(_hidden(body(input_ids=x, attention_mask=mask))[0, positions]).float()
         except Exception:  # noqa: BLE001 - any failure just means "use the plain forward"
             return None, None
-        tol = 1e-4 if self.dtype == torch.float32 else 3e-2
-        if got.shape != full.shape or not torch.allclose(got, full, atol=tol, rtol=tol):
+        tolerance = 1e-4 if self.dtype == torch.float32 else 3e-2
+        if got.shape != full.shape or not torch.allclose(got, full, atol=tolerance, rtol=tolerance):
             return None, None
         return body, head
 
@@ -196,22 +196,22 @@ class HFPRM(LoadedModel):
             known = entry.payload if entry is not None else {}
             n = min([n] + [p for p in positions if p < n and p not in known])
             found.append((n, entry))
-        blk = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
+        block = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
         rows, cols = [], []
-        for r, ((_, positions), p) in enumerate(zip(items, blk.prefix, strict=True)):
+        for r, ((_, positions), p) in enumerate(zip(items, block.prefix, strict=True)):
             new = [q for q in positions if q >= p]
             rows += [r] * len(new)
-            cols += [q - blk.shift(r) for q in new]
-        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
+            cols += [q - block.shift(r) for q in new]
+        self.tokens.count_prefill(block.tokens_run, block.suffix.numel())
         with torch.inference_mode():
             out = self._reader_body()(  # type: ignore[misc]
-                input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
-                past_key_values=blk.cache, use_cache=True,
+                input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
+                past_key_values=block.cache, use_cache=True,
             )
             index = torch.tensor(rows, dtype=torch.long), torch.tensor(cols, dtype=torch.long)
             hidden = _hidden(out)[index[0].to(self.device), index[1].to(self.device)]
             flat = self._scores_from_hidden(hidden).tolist()
-        return self._collect_cached(items, found, blk.prefix, flat, out.past_key_values, blk.total)
+        return self._collect_cached(items, found, block.prefix, flat, out.past_key_values, block.total)
 
     def _collect_cached(
         self,
@@ -284,8 +284,8 @@ class HFPRM(LoadedModel):
             got = self._read(
                 x, mask, torch.tensor([0], device=self.device), torch.tensor(positions, device=self.device)
             )
-        tol = 1e-4 if self.dtype == torch.float32 else 3e-2
-        if abs(float(want) - float(got[0])) > tol:
+        tolerance = 1e-4 if self.dtype == torch.float32 else 3e-2
+        if abs(float(want) - float(got[0])) > tolerance:
             raise ModelLoadError(
                 f"{self.name}: reading the LM head at the step tags from hidden states does not match a "
                 f"plain forward ({float(got[0]):.4f} vs {float(want):.4f}); this architecture is not "

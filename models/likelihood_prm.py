@@ -210,20 +210,23 @@ class LikelihoodPRM(LoadedModel):
     def _score_cached(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:
         """Like `_score_batch`, but each path continues from its longest cached prefix."""
         found = [self._reusable(ids, spans) for ids, spans in items]
-        blk = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
+        block = cached_block([ids for ids, _ in items], found, self.pad_id, self.device)
         rows, shifted = [], []
-        for r, ((_, spans), start) in enumerate(zip(items, blk.prefix, strict=True)):
+        for r, ((_, spans), start) in enumerate(zip(items, block.prefix, strict=True)):
             fresh = [(first, last) for first, last in spans if first - 1 >= start]
             rows += [r] * len(fresh)
-            shifted += [(first - blk.shift(r), last - blk.shift(r)) for first, last in fresh]
-        self.tokens.count_prefill(blk.tokens_run, blk.suffix.numel())
+            shifted += [(first - block.shift(r), last - block.shift(r)) for first, last in fresh]
+        self.tokens.count_prefill(block.tokens_run, block.suffix.numel())
         with torch.inference_mode():
-            out = self.model(input_ids=blk.suffix, attention_mask=blk.mask, position_ids=blk.position_ids,
-                             past_key_values=blk.cache, use_cache=True)
-            fresh_minima = iter(step_min_logprobs(out.logits, blk.suffix, rows, shifted, self.end_ids).tolist())
+            out = self.model(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
+                             past_key_values=block.cache, use_cache=True)
+            fresh_minima = iter(step_min_logprobs(out.logits, block.suffix, rows, shifted, self.end_ids).tolist())
             minima: list[float] = []
-            for r, ((ids, spans), (_, entry), start) in enumerate(zip(items, found, blk.prefix, strict=True)):
-                own = {span: (next(fresh_minima) if span[0] - 1 >= start else entry.payload[span]) for span in spans}
-                minima += [own[span] for span in spans]
-                self.kv_cache.store(ids, row_slice(out.past_key_values, r, blk.total - len(ids), blk.total), own)
+            for r, ((ids, spans), (_, entry), start) in enumerate(zip(items, found, block.prefix, strict=True)):
+                minimum_by_span = {
+                    span: (next(fresh_minima) if span[0] - 1 >= start else entry.payload[span]) for span in spans
+                }
+                minima += [minimum_by_span[span] for span in spans]
+                kv_rows = row_slice(out.past_key_values, r, block.total - len(ids), block.total)
+                self.kv_cache.store(ids, kv_rows, minimum_by_span)
         return self._scores_from_minima(torch.tensor(minima), [len(spans) for _, spans in items])

@@ -89,7 +89,7 @@ def load_model(
     *,
     device: torch.device,
     dtype: torch.dtype,
-    trc: bool,
+    trust_remote_code: bool,
 ) -> PreTrainedModel:
     """from_pretrained with safetensors only; refuses checkpoints whose weights do not all load."""
     model, info = from_pretrained(
@@ -99,7 +99,7 @@ def load_model(
         name,
         dtype=dtype,
         use_safetensors=True,
-        trust_remote_code=trc,
+        trust_remote_code=trust_remote_code,
         output_loading_info=True,
     )
     missing = sorted(info.get("missing_keys") or [])
@@ -117,7 +117,7 @@ def load_model(
 _GENERIC_TOKENIZERS = {"TokenizersBackend", "PreTrainedTokenizerFast"}
 
 
-def load_tokenizer(source: str, local: Path | None, name: str, trc: bool) -> Any:
+def load_tokenizer(source: str, local: Path | None, name: str, trust_remote_code: bool) -> Any:
     """AutoTokenizer, except for a checkpoint saved with a generic fast tokenizer.
 
     Why: transformers 5 picks the tokenizer class from the model type when the saved class is the
@@ -126,7 +126,7 @@ def load_tokenizer(source: str, local: Path | None, name: str, trc: bool) -> Any
     """
     saved_class = saved_tokenizer_class(local)
     loader = PreTrainedTokenizerFast if saved_class in _GENERIC_TOKENIZERS else AutoTokenizer
-    tokenizer = from_pretrained(loader, source, local, name, trust_remote_code=trc)
+    tokenizer = from_pretrained(loader, source, local, name, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         if tokenizer.eos_token is None:
             raise ModelLoadError(f"{name}: the tokenizer has neither a pad nor an eos token; add one.")
@@ -185,7 +185,7 @@ class LoadedModel:
         local: Path | None,
         device: torch.device,
         dtype: torch.dtype,
-        trc: bool,
+        trust_remote_code: bool,
         *,
         kv_reuse: bool,
         kv_cache_entries: int,
@@ -195,7 +195,7 @@ class LoadedModel:
         self.local_path = local
         self.device = device
         self.dtype = dtype
-        self.trust_remote_code = trc
+        self.trust_remote_code = trust_remote_code
         self._lock = threading.RLock()
         self._hash: str | None = None
         self.kv_reuse = kv_reuse

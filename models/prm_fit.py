@@ -95,15 +95,15 @@ def single_token(tokenizer: Any, text: str) -> bool:
 def fit_problems(spec: Any, ckpt: Checkpoint) -> list[str]:
     """Sentences saying why reading `ckpt` with `spec` (a PRMSpec / RewardModelSpec) would misread it."""
     problems = _architecture_problems(spec, ckpt)
-    tok = ckpt.tokenizer
+    tokenizer = ckpt.tokenizer
     if spec.kind in ("tag", "chat-tag"):
         for what, text in (("good label", spec.good_token), ("bad label", spec.bad_token)):
-            if len(tok.encode(text, add_special_tokens=False)) != 1:
+            if len(tokenizer.encode(text, add_special_tokens=False)) != 1:
                 problems.append(f"its {what} {text!r} is not a single token of this tokenizer")
     for text in getattr(spec, "single_tokens", ()) or ():
-        if not single_token(tok, text):
+        if not single_token(tokenizer, text):
             problems.append(f"{text!r} is not a single token of this tokenizer (the preset reads scores there)")
-    if spec.kind == "chat-tag" and not getattr(tok, "chat_template", None):
+    if spec.kind == "chat-tag" and not getattr(tokenizer, "chat_template", None):
         problems.append("the tokenizer has no chat template (the preset writes each step as a user turn)")
     if spec.kind == "head" and ckpt.num_labels is not None and ckpt.num_labels > 2:
         problems.append(f"its classifier has {ckpt.num_labels} labels; a step head has 1 or 2")

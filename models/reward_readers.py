@@ -111,12 +111,12 @@ class ValueHeadPRM(HFPRM):
     def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
         if not steps:
             return [], []
-        tok = self.tokenizer
-        ids = tok.encode((tok.bos_token or "") + problem + "\n", add_special_tokens=False)
-        sep = tok.encode(self.mark, add_special_tokens=False)[-1]
+        tokenizer = self.tokenizer
+        ids = tokenizer.encode((tokenizer.bos_token or "") + problem + "\n", add_special_tokens=False)
+        sep = tokenizer.encode(self.mark, add_special_tokens=False)[-1]
         positions = []
         for step in steps:
-            ids += [*tok.encode(step, add_special_tokens=False), sep]
+            ids += [*tokenizer.encode(step, add_special_tokens=False), sep]
             positions.append(len(ids) - 1)
         return ids, positions
 

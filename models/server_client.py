@@ -69,7 +69,7 @@ class ServerUsage:
             self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
 
     def as_dict(self) -> dict[str, int]:
-        """The counters as a plain dict (what the budget events carry)."""
+        """The counters as a plain dict (what the spend events carry)."""
         return {
             "requests": self.requests,
             "prompt_tokens": self.prompt_tokens,

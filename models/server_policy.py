@@ -24,7 +24,7 @@ Design choices (and why):
 * judge: P(yes) from the log-probabilities of the yes/no tokens at the first generated position
   (`logprob_token_ids`), and the model's words from the same short greedy request.
 * `usage` sums what the server said it spent (prompt/completion/cached tokens, round trips);
-  the search's budget events carry it.
+  the search's spend events carry it.
 """
 
 from __future__ import annotations

@@ -122,17 +122,17 @@ class ServerPRM:
                     extra += [(i, last, e) for e in sorted(set(self.end_ids)) if e != ids[last]]
         prompts += [[*items[i][0][:last], e] for i, last, e in extra]
         choices = self._complete(prompts, prompt_logprobs=0)
-        token_lps = [_prompt_token_logprobs(c, p) for c, p in zip(choices, prompts, strict=True)]
+        token_logprobs = [_prompt_token_logprobs(c, p) for c, p in zip(choices, prompts, strict=True)]
         others: dict[tuple[int, int], list[float]] = {}
-        for (i, last, _), lps in zip(extra, token_lps[len(items):], strict=True):
-            others.setdefault((i, last), []).append(lps[-1])
+        for (i, last, _), logprobs in zip(extra, token_logprobs[len(items):], strict=True):
+            others.setdefault((i, last), []).append(logprobs[-1])
         minima = []
         for i, (ids, spans) in enumerate(items):
-            lps = token_lps[i]
+            logprobs = token_logprobs[i]
             for first, last in spans:
-                values = lps[first : last + 1]
+                values = logprobs[first : last + 1]
                 if ids[last] in self.end_ids:
-                    values = [*values[:-1], _logsumexp([lps[last], *others.get((i, last), [])])]
+                    values = [*values[:-1], _logsumexp([logprobs[last], *others.get((i, last), [])])]
                 minima.append(min(values))
         counts = [len(spans) for _, spans in items]
         flat = step_scores(prefix_minima(torch.tensor(minima, dtype=torch.float32), counts), self.calibration)

@@ -96,7 +96,7 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, out_dir: Path) -> None:
-    """safetensors weights + tokenizer, loadable by `models.hf.load_policy` / `load_prm` unchanged."""
+    """safetensors weights + tokenizer, loadable by `models.factory.load_policy` / `load_prm` unchanged."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.to("cpu").float().save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)

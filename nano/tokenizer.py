@@ -3,8 +3,9 @@
 Why characters: digits must stay separate so a tiny model can learn column arithmetic, and a
 fixed alphabet needs no training corpus.  Why a few word tokens: the protocol words the search
 and the PRM read (`" yes"`, `" no"`, the step tag `ки`, and the PRM's `+`/`-` labels, which
-are characters anyway) must each be ONE token, as `models.hf` reads the first token of each;
-frequent boiler-plate words are single tokens too so sequences stay short.
+are characters anyway) must each be ONE token, as the backends (models/hf_policy.py,
+models/hf_prm.py) read the first token of each; frequent boiler-plate words are single tokens
+too so sequences stay short.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from transformers import PreTrainedTokenizerFast
 EOS = "<|endoftext|>"
 PAD = "<pad>"
 UNK = "<unk>"
-#: The PRM step tag and labels: the defaults of `models.hf.load_prm` (kind="tag").
+#: The PRM step tag and labels: the defaults of `models.specs.RewardModelSpec` (kind="tag").
 STEP_TAG = "ки"
 GOOD, BAD = "+", "-"
 #: The self-evaluation answers read by `HFPolicy.judge` (its defaults).
