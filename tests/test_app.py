@@ -169,7 +169,7 @@ def test_search_page_reattaches_to_a_saved_run_from_the_url(env: Path) -> None:
     assert metrics["status"] == "finished" and int(metrics["nodes"]) > 4
     at = app(run="999")
     assert not at.exception
-    assert any("Run 999 cannot be shown" in w.value for w in at.warning)
+    assert any("Run 999 does not exist" in w.value for w in at.warning)
 
 
 def test_a_search_still_loading_its_models_shows_starting_not_a_crash(env: Path) -> None:
