@@ -47,3 +47,13 @@ def models_for(
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
 def _load_models(policy: str, prm: str, spec: PRMSpec, device: str | None, trust_remote_code: bool) -> Models:
     return load_models(policy, prm, spec=spec, device=device, trust_remote_code=trust_remote_code)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_default_models():
+    """Start loading and warming the default models (nano pack or $THOUGHTSCOPE_POLICY/PRM)
+    once per server, in the background; returns the `Warmup` the sidebar reports on."""
+    from models.bundle import prm_spec
+    from reasoning_viz.warmup import Warmup
+
+    return Warmup.start(lambda: models_for(None, None, prm_spec("nano"), None, False))

@@ -105,3 +105,24 @@ def test_a_loaded_run_fills_the_sidebar_and_shows_its_problem(env: Path) -> None
     assert any(t.value == problem for t in at.text), "node 0 shows the problem text"
     at = app("reasoning_viz/pages/replay.py", run=str(run_id), event="1")
     assert problem in at.text[0].value, "the narration cut the problem"
+
+
+def test_default_models_load_and_warm_in_the_background_at_start(env: Path) -> None:
+    from reasoning_viz import resources
+
+    at = app()
+    assert not at.exception, at.exception
+    warmup = resources.warm_default_models()
+    warmup.thread.join(120)
+    assert warmup.state == "ready", warmup.error
+    assert "ready" in warmup.line() and warmup.seconds > 0
+
+
+def test_a_problem_longer_than_the_policy_context_is_refused_before_the_search(env: Path) -> None:
+    at = app()
+    at.sidebar.selectbox(key="task").set_value("freeform").run()
+    at.sidebar.text_area(key="problem-freeform").set_value("What is " + "one plus " * 300 + "one?").run()
+    at = sidebar_button(at, "Start search")
+    assert not at.exception, at.exception
+    assert any("context of 256 tokens" in e.value for e in at.error), [e.value for e in at.error]
+    assert "job" not in at.query_params, "no search started"

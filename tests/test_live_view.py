@@ -243,3 +243,18 @@ def test_a_problem_longer_than_the_context_is_refused_before_the_search() -> Non
     message = context_problem(1000, 1024, 64)
     assert "1000 tokens" in message and "1024" in message
     assert context_problem(10**6, None, 64) is None  # unknown context: no claim
+
+
+def test_warmup_runs_the_loader_in_the_background_and_reports_failures() -> None:
+    from reasoning_viz.warmup import Warmup
+
+    ok = Warmup.start(scripted_models)
+    ok.thread.join(10)
+    assert ok.state == "ready" and ok.line().startswith("Default models ready")
+
+    def missing():
+        raise FileNotFoundError("no model at /nowhere")
+
+    bad = Warmup.start(missing)
+    bad.thread.join(10)
+    assert bad.state == "failed" and "no model at /nowhere" in bad.line()

@@ -14,7 +14,14 @@ from reasoning_viz.inspector import pick_node, render_answer, render_inspector, 
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
-from reasoning_viz.runinfo import DEFAULT_BUDGET, form_state, live_spend, run_settings, run_status
+from reasoning_viz.runinfo import (
+    DEFAULT_BUDGET,
+    context_problem,
+    form_state,
+    live_spend,
+    run_settings,
+    run_status,
+)
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task, run_search
 from search.tasks import TASKS
 
@@ -210,6 +217,9 @@ def start(request: dict) -> Job | None:
     except (OSError, ValueError) as exc:
         st.error(f"Cannot load the models: {exc}\n\nCheck the path or hub id, or use the bundled nano pack.")
         return None
+    if too_long := _context_problem(task, problem, models, config):
+        st.error(f"Cannot start: {too_long}")
+        return None
     recorder = _recorder(request, models)
     label = f"{request['strategy']} on {problem[:40]}"
 
@@ -233,6 +243,18 @@ def start(request: dict) -> Job | None:
         job.sync_run_id()
 
     return resources.job_registry().start(label, search, recorder=recorder, on_done=finish)
+
+
+def _context_problem(task, problem: str, models, config) -> str | None:
+    """Whether the prompt cannot fit the policy's context window (models that say their size)."""
+    policy = models.policy
+    tokenizer = getattr(policy, "tokenizer", None)
+    model_config = getattr(getattr(policy, "model", None), "config", None)
+    context = getattr(model_config, "max_position_embeddings", None) or getattr(model_config, "n_positions", None)
+    if tokenizer is None or not isinstance(context, int):
+        return None
+    prompt_tokens = len(tokenizer(task.prompt(problem, []))["input_ids"])
+    return context_problem(prompt_tokens, context, config.max_step_tokens or task.max_step_tokens)
 
 
 def _recorder(request: dict, models):
