@@ -28,9 +28,24 @@ def render_tree(
     highlight: int | None = None,
 ) -> int | None:
     """Draw the tree; return the node id the user clicked (None when nothing was clicked).
-    `highlight`: the node the narration is about (an orange ring)."""
+
+    `selected`: the inspected node (a thick rim), `highlight`: the node the narration is about.
+    Resolve the inspected node with `chart_click` BEFORE drawing: drawing the rim changes the
+    figure, which makes the chart a new widget with an empty selection, so a click read only
+    after drawing a stale rim was lost on the next rerun (every second click was ignored).
+    """
     figure = tree_figure(tree, positions, selected=selected, highlight=highlight)
     event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    return _clicked(tree, event)
+
+
+def chart_click(tree: Tree, key: str) -> int | None:
+    """The node clicked in the tree chart with this key, read from its widget state before the
+    chart is drawn in this run (None when nothing is selected)."""
+    return _clicked(tree, st.session_state.get(key))
+
+
+def _clicked(tree: Tree, event) -> int | None:
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     for point in points:
         data = point.get("customdata")

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from reasoning_viz import resources
-from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import replay_choice
 from reasoning_viz.narration import narrate
@@ -150,18 +150,20 @@ def frame(run_id: int, store_key: str) -> None:
     line = narrate(events[k - 1], tree) if k else "The search has not started yet."
     st.text(f"[{k}/{total}] {line}")
     left, right = st.columns([3, 2])
+    clicked = chart_click(tree, f"replay-tree-{run_id}")  # before drawing: the rim must show this click
+    with right:
+        moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")
+        node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
     with left:
-        clicked = render_tree(
+        render_tree(
             tree,
             positions,
             key=f"replay-tree-{run_id}",
-            selected=st.session_state.get(f"replay-pick-{run_id}"),
+            selected=node_id,
             highlight=narrated_node(events[k - 1]) if k else None,
         )
         render_answer(tree)
     with right:
-        moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")
-        node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
         render_inspector(tree, node_id, events[:k])
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from models.bundle import PRM_PRESETS, prm_spec
 from reasoning_viz import resources
 from reasoning_viz.figures import LEGEND
-from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
@@ -343,13 +343,15 @@ def live_view(job: Job) -> None:
         return
     positions = _layout(job, tree)
     left, right = st.columns([3, 2])
-    with left:
-        clicked = render_tree(tree, positions, key=f"tree-{job.id}", selected=st.session_state.get(f"pick-{job.id}"))
-        st.caption(LEGEND)
-        render_answer(tree)
+    clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
     with right:
         moved = render_moves(tree, events, key=f"moves-{job.id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
+    with left:
+        render_tree(tree, positions, key=f"tree-{job.id}", selected=node_id)
+        st.caption(LEGEND)
+        render_answer(tree)
+    with right:
         render_inspector(tree, node_id, events)
 
 
