@@ -23,10 +23,12 @@ _BUDGET_REASON = re.compile(r"budget (max_nodes|max_tokens|max_seconds)=([\d.e+]
 
 @dataclass(frozen=True)
 class RunStatus:
-    """`label`: one or two words for the status metric; `detail`: a sentence, or None."""
+    """`label`: one short word for the status metric (it must fit a narrow column); `cause`: what
+    stopped it in two words ("node budget"), or None; `detail`: a sentence, or None."""
 
     label: str
     detail: str | None = None
+    cause: str | None = None
 
 
 def budget_stop(end_reason: str | None) -> tuple[str, str] | None:
@@ -52,7 +54,7 @@ def run_status(tree: Tree, *, running: bool, error: str | None = None) -> RunSta
         )
         if name == "max_seconds":
             detail += " A time budget depends on the machine's speed: the same seed can grow another tree."
-        return RunStatus(f"{word} budget hit", detail)
+        return RunStatus("stopped", detail, cause=f"{word} budget")
     if tree.status == "cancelled":
         return RunStatus("cancelled", f"Stopped by hand ({tree.end_reason}).")
     return RunStatus(tree.status)

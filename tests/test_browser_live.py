@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.test_browser import browser, server, shot, start, wait_status  # noqa: F401 - fixtures
+from tests.test_browser import browser, metric, server, set_number, shot, start  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser]
 
@@ -39,9 +39,16 @@ NODE_PIXEL = """(id) => {
   }
   return null;
 }"""
-#: Opacity plotly gave each drawn node marker (a click must not fade the others).
-MARKER_OPACITIES = """() => Array.from(document.querySelectorAll(
-  '.js-plotly-plot .scatterlayer .trace:last-child .points path')).map(p => Number(getComputedStyle(p).opacity))"""
+#: [drawn opacity, the trace's own marker opacity] of every node marker (a click must not fade any).
+MARKER_OPACITIES = """() => {
+  const gd = document.querySelector('.js-plotly-plot'), out = [];
+  gd.querySelectorAll('.scatterlayer .trace').forEach((el, i) => {
+    const t = gd._fullData[i];
+    if (!t || !t.customdata) return;
+    el.querySelectorAll('.points path').forEach(p => out.push([Number(getComputedStyle(p).opacity), t.marker.opacity]));
+  });
+  return out;
+}"""
 
 
 @pytest.fixture
@@ -54,11 +61,17 @@ def narrow(browser, server: str):  # noqa: F811 - fixture from test_browser
     context.close()
 
 
-def figure_state(page) -> dict:
+def figure_state(page, timeout: float = 60) -> dict:
+    """The tree chart's node positions once it shows every node the "nodes" metric counts."""
     page.locator(".js-plotly-plot").first.wait_for()
-    state = page.evaluate(NODE_POSITIONS)
-    state["nodes"] = {int(k): tuple(v) for k, v in state["nodes"].items()}
-    return state
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(NODE_POSITIONS)
+        state["nodes"] = {int(k): tuple(v) for k, v in state["nodes"].items()}
+        counted = metric(page, "nodes")
+        if (counted.isdigit() and len(state["nodes"]) == int(counted) + 1) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
 
 
 def click_node(page, node_id: int) -> None:
@@ -79,37 +92,62 @@ def inspected(page, node_id: int, timeout: float = 20) -> bool:
     return False
 
 
+def done(page, timeout: float = 240) -> str:
+    """Wait until the status metric leaves starting/running; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = metric(page, "status")
+        if status and status not in ("starting", "running"):
+            return status
+        time.sleep(0.3)
+    shot(page, "failure-live-status")
+    raise AssertionError(f"the search did not end: {metric(page, 'status')!r}")
+
+
+def click_sequence(page, nodes: list[int]) -> None:
+    for node_id in nodes:
+        click_node(page, node_id)
+        assert inspected(page, node_id), f"clicking node {node_id} did not open it (sequence {nodes})"
+
+
 def test_live_tree_equals_a_fresh_load_and_every_click_counts(narrow, server: str) -> None:  # noqa: F811
     page = narrow
     page.goto(server)
+    page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=90_000)
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "n", 4)  # a small, deep tree: scored, pruned and unscored nodes, quickly
+    set_number(page, "beam_width", 2)
+    page.get_by_text("Budget and seed").first.click()
+    set_number(page, "max nodes (0 = none)", 14)
     start(page)
-    wait_status(page, {"finished"}, timeout=180)
+    status = done(page)
     page.wait_for_timeout(2500)  # the page reruns once when the search ends
     live = figure_state(page)
     run_id = re.search(r"run=(\d+)", page.url).group(1)
     shot(page, "live-finished")
-
     xs = [x for x, _ in live["nodes"].values()]
     lo, hi = sorted(live["xrange"])
     assert lo <= min(xs) and max(xs) <= hi, f"nodes outside the visible range {live['xrange']}"
-    # every second click used to be ignored: a sequence of different nodes, each must open
-    order = sorted(live["nodes"])
-    picks = [order[1], order[len(order) // 3], order[len(order) // 2], order[-1]]
-    for node_id in picks:
-        click_node(page, node_id)
-        assert inspected(page, node_id), f"clicking node {node_id} did not open it (clicked {picks})"
-    opacities = page.evaluate(MARKER_OPACITIES)
-    assert opacities and min(opacities) == 1.0, f"a click faded the tree: {sorted(set(opacities))}"
-    # the inspector's numbers are whole at 1300 px (no "0…")
     cut = page.evaluate(
-        """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"] div, '
-             + '[data-testid="stMetricValue"]')).filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+        """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"] div'))
+             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
     )
-    assert not cut, f"numbers cut off: {cut}"
+    assert not cut, f"numbers cut off at 1300 px: {cut}"
+
+    order = sorted(live["nodes"])
+    assert len(order) >= 6, live
+    click_sequence(page, [order[1], order[len(order) // 2], order[-1], order[2]])  # every second was lost
+    opacities = page.evaluate(MARKER_OPACITIES)
+    assert opacities and all(abs(drawn - own) < 0.01 for drawn, own in opacities), f"a click faded nodes: {opacities}"
     shot(page, "live-clicked")
 
-    fresh_page = page.context.new_page()
-    fresh_page.goto(f"{server}/?run={run_id}")
-    wait_status(fresh_page, {"finished"})
-    fresh = figure_state(fresh_page)
-    assert live["nodes"] == fresh["nodes"], "the live tree is laid out differently from a fresh load"
+    page.goto(f"{server}/?run={run_id}")
+    assert done(page) == status
+    assert figure_state(page)["nodes"] == live["nodes"], "the live tree is laid out differently from a fresh load"
+
+    page.goto(f"{server}/replay?run={run_id}")
+    page.get_by_text(re.compile(r"^\[\d+/\d+\]")).first.wait_for()
+    figure_state(page)
+    click_sequence(page, [order[1], order[-1]])
+    page.goto(f"{server}/replay?run=99999")
+    page.get_by_text("Run 99999 does not exist").first.wait_for()

@@ -129,18 +129,18 @@ def test_default_budget_gives_the_same_tree_on_a_slow_machine() -> None:
 
 
 @pytest.mark.parametrize(
-    ("limit", "label", "word"), [("max_seconds", "time budget hit", "machine"), ("max_nodes", "node budget hit", "")]
+    ("limit", "cause", "word"), [("max_seconds", "time budget", "machine"), ("max_nodes", "node budget", "")]
 )
-def test_a_budget_stop_says_which_budget_and_why(limit: str, label: str, word: str) -> None:
+def test_a_budget_stop_says_which_budget_and_why(limit: str, cause: str, word: str) -> None:
     clock = itertools.count(0, 1.0)
     result = run("mcts_puct_prm", budget=Budget(**{limit: 5}), clock=lambda: next(clock))
     status = run_status(result.tree, running=False)
-    assert status.label == label
+    assert status.label == "stopped" and status.cause == cause
     assert limit in status.detail and word in status.detail
     finished = next(e for e in result.events if e.kind is EventKind.FINISHED)
     assert limit in narrate(finished)
     completed = run_status(run("greedy").tree, running=False)
-    assert completed.label == "finished" and completed.detail is None
+    assert completed.label == "finished" and completed.detail is None and completed.cause is None
 
 
 # ---------------------------------------------------------------- defect 5: a loaded run shows itself

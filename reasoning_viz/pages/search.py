@@ -360,7 +360,7 @@ def _progress(job: Job, tree) -> None:
     spent = live_spend(tree, elapsed_s=time.monotonic() - job.started if job.running else None)
     status = run_status(tree, running=job.running, error=job.error)
     cols = st.columns([1, 1, 1, 1, 1])
-    cols[0].metric("status", status.label)
+    cols[0].metric("status", status.label, delta=status.cause, delta_color="off", delta_arrow="off")
     cols[1].metric("nodes", spent["nodes"])
     cols[2].metric("tokens", spent["tokens"])
     cols[3].metric("elapsed", f"{spent['elapsed_s']:.1f}s")
