@@ -75,6 +75,8 @@ def figure_state(page, timeout: float = 60) -> dict:
 
 
 def click_node(page, node_id: int) -> None:
+    page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
     x, y = page.evaluate(NODE_PIXEL, node_id)
     page.mouse.move(x, y)
     page.wait_for_timeout(150)
@@ -92,7 +94,7 @@ def inspected(page, node_id: int, timeout: float = 20) -> bool:
     return False
 
 
-def done(page, timeout: float = 240) -> str:
+def done(page, timeout: float = 420) -> str:
     """Wait until the status metric leaves starting/running; returns it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -118,7 +120,7 @@ def test_live_tree_equals_a_fresh_load_and_every_click_counts(narrow, server: st
     set_number(page, "n", 4)  # a small, deep tree: scored, pruned and unscored nodes, quickly
     set_number(page, "beam_width", 2)
     page.get_by_text("Budget and seed").first.click()
-    set_number(page, "max nodes (0 = none)", 14)
+    set_number(page, "max nodes (0 = none)", 9)
     start(page)
     status = done(page)
     page.wait_for_timeout(2500)  # the page reruns once when the search ends
