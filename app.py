@@ -21,4 +21,9 @@ PAGES = [
     st.Page("reasoning_viz/pages/home.py", title="About", icon="🌳", url_path="about"),
 ]
 st.sidebar.caption(f"Models run on: {pick_device(None)}")
+warmup = resources.warm_default_models()
+if warmup.state == "loading":
+    st.sidebar.caption(warmup.line())
+elif warmup.state == "failed":
+    st.sidebar.warning(warmup.line())
 st.navigation(PAGES).run()

@@ -16,8 +16,15 @@ import plotly.graph_objects as go
 from search.tree import Node, Tree
 
 COLORSCALE = "RdYlGn"
-NO_SCORE = "#9e9e9e"
-PRUNED = "#d0d0d0"
+#: Unscored nodes are hollow (white fill, grey rim); pruned nodes are grey, faded, with dotted edges.
+NO_SCORE = "#ffffff"
+PRUNED = "#9e9e9e"
+PRUNED_OPACITY = 0.35
+HIGHLIGHT = "#ff7f0e"
+LEGEND = (
+    "Colour: PRM score (white: not scored) · size: visits · ★ correct ✕ wrong ◆ unchecked · "
+    "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned"
+)
 
 
 def preview(text: str, limit: int = 80) -> str:
@@ -26,9 +33,35 @@ def preview(text: str, limit: int = 80) -> str:
     return html.escape(short)
 
 
-def hover_text(node: Node) -> str:
+def step_scores(tree: Tree, source: str = "prm") -> dict[int, float]:
+    """Every node's own step score from `source`, as the tree, path table and score strip show it.
+
+    A node scored directly has `scores[source]` (the score of its last step).  Some strategies
+    (best-of-N) score only whole solutions: the PRM then returns one score per step of the path
+    (`step_scores`), and those are the scores of the path's earlier nodes too, because a PRM's
+    step score depends only on the steps up to it.  Nodes no score reached are absent.
+    """
+    out: dict[int, float] = {}
+    for node in tree:
+        per_step = node.step_scores.get(source)
+        if not per_step:
+            continue
+        path = tree.path(node.id)[1:]
+        n = min(len(path), len(per_step))  # aligned from the end: the last score is this node's
+        for step_node, value in zip(path[len(path) - n :], per_step[len(per_step) - n :], strict=True):
+            out.setdefault(step_node.id, value)
+    for node in tree:
+        if source in node.scores:
+            out[node.id] = node.scores[source]
+    return out
+
+
+def hover_text(node: Node, score: float | None = None) -> str:
     lines = [f"<b>#{node.id}</b> depth {node.depth}", preview(node.text) if node.text else "<i>problem</i>"]
-    scores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(node.scores.items()) if k != "confidence")
+    shown = dict(node.scores)
+    if score is not None:
+        shown.setdefault("prm", score)
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(shown.items()) if k != "confidence")
     if scores:
         lines.append(scores)
     if node.visits:
@@ -76,9 +109,14 @@ def tree_figure(
     positions: Mapping[int, tuple[float, float]],
     *,
     selected: int | None = None,
+    highlight: int | None = None,
     max_backtracks: int = 30,
 ) -> go.Figure:
-    """The search tree: colour = PRM score, size = visits, terminal symbols, paths and backtracks."""
+    """The search tree: colour = PRM score, size = visits, terminal symbols, paths and backtracks.
+
+    selected: the inspected node (thick black rim); highlight: the node the current narration
+    is about (orange ring).  Clicking selects a point, but no node is ever faded for it.
+    """
     ids = sorted(n for n in tree.nodes if n in positions)
     live = [n for n in ids if not tree.nodes[n].pruned]
     pruned = [n for n in ids if tree.nodes[n].pruned]
@@ -90,10 +128,24 @@ def tree_figure(
         _edge_trace(tree, positions, _path_ids(tree, chosen), color="#111111", width=5),
     ]
     traces += _backtrack_traces(tree, positions, max_backtracks)
-    unscored = [n for n in ids if _color_value(tree.nodes[n]) is None]
-    scored = [n for n in ids if _color_value(tree.nodes[n]) is not None]
-    traces.append(_node_trace(tree, positions, unscored, selected, color=NO_SCORE))
-    traces.append(_node_trace(tree, positions, scored, selected))
+    if highlight is not None and highlight in positions:
+        x, y = positions[highlight]
+        traces.append(
+            go.Scatter(
+                x=[x],
+                y=[y],
+                mode="markers",
+                hoverinfo="skip",
+                showlegend=False,
+                marker={"size": 26, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": HIGHLIGHT}},
+            )
+        )
+    scores = step_scores(tree)
+    unscored = [n for n in live if n not in scores]
+    scored = [n for n in live if n in scores]
+    traces.append(_node_trace(tree, positions, pruned, selected, scores, color=PRUNED, opacity=PRUNED_OPACITY))
+    traces.append(_node_trace(tree, positions, unscored, selected, scores, color=NO_SCORE))
+    traces.append(_node_trace(tree, positions, scored, selected, scores))
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -114,15 +166,18 @@ def _node_trace(
     positions: Mapping[int, tuple[float, float]],
     ids: list[int],
     selected: int | None,
+    scores: Mapping[int, float],
     color: str | None = None,
+    opacity: float = 1.0,
 ) -> go.Scatter:
-    """Node markers: coloured by PRM score on one scale, or all in `color` (unscored nodes)."""
+    """Node markers: coloured by PRM score on one scale, or all in `color` (unscored or pruned
+    nodes), at one `opacity` that a click selection never changes."""
     nodes = [tree.nodes[n] for n in ids]
     paint = (
         {"color": color}
         if color
         else {
-            "color": [_color_value(n) for n in nodes],
+            "color": [scores[n.id] for n in nodes],
             "colorscale": COLORSCALE,
             "cmin": 0,
             "cmax": 1,
@@ -135,27 +190,26 @@ def _node_trace(
         y=np.array([positions[n.id][1] for n in nodes], dtype=float),
         mode="markers",
         customdata=np.array([n.id for n in nodes], dtype=int),
-        hovertext=np.array([hover_text(n) for n in nodes], dtype=object),
+        hovertext=np.array([hover_text(n, scores.get(n.id)) for n in nodes], dtype=object),
         hoverinfo="text",
         marker={
             "size": np.array([9 + 3 * math.sqrt(n.visits) for n in nodes], dtype=float),
             "symbol": np.array([_marker_symbol(n) for n in nodes], dtype=object),
             **paint,
-            "opacity": np.array([0.35 if n.pruned else 1.0 for n in nodes], dtype=float),
+            "opacity": opacity,
             "line": {
                 "width": np.array([3 if n.id == selected else 1 for n in nodes], dtype=float),
                 "color": np.array(["#000000" if n.id == selected else "#555555" for n in nodes], dtype=object),
             },
         },
+        # plotly fades unselected points after a click; the inspector shows the pick instead
+        selected={"marker": {"opacity": opacity}},
+        unselected={"marker": {"opacity": opacity}},
         showlegend=False,
         # Every value above is built here from typed data; skipping plotly's per-element
         # validation keeps a 2,000-node tree well under a poll interval.
         _validate=False,
     )
-
-
-def _color_value(node: Node) -> float | None:
-    return node.scores.get("prm")
 
 
 def _backtrack_traces(tree: Tree, positions: Mapping[int, tuple[float, float]], limit: int) -> list[go.Scatter]:
@@ -183,7 +237,8 @@ def _backtrack_traces(tree: Tree, positions: Mapping[int, tuple[float, float]], 
 def score_strip(tree: Tree, node_id: int, source: str = "prm") -> go.Figure:
     """The root path's steps as a coloured strip of per-step scores."""
     path = tree.path(node_id)[1:]
-    scores = tree.nodes[node_id].step_scores.get(source) or [n.scores.get(source) for n in path]
+    known = step_scores(tree, source)
+    scores = [known.get(n.id) for n in path]
     labels = [f"{i + 1}. {preview(n.text, 40)}" for i, n in enumerate(path)]
     figure = go.Figure(
         go.Heatmap(

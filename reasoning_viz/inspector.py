@@ -11,19 +11,41 @@ from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
-from reasoning_viz.figures import score_strip, tree_figure
+from reasoning_viz.figures import score_strip, step_scores, tree_figure
 from reasoning_viz.narration import narrate
+from reasoning_viz.playback import event_number
 from reasoning_viz.text import safe_markdown
 from search.events import Event, EventKind
 from search.tree import Tree
 
 
 def render_tree(
-    tree: Tree, positions: Mapping[int, tuple[float, float]], *, key: str, selected: int | None = None
+    tree: Tree,
+    positions: Mapping[int, tuple[float, float]],
+    *,
+    key: str,
+    selected: int | None = None,
+    highlight: int | None = None,
 ) -> int | None:
-    """Draw the tree; return the node id the user clicked (None when nothing was clicked)."""
-    figure = tree_figure(tree, positions, selected=selected)
+    """Draw the tree; return the node id the user clicked (None when nothing was clicked).
+
+    `selected`: the inspected node (a thick rim), `highlight`: the node the narration is about.
+    Resolve the inspected node with `chart_click` BEFORE drawing: drawing the rim changes the
+    figure, which makes the chart a new widget with an empty selection, so a click read only
+    after drawing a stale rim was lost on the next rerun (every second click was ignored).
+    """
+    figure = tree_figure(tree, positions, selected=selected, highlight=highlight)
     event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    return _clicked(tree, event)
+
+
+def chart_click(tree: Tree, key: str) -> int | None:
+    """The node clicked in the tree chart with this key, read from its widget state before the
+    chart is drawn in this run (None when nothing is selected)."""
+    return _clicked(tree, st.session_state.get(key))
+
+
+def _clicked(tree: Tree, event) -> int | None:
     points = (event or {}).get("selection", {}).get("points", []) if event else []
     for point in points:
         data = point.get("customdata")
@@ -62,12 +84,10 @@ def render_answer(tree: Tree) -> None:
 def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
     node = tree.nodes[node_id]
     st.markdown(f"#### Node {node_id}" + (" (the problem)" if node.parent is None else f" · depth {node.depth}"))
-    cols = st.columns(5)
-    cols[0].metric("PRM", _fmt(node.scores.get("prm")))
-    cols[1].metric("visits", node.visits)
-    cols[2].metric("Q", _fmt(node.q_mean if node.visits else None))
-    cols[3].metric("prior", _fmt(node.prior))
-    cols[4].metric("tokens", node.token_count)
+    if node.parent is None and tree.meta.get("problem"):
+        st.text(tree.meta["problem"])
+    # one row of numbers as a table: st.metric columns cut "0.53" to "0…" at laptop widths
+    st.dataframe([node_numbers(tree, node_id)], hide_index=True, width="stretch")
     if node.parent is not None:
         st.plotly_chart(score_strip(tree, node_id), key=f"strip-{node_id}-{tree.events_applied}", width="stretch")
     else:
@@ -87,7 +107,7 @@ def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
         )
     with st.expander(f"Events that touched node {node_id} ({len(node.event_seqs)})"):
         rows = [
-            {"#": s, "event": events[s].kind.value, "what happened": narrate(events[s], tree)}
+            {"#": event_number(s), "event": events[s].kind.value, "what happened": narrate(events[s], tree)}
             for s in node.event_seqs
             if s < len(events)
         ]
@@ -106,9 +126,22 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
+    """The inspector's numbers for one node, as short strings (PRM as the tree colours it)."""
+    node = tree.nodes[node_id]
+    return {
+        "PRM": _fmt(step_scores(tree).get(node_id)),
+        "visits": node.visits,
+        "Q": _fmt(node.q_mean if node.visits else None),
+        "prior": _fmt(node.prior),
+        "tokens": node.token_count,
+    }
+
+
 def _path_table(tree: Tree, node_id: int) -> None:
+    prm = step_scores(tree)
     rows = [
-        {"step": i, "node": n.id, "text": n.text, "PRM": n.scores.get("prm"), "self-eval": n.scores.get("self_eval")}
+        {"step": i, "node": n.id, "text": n.text, "PRM": prm.get(n.id), "self-eval": n.scores.get("self_eval")}
         for i, n in enumerate(tree.path(node_id)[1:], start=1)
     ]
     if rows:
@@ -144,7 +177,7 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
             if cand["node"] == node_id:
                 rows.append(
                     {
-                        "#": seq,
+                        "#": event_number(seq),
                         "chosen": data["node"],
                         "rank": rank,
                         "of": len(data["candidates"]),
@@ -166,10 +199,13 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
 
 def render_moves(tree: Tree, events: Sequence[Event], *, key: str) -> int | None:
     """Backtracks and self-evaluations with their reasons; picking one selects its node."""
-    rows = [{"#": b["seq"], "kind": "backtrack", "node": b["to_node"], "reason": b["reason"]} for b in tree.backtracks]
+    rows = [
+        {"#": event_number(b["seq"]), "kind": "backtrack", "node": b["to_node"], "reason": b["reason"]}
+        for b in tree.backtracks
+    ]
     rows += [
         {
-            "#": n.event_seqs[0],
+            "#": event_number(n.event_seqs[0]),
             "kind": "self-eval",
             "node": n.id,
             "reason": f"P(yes) {n.self_eval['p_yes']:.2f}: {n.self_eval['words']}",

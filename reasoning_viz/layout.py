@@ -1,15 +1,14 @@
-"""Tidy tree layout (igraph's Reingold-Tilford), kept stable while a tree grows.
+"""Tidy tree layout (igraph's Reingold-Tilford): one layout for the live view and a fresh load.
 
-Why anchoring: re-running Reingold-Tilford after every poll would move existing nodes as
-new subtrees widen their neighbours.  Given the previous positions, nodes already drawn keep
-theirs, and each new node is placed at its parent's position plus the offset the fresh
-Reingold-Tilford layout gives it, so new growth fans out under its parent and nothing jumps.
-A replay uses the finished tree's layout for every frame, which is stable by construction.
+The live view once anchored nodes where earlier polls had put them and placed new nodes at
+their parent plus a fresh offset; as subtrees widened, those offsets collided, so the live
+tree showed overlapping nodes, crossing edges and a chosen path drawn onto another node,
+while the same run opened fresh looked right.  Now every poll lays out the whole tree again
+(milliseconds at 2,000 nodes): nodes may shift as the tree grows, but the picture is always
+the one a fresh load shows.  A replay uses the finished tree's layout for every frame.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
 
 import igraph as ig
 
@@ -28,22 +27,3 @@ def tidy_layout(tree: Tree) -> Positions:
     graph = ig.Graph(n=len(ids), edges=edges, directed=True)
     coords = graph.layout_reingold_tilford(mode="out", root=[index[ROOT_ID]])
     return {node_id: (float(coords[index[node_id]][0]), float(tree.nodes[node_id].depth)) for node_id in ids}
-
-
-def stable_layout(tree: Tree, previous: Mapping[int, tuple[float, float]] | None = None) -> Positions:
-    """Tidy layout that keeps every node already in `previous` where it was."""
-    fresh = tidy_layout(tree)
-    if not previous:
-        return fresh
-    placed: Positions = {}
-    for node_id in sorted(tree.nodes):  # parents have lower ids than their children
-        node = tree.nodes[node_id]
-        if node_id in previous:
-            placed[node_id] = previous[node_id]
-        elif node.parent is None or node.parent not in placed:
-            placed[node_id] = fresh[node_id]
-        else:
-            px, _ = placed[node.parent]
-            offset = fresh[node_id][0] - fresh[node.parent][0]
-            placed[node_id] = (px + offset, float(node.depth))
-    return placed

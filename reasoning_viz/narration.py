@@ -77,7 +77,7 @@ def _step(tree: Tree | None, node_id: Any) -> str:
 def _started(d: Mapping[str, Any], tree: Tree | None) -> str:
     limits = [f"{key.removeprefix('max_')} {value}" for key, value in (d.get("budget") or {}).items() if value]
     budget = f", budget: {', '.join(limits)}" if limits else ""
-    problem = short(d["problem"], 60)
+    problem = " ".join(str(d["problem"]).split())  # the whole problem: the class reads it here
     return f"Search started: {d['strategy']} on the {d['task']} problem '{problem}' (seed {d['seed']}{budget})"
 
 

@@ -111,3 +111,13 @@ MODEL_LOADER: ModelLoader = CachedLoader()
 def model_loader() -> ModelLoader:
     """The loader in use (read at call time so a test's replacement takes effect)."""
     return MODEL_LOADER
+
+
+@st.cache_resource(show_spinner=False)
+def warm_default_models():
+    """Start loading and warming the default models (nano pack or $THOUGHTSCOPE_POLICY/PRM)
+    once per server, in the background; returns the `Warmup` the sidebar reports on."""
+    from models.bundle import prm_spec
+    from reasoning_viz.warmup import Warmup
+
+    return Warmup.start(lambda: models_for(None, None, prm_spec("nano"), None, False))

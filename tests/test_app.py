@@ -109,7 +109,7 @@ def test_search_page_runs_a_search_in_the_background_and_records_it(scripted: Pa
     assert run.status == "finished" and run.strategy == "beam"
     # Deterministic: the page's run is exactly the engine's run of the same request.
     direct = run_search(run.problem, task="arith", strategy="beam", models=Models(ScriptedPolicy(), ScriptedPRM()),
-                        config=run.config, seed=0, budget=Budget(max_seconds=120.0))
+                        config=run.config, seed=0, budget=Budget(**run.limits))
     assert comparable(saved) == comparable(direct.events)
 
 
@@ -191,7 +191,7 @@ def test_search_page_reattaches_to_a_saved_run_from_the_url(env: Path) -> None:
     assert metrics["status"] == "finished" and int(metrics["nodes"]) > 4
     at = app(run="999")
     assert not at.exception
-    assert any("Run 999 cannot be shown" in w.value for w in at.warning)
+    assert any("Run 999 does not exist" in w.value for w in at.warning)
 
 
 def test_a_search_still_loading_its_models_shows_starting_not_a_crash(env: Path) -> None:

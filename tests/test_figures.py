@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reasoning_viz.figures import hover_text, score_strip, tree_figure
-from reasoning_viz.layout import stable_layout, tidy_layout
+from reasoning_viz.layout import tidy_layout
 from search import Tree, run_search
 from tests.engine_cases import CASES, PROBLEM, scripted_models
 
@@ -27,33 +27,22 @@ def test_tidy_layout_places_children_below_parents_without_overlap() -> None:
         assert len(xs) == len(set(xs)), "two nodes share a position"
 
 
-def test_stable_layout_never_moves_a_node_while_the_tree_grows() -> None:
-    strategy, config = CASES["mcts_puct_prm"]
-    events = run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config).events
-    previous: dict[int, tuple[float, float]] = {}
-    for k in range(10, len(events) + 1, 10):
-        positions = stable_layout(Tree.from_events(events[:k]), previous)
-        for node_id, xy in previous.items():
-            assert positions[node_id] == xy
-        previous = positions
-
-
 def test_tree_figure_encodes_scores_visits_and_terminals() -> None:
     tree = finished("mcts_puct_prm")
     figure = tree_figure(tree, tidy_layout(tree), selected=1)
-    unscored, scored = figure.data[-2], figure.data[-1]
-    assert sorted([*unscored.customdata, *scored.customdata]) == sorted(tree.nodes)
+    pruned, unscored, scored = figure.data[-3], figure.data[-2], figure.data[-1]
+    assert sorted([*pruned.customdata, *unscored.customdata, *scored.customdata]) == sorted(tree.nodes)
     assert all("prm" in tree.nodes[n].scores for n in scored.customdata)
-    assert unscored.marker.color == "#9e9e9e" and 0 in unscored.customdata  # the root has no PRM score
+    assert unscored.marker.color == "#ffffff" and 0 in unscored.customdata  # the root has no PRM score
     assert scored.marker.cmin == 0 and scored.marker.cmax == 1
-    ids = [*unscored.customdata, *scored.customdata]
-    sizes = dict(zip(ids, [*unscored.marker.size, *scored.marker.size], strict=True))
+    ids = [*pruned.customdata, *unscored.customdata, *scored.customdata]
+    sizes = dict(zip(ids, [*pruned.marker.size, *unscored.marker.size, *scored.marker.size], strict=True))
     busiest = max(tree, key=lambda n: n.visits)
     assert sizes[busiest.id] == max(sizes.values())
-    symbols = dict(zip(ids, [*unscored.marker.symbol, *scored.marker.symbol], strict=True))
+    symbols = dict(zip(ids, [*pruned.marker.symbol, *unscored.marker.symbol, *scored.marker.symbol], strict=True))
     for node in tree.terminals():
         assert symbols[node.id] in ("star", "x", "diamond")
-    assert any(trace.line.dash == "dash" for trace in figure.data[:-2]), "backtracks are drawn dashed"
+    assert any(trace.line.dash == "dash" for trace in figure.data[:-3]), "backtracks are drawn dashed"
 
 
 def test_model_text_is_escaped_in_hover_labels() -> None:

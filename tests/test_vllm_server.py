@@ -198,7 +198,7 @@ def test_every_strategy_runs_from_the_cli_through_the_server(served: str, strate
     result = CliRunner().invoke(app, args, env={"THOUGHTSCOPE_POLICY_URL": URL})
     assert result.exit_code == 0, result.output
     assert "status finished" in result.output
-    budgets = [e for e in json.loads(events_path.read_text()) if e["kind"] == "budget"]
+    budgets = [e for e in json.loads(events_path.read_text()) if e["kind"] == "spend"]
     assert budgets[-1]["data"]["server"]["policy"]["requests"] >= 1
 
 

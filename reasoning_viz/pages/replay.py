@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from reasoning_viz import resources
-from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.layout import tidy_layout
+from reasoning_viz.links import replay_choice
 from reasoning_viz.narration import narrate
+from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import slider_position
 from search.tasks import TASKS
 
-SPEEDS = {"1 event/s": 1.0, "4 events/s": 0.25, "10 events/s": 0.1}
+#: Replay rates in events per second.
+SPEEDS = {"1 event/s": 1.0, "4 events/s": 4.0, "10 events/s": 10.0, "50 events/s": 50.0}
 
 
 #: How often a run that is still being recorded is re-read (seconds).
@@ -49,14 +54,30 @@ def run_picker(store) -> int | None:
         st.info("No saved runs match. Run a search on the Search page first.")
         return None
     labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {r.status} · answer {r.answer}" for r in runs}
-    wanted = st.query_params.get("run")
+    target = replay_choice(st.query_params.get("run"), labels, lambda run: _exists(store, run))
+    if target.message:
+        st.error(target.message + " Pick a run in the list below.")
+        st.query_params.pop("run", None)
+        st.query_params.pop("event", None)
+        target = replay_choice(None, labels, lambda run: False)
+    if target.run_id not in labels:  # linked, but hidden by the sidebar's filters
+        labels[target.run_id] = f"#{target.run_id} (linked)"
     ids = list(labels)
-    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in labels else 0
-    run_id = st.selectbox("Run", ids, index=index, format_func=lambda i: labels[i])
+    run_id = st.selectbox("Run", ids, index=ids.index(target.run_id), format_func=lambda i: labels[i])
     if st.query_params.get("run") != str(run_id):
         st.query_params["run"] = str(run_id)
         st.query_params.pop("event", None)
     return run_id
+
+
+def _exists(store, run_id: int) -> bool:
+    from storage import StorageError
+
+    try:
+        store.get_run(run_id)
+    except StorageError:
+        return False
+    return True
 
 
 def event_index(total: int) -> int:
@@ -68,10 +89,15 @@ def event_index(total: int) -> int:
     return state["replay-k"]
 
 
-def controls(total: int) -> None:
+def _mark_clock() -> None:
+    """Restart the playback clock from the current slider position (play, a jump, a new rate)."""
+    st.session_state["play-from"] = (st.session_state.get("replay-k", 0), time.monotonic())
+
+
+def controls(total: int, events) -> None:
     """Start / play-pause / speed and the event slider; play and pause rerun the page so the
     fragment's polling interval follows."""
-    cols = st.columns([1, 1, 2])
+    cols = st.columns([1, 1, 1, 2])
     playing = st.session_state.get("playing", False)
     if cols[0].button("⏮ start", key="replay-start"):
         st.session_state["replay-k"] = 0
@@ -81,9 +107,19 @@ def controls(total: int) -> None:
         st.session_state["playing"] = not playing
         if not playing and st.session_state["replay-k"] >= total:
             st.session_state["replay-k"] = 0
+        _mark_clock()
         st.rerun()
-    cols[2].selectbox("speed", list(SPEEDS), key="speed", label_visibility="collapsed")
-    st.slider("event", 0, total, key="replay-k", help="The tree as it stood after this many events.")
+    if cols[2].button("⏭ backtrack", key="replay-backtrack", help="Jump to the next backtrack."):
+        jump = next_backtrack(events, st.session_state["replay-k"])
+        if jump is None:
+            st.toast("No later backtrack in this run.")
+        else:
+            st.session_state["replay-k"] = jump
+            _mark_clock()
+    cols[3].selectbox("speed", list(SPEEDS), key="speed", label_visibility="collapsed", on_change=_mark_clock)
+    st.slider(
+        "event", 0, total, key="replay-k", help="The tree as it stood after this many events.", on_change=_mark_clock
+    )
 
 
 def page() -> None:
@@ -99,9 +135,9 @@ def page() -> None:
     summary = store.get_run(run_id)
     replay, _ = load_replay(store.key, run_id, run_version(summary))
     event_index(len(replay))
-    speed = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
+    rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
     live = LIVE_POLL_S if summary.status == "running" else None
-    interval = speed if st.session_state.get("playing") else live
+    interval = frame_interval(rate) if st.session_state.get("playing") else live
     st.fragment(run_every=interval)(frame)(run_id, store.key)
 
 
@@ -120,8 +156,12 @@ def frame(run_id: int, store_key: str) -> None:
         if st.session_state["replay-k"] >= total:
             st.session_state["playing"] = False
         else:
-            st.session_state["replay-k"] += 1
-    controls(total)
+            rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
+            start, started_at = st.session_state.get("play-from") or (st.session_state["replay-k"], time.monotonic())
+            st.session_state["play-from"] = (start, started_at)
+            k = playback_position(start, started_at, time.monotonic(), rate, total)
+            st.session_state["replay-k"] = max(k, st.session_state["replay-k"] + 1)  # at least one per frame
+    controls(total, replay.events)
     k = st.session_state["replay-k"]
     st.query_params["event"] = str(k)
     tree = replay.tree_at(k)
@@ -129,14 +169,20 @@ def frame(run_id: int, store_key: str) -> None:
     line = narrate(events[k - 1], tree) if k else "The search has not started yet."
     st.text(f"[{k}/{total}] {line}")
     left, right = st.columns([3, 2])
-    with left:
-        clicked = render_tree(
-            tree, positions, key=f"replay-tree-{run_id}", selected=st.session_state.get(f"replay-pick-{run_id}")
-        )
-        render_answer(tree)
+    clicked = chart_click(tree, f"replay-tree-{run_id}")  # before drawing: the rim must show this click
     with right:
         moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
+    with left:
+        render_tree(
+            tree,
+            positions,
+            key=f"replay-tree-{run_id}",
+            selected=node_id,
+            highlight=narrated_node(events[k - 1]) if k else None,
+        )
+        render_answer(tree)
+    with right:
         render_inspector(tree, node_id, events[:k])
 
 

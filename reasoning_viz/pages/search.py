@@ -11,9 +11,19 @@ import streamlit as st
 from models.bundle import PRM_PRESETS
 from models.prompting import CHAT_TEMPLATE_MODES
 from reasoning_viz import resources
-from reasoning_viz.inspector import pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.figures import LEGEND
+from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
-from reasoning_viz.layout import stable_layout
+from reasoning_viz.layout import tidy_layout
+from reasoning_viz.links import resolve_link
+from reasoning_viz.runinfo import (
+    DEFAULT_BUDGET,
+    context_problem,
+    form_state,
+    live_spend,
+    run_settings,
+    run_status,
+)
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
 from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
@@ -63,7 +73,9 @@ def sidebar_form() -> dict | None:
     """The whole setup; returns the request when Start is pressed."""
     with st.sidebar:
         st.header("Setup")
-        task = st.selectbox("Task", list(TASKS), help="arith and countdown have exact checkers; freeform is free text.")
+        task = st.selectbox(
+            "Task", list(TASKS), key="task", help="arith and countdown have exact checkers; freeform is free text."
+        )
         if st.button("🎲 Random problem", help="Draw a fresh problem from the task's generator."):
             st.session_state[f"problem-{task}"] = _random_problem(task)
         picked = st.selectbox("…or pick one", problem_choices(task), key=f"pick-{task}")
@@ -71,42 +83,25 @@ def sidebar_form() -> dict | None:
             st.session_state[f"picked-{task}"] = picked
             st.session_state[f"problem-{task}"] = picked
         problem = st.text_area("Problem", key=f"problem-{task}", height=100)
-        reference = st.text_input("Known answer (optional)", help="Used only to grade the answer, never by the search.")
+        reference = st.text_input(
+            "Known answer (optional)", key="reference", help="Used only to grade the answer, never by the search."
+        )
         models = model_inputs()
         strategy = st.selectbox(
             "Strategy",
             list(all_strategies()),
             index=list(all_strategies()).index("beam"),
+            key="strategy",
             help="How the tree is grown; see the Home page for each one.",
         )
         with st.expander("Strategy knobs", expanded=False):
             knobs = knob_inputs(strategy)
         with st.expander("Budget and seed"):
-            budget = {
-                "max_nodes": int(
-                    st.number_input("max nodes (0 = none)", 0, 100_000, 0, help="Stop after this many tree nodes.")
-                )
-                or None,
-                "max_tokens": int(
-                    st.number_input(
-                        "max generated tokens (0 = none)",
-                        0,
-                        10_000_000,
-                        0,
-                        help="Stop after the policy generated this many tokens.",
-                    )
-                )
-                or None,
-                "max_seconds": float(
-                    st.number_input(
-                        "max seconds (0 = none)", 0.0, 36_000.0, 120.0, help="Stop after this much wall time."
-                    )
-                )
-                or None,
-            }
-            seed = int(st.number_input("seed", 0, 2**31 - 1, 0, help="Same seed, same tree."))
+            budget = budget_inputs()
+            seed = int(st.number_input("seed", 0, 2**31 - 1, 0, help="Same seed, same tree.", key="seed"))
         name = st.text_input("Run name (optional)")
-        if st.button("▶ Start search", type="primary", width="stretch"):
+        rerun = st.session_state.pop("rerun-pending", False)
+        if st.button("▶ Start search", type="primary", width="stretch") or rerun:
             return {
                 "task": task,
                 "problem": problem,
@@ -119,6 +114,67 @@ def sidebar_form() -> dict | None:
                 "name": name or None,
             }
     return None
+
+
+def budget_inputs() -> dict:
+    """Node / token / time limits; by default a node limit, so a seed's tree does not depend on
+    the machine's speed (see reasoning_viz.runinfo); time is an opt-in guard."""
+    helps = {
+        "max_nodes": "Stop after this many tree nodes.",
+        "max_tokens": "Stop after the policy generated this many tokens.",
+        "max_seconds": "Stop after this much wall time. Off by default: the tree would depend on the machine's speed.",
+    }
+    labels = {"max_nodes": "max nodes", "max_tokens": "max generated tokens", "max_seconds": "max seconds"}
+    out = {}
+    for name, default in DEFAULT_BUDGET.items():
+        kind = float if name == "max_seconds" else int
+        value = st.number_input(
+            f"{labels[name]} (0 = none)",
+            kind(0),
+            kind(10_000_000),
+            kind(default),
+            help=helps[name],
+            key=f"budget-{name}",
+        )
+        out[name] = kind(value) or None
+    return out
+
+
+def run_panel(job: Job) -> None:
+    """The opened run's own problem and settings in the sidebar, and a button that re-runs them.
+
+    The first time a session opens a run (a link, a reload) the form is filled with its settings,
+    so the sidebar never shows the defaults beside another run's tree."""
+    tree = job.tree()
+    if not tree.meta:
+        return
+    if st.session_state.get("form-run") != job.id:
+        st.session_state["form-run"] = job.id
+        _fill_form(tree.meta)
+    with st.sidebar.expander(f"This run ({job.label})", expanded=False):
+        st.json(run_settings(tree.meta), expanded=1)
+        st.button(
+            "↻ Re-run with these settings",
+            on_click=_rerun_with,
+            args=(tree.meta,),
+            help="Fill the form with this run's settings and start it again (with the models chosen above).",
+        )
+
+
+def _fill_form(meta: dict) -> None:
+    if meta.get("strategy") not in all_strategies() or meta.get("task") not in TASKS:
+        return
+    knobs = [(name, default) for name, default, _ in get_strategy(meta["strategy"]).config_cls.knobs()]
+    state = form_state(meta, knobs)
+    task = state["task"]
+    # the example picker must not overwrite the run's problem on this run
+    st.session_state[f"picked-{task}"] = st.session_state.get(f"pick-{task}", problem_choices(task)[0])
+    st.session_state.update(state)
+
+
+def _rerun_with(meta: dict) -> None:
+    _fill_form(meta)
+    st.session_state["rerun-pending"] = True
 
 
 def _random_problem(task: str) -> str:
@@ -217,10 +273,28 @@ def start(form: dict) -> Job | None:
     except (OSError, ValueError) as exc:
         st.error(f"Cannot load the models: {exc}\n\nCheck the path or hub id, or use the bundled nano pack.")
         return None
+    if too_long := _context_problem(launched):
+        if launched.recorder is not None:
+            launched.recorder.close()
+        st.error(f"Cannot start: {too_long}")
+        return None
     label = f"{request.strategy} on {launched.prepared.problem[:40]}"
     return resources.job_registry().start(
         label, launched.run, recorder=launched.recorder, on_done=lambda job: job.sync_run_id()
     )
+
+
+def _context_problem(launched) -> str | None:
+    """Whether the prompt cannot fit the policy's context window (models that say their size)."""
+    task, problem, config = launched.prepared.task, launched.prepared.problem, launched.prepared.config
+    policy = launched.models.policy
+    tokenizer = getattr(policy, "tokenizer", None)
+    model_config = getattr(getattr(policy, "model", None), "config", None)
+    context = getattr(model_config, "max_position_embeddings", None) or getattr(model_config, "n_positions", None)
+    if tokenizer is None or not isinstance(context, int):
+        return None
+    prompt_tokens = len(tokenizer(task.prompt(problem, []))["input_ids"])
+    return context_problem(prompt_tokens, context, config.max_step_tokens or task.max_step_tokens)
 
 
 def _open_store():
@@ -233,13 +307,40 @@ def _open_store():
 
 
 def current_job() -> Job | None:
-    params = st.query_params
+    """The search or saved run the URL names (see reasoning_viz.links), or None with a message."""
     registry = resources.job_registry()
-    if "job" in params and (job := registry.get(params["job"])):
-        return job
-    if "run" in params and params["run"].isdigit():
-        return registry.by_run(int(params["run"])) or _stored_run(int(params["run"]))
-    return None
+    jobs = {job.id: job.sync_run_id() for job in registry.all()}
+    try:
+        target = resolve_link(dict(st.query_params), jobs, _run_exists)
+    except Exception as exc:  # noqa: BLE001 - an unreadable database is shown, not raised
+        st.warning(f"Run {st.query_params.get('run')} cannot be shown: {exc}")
+        return None
+    if target.message:
+        st.warning(target.message)
+        return None
+    if target.job_id is not None:
+        return registry.get(target.job_id)
+    return _stored_run(target.run_id) if target.run_id is not None else None
+
+
+def _run_exists(run_id: int) -> bool:
+    from storage import StorageError
+
+    try:
+        resources.run_store().get_run(run_id)
+    except StorageError as exc:
+        if str(exc).startswith(f"no run {run_id} "):
+            return False
+        raise
+    return True
+
+
+def _find_job(job_id: str) -> Job | None:
+    """A running job by id, or the saved run this session opened (its id is `run-N`)."""
+    stored = st.session_state.get("stored-run")
+    if stored is not None and stored.id == job_id:
+        return stored
+    return resources.job_registry().get(job_id)
 
 
 def _stored_run(run_id: int) -> Job | None:
@@ -261,6 +362,17 @@ def _stored_run(run_id: int) -> Job | None:
     return job
 
 
+def _layout(job: Job, tree):
+    """The layout a fresh load of this tree shows (Reingold-Tilford of the whole tree), computed
+    once per new event count; never an incremental layout, which drifted into overlaps."""
+    cache = st.session_state.setdefault("layouts", {})
+    key = (job.id, tree.events_applied)
+    if key not in cache:
+        cache.clear()
+        cache[key] = tidy_layout(tree)
+    return cache[key]
+
+
 def live_view(job: Job) -> None:
     tree = job.tree()
     events = job.snapshot()
@@ -271,41 +383,38 @@ def live_view(job: Job) -> None:
         if job.running:
             st.info("Loading the models and starting the search…")
         return
-    positions = st.session_state.setdefault("positions", {}).get(job.id)
-    positions = stable_layout(tree, positions)
-    st.session_state["positions"][job.id] = positions
+    positions = _layout(job, tree)
     left, right = st.columns([3, 2])
-    with left:
-        clicked = render_tree(tree, positions, key=f"tree-{job.id}", selected=st.session_state.get(f"pick-{job.id}"))
-        st.caption(
-            "Colour: PRM score · size: visits · ★ correct ✕ wrong ◆ unchecked · blue: current path · "
-            "black: chosen path · red dashes: backtracks · grey: pruned"
-        )
-        render_answer(tree)
+    clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
     with right:
         moved = render_moves(tree, events, key=f"moves-{job.id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
+    with left:
+        render_tree(tree, positions, key=f"tree-{job.id}", selected=node_id)
+        st.caption(LEGEND)
+        render_answer(tree)
+    with right:
         render_inspector(tree, node_id, events)
 
 
 def _progress(job: Job, tree) -> None:
-    spent = tree.spend or {}
     limits = tree.meta.get("budget", {}) if tree.meta else {}
+    spent = live_spend(tree, elapsed_s=time.monotonic() - job.started if job.running else None)
+    status = run_status(tree, running=job.running, error=job.error)
     cols = st.columns([1, 1, 1, 1, 1])
-    status = "starting" if job.running and not tree.nodes else tree.status
-    cols[0].metric("status", status if not job.error else "failed")
-    cols[1].metric("nodes", spent.get("nodes", len(tree) - 1 if tree.nodes else 0))
-    cols[2].metric("tokens", spent.get("tokens_generated", 0))
-    cols[3].metric("elapsed", f"{spent.get('elapsed_s', 0):.1f}s")
+    cols[0].metric("status", status.label, delta=status.cause, delta_color="off", delta_arrow="off")
+    cols[1].metric("nodes", spent["nodes"])
+    cols[2].metric("tokens", spent["tokens"])
+    cols[3].metric("elapsed", f"{spent['elapsed_s']:.1f}s")
     if job.running and cols[4].button("⏹ Stop", key=f"stop-{job.id}"):
         job.cancel()
-    fraction = _fraction(spent, limits, tree)
+    fraction = _fraction({**(tree.spend or {}), **spent, "tokens_generated": spent["tokens"]}, limits, tree)
     if job.running and fraction is not None:
         st.progress(min(fraction, 1.0), text="budget used")
-    if job.error:
-        st.error(f"The search failed: {job.error}")
-    elif tree.status == "failed":
-        st.error(f"The search failed: {tree.end_reason}")
+    if status.label == "failed":
+        st.error(status.detail)
+    elif status.detail:
+        st.warning(status.detail)
 
 
 def _fraction(spent: dict, limits: dict, tree) -> float | None:
@@ -324,13 +433,17 @@ def _fraction(spent: dict, limits: dict, tree) -> float | None:
 
 def page() -> None:
     st.title("Search")
+    job = current_job()
+    if job is not None:
+        run_panel(job)
     request = sidebar_form()
     if request is not None:
-        job = start(request)
-        if job is not None:
+        started = start(request)
+        if started is not None:
             st.query_params.clear()
-            st.query_params["job"] = job.id
-    job = current_job()
+            st.query_params["job"] = started.id
+            st.session_state["form-run"] = started.id
+            job = started
     if job is None:
         st.info(
             "Set up a problem in the sidebar and press **Start search**. "
@@ -341,7 +454,7 @@ def page() -> None:
 
 
 def _live_fragment(job_id: str) -> None:
-    job = resources.job_registry().get(job_id)
+    job = _find_job(job_id)
     if job is None:
         return
     live_view(job)

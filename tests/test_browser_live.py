@@ -1,0 +1,156 @@
+"""What a person sees in the live view, in a real headless Chromium against `streamlit run app.py`:
+node positions (live vs a fresh load), click sequences, links, numbers that fit, no fading.
+
+Shares the server/browser fixtures of tests/test_browser.py (one app server per module).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.test_browser import browser, metric, server, set_number, shot, start  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser]
+
+#: Every node marker drawn, by node id, read from plotly's own data (the figure the page shows).
+NODE_POSITIONS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const out = {};
+  for (const t of gd._fullData) {
+    if (!t.customdata || t.mode !== 'markers') continue;
+    const ids = Array.from(t.customdata), xs = Array.from(t.x), ys = Array.from(t.y);
+    ids.forEach((id, i) => { out[Number(id)] = [xs[i], ys[i]]; });
+  }
+  const fl = gd._fullLayout;
+  return {nodes: out, xrange: fl.xaxis.range, yrange: fl.yaxis.range};
+}"""
+#: Screen position of one node's marker (plotly's axis maps data to pixels).
+NODE_PIXEL = """(id) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  for (const t of gd._fullData) {
+    if (!t.customdata || t.mode !== 'markers') continue;
+    const i = Array.from(t.customdata).map(Number).indexOf(id);
+    if (i >= 0) return [box.left + fl._size.l + fl.xaxis.l2p(Array.from(t.x)[i]),
+                        box.top + fl._size.t + fl.yaxis.l2p(Array.from(t.y)[i])];
+  }
+  return null;
+}"""
+#: [drawn opacity, the trace's own marker opacity] of every node marker (a click must not fade any).
+MARKER_OPACITIES = """() => {
+  const gd = document.querySelector('.js-plotly-plot'), out = [];
+  gd.querySelectorAll('.scatterlayer .trace').forEach((el, i) => {
+    const t = gd._fullData[i];
+    if (!t || !t.customdata) return;
+    el.querySelectorAll('.points path').forEach(p => out.push([Number(getComputedStyle(p).opacity), t.marker.opacity]));
+  });
+  return out;
+}"""
+
+
+@pytest.fixture
+def narrow(browser, server: str):  # noqa: F811 - fixture from test_browser
+    """A 1300-px wide window: the laptop width where the inspector's numbers used to be cut."""
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def figure_state(page, timeout: float = 60) -> dict:
+    """The tree chart's node positions once it shows every node the "nodes" metric counts."""
+    page.locator(".js-plotly-plot").first.wait_for()
+    deadline = time.monotonic() + timeout
+    while True:
+        state = page.evaluate(NODE_POSITIONS)
+        state["nodes"] = {int(k): tuple(v) for k, v in state["nodes"].items()}
+        counted = metric(page, "nodes")
+        if (counted.isdigit() and len(state["nodes"]) == int(counted) + 1) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def click_node(page, node_id: int) -> None:
+    page.evaluate("() => document.querySelector('.js-plotly-plot').scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(200)
+    x, y = page.evaluate(NODE_PIXEL, node_id)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(150)
+    page.mouse.click(x, y)
+
+
+def inspected(page, node_id: int, timeout: float = 20) -> bool:
+    """Wait until the inspector heading names `node_id`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heads = page.locator("h4").filter(has_text=re.compile(r"^Node \d+")).all_inner_texts()
+        if heads and re.match(rf"Node {node_id}\b", heads[0].strip()):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def done(page, timeout: float = 420) -> str:
+    """Wait until the status metric leaves starting/running; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = metric(page, "status")
+        if status and status not in ("starting", "running"):
+            return status
+        time.sleep(0.3)
+    shot(page, "failure-live-status")
+    raise AssertionError(f"the search did not end: {metric(page, 'status')!r}")
+
+
+def click_sequence(page, nodes: list[int]) -> None:
+    for node_id in nodes:
+        click_node(page, node_id)
+        assert inspected(page, node_id), f"clicking node {node_id} did not open it (sequence {nodes})"
+
+
+def test_live_tree_equals_a_fresh_load_and_every_click_counts(narrow, server: str) -> None:  # noqa: F811
+    page = narrow
+    page.goto(server)
+    page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=90_000)
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "n", 4)  # a small, deep tree: scored, pruned and unscored nodes, quickly
+    set_number(page, "beam_width", 2)
+    page.get_by_text("Budget and seed").first.click()
+    set_number(page, "max nodes (0 = none)", 9)
+    start(page)
+    status = done(page)
+    page.wait_for_timeout(2500)  # the page reruns once when the search ends
+    live = figure_state(page)
+    run_id = re.search(r"run=(\d+)", page.url).group(1)
+    shot(page, "live-finished")
+    xs = [x for x, _ in live["nodes"].values()]
+    lo, hi = sorted(live["xrange"])
+    assert lo <= min(xs) and max(xs) <= hi, f"nodes outside the visible range {live['xrange']}"
+    cut = page.evaluate(
+        """() => Array.from(document.querySelectorAll('[data-testid="stMetricValue"] div'))
+             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+    )
+    assert not cut, f"numbers cut off at 1300 px: {cut}"
+
+    order = sorted(live["nodes"])
+    assert len(order) >= 6, live
+    click_sequence(page, [order[1], order[len(order) // 2], order[-1], order[2]])  # every second was lost
+    opacities = page.evaluate(MARKER_OPACITIES)
+    # plotly dims unselected points with a CSS opacity; a trace's own fade (pruned) is in its colours
+    assert opacities and all(drawn == 1 for drawn, _ in opacities), f"a click faded nodes: {opacities}"
+    shot(page, "live-clicked")
+
+    page.goto(f"{server}/?run={run_id}")
+    assert done(page) == status
+    assert figure_state(page)["nodes"] == live["nodes"], "the live tree is laid out differently from a fresh load"
+
+    page.goto(f"{server}/replay?run={run_id}")
+    page.get_by_text(re.compile(r"^\[\d+/\d+\]")).first.wait_for()
+    figure_state(page)
+    click_sequence(page, [order[1], order[-1]])
+    page.goto(f"{server}/replay?run=99999")
+    page.get_by_text("Run 99999 does not exist").first.wait_for()
