@@ -31,12 +31,15 @@ class PRMSpec:
 
 #: preset name -> spec.  `qwen-prm` also needs trust_remote_code=True (its head is custom code).
 #: `nano` is the shipped likelihood PRM; `nano-tag` reads `+`/`-` at `ки` (`train prm --objective tag`).
+#: `nano-value` is the countdown value model (models/nano/value, `train value`): a 3-label token
+#: classifier read at each step's newline; label 1 is P(legal and the target still reachable).
 PRM_PRESETS: dict[str, PRMSpec] = {
     "nano": PRMSpec(),
     "nano-tag": PRMSpec(kind="tag", layout="nano"),
     "math-shepherd": PRMSpec(kind="tag", step_tag="ки", good_token="+", bad_token="-", layout="math-shepherd"),
     "qwen-prm": PRMSpec(kind="head", step_separator="<extra_0>", layout="qwen-prm"),
     "head": PRMSpec(kind="head", layout="head"),
+    "nano-value": PRMSpec(kind="head", layout="head", step_separator="\n"),
 }
 
 

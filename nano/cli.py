@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig
+from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig, ValueTrainConfig
 
 console = Console()
 train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
 
 POLICY, PRM = PolicyTrainConfig(), PRMTrainConfig()  # option defaults come from the configs
+VALUE = ValueTrainConfig()
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (default: best available).")]
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
 
@@ -135,6 +136,39 @@ def train_prm_command(
     result = train_prm(config)
     _print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
     console.print(f"saved to {out} in {result['meta']['total_seconds']} s")
+
+
+@train_app.command("value")
+@clear_errors
+def train_value_command(
+    out: Annotated[Path, typer.Option(help="Where the exported weights and report go.")] = Path(VALUE.out),
+    ckpt: Annotated[Path, typer.Option(help="Checkpoint directory (last.pt), written every --save-every-s.")] = (
+        Path(VALUE.ckpt)
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue from CKPT/last.pt (a finished run just re-exports).")] = False,
+    init: Annotated[str, typer.Option(help="Body weights to start from (same tokenizer).")] = VALUE.init,
+    seed: int = VALUE.seed,
+    steps: Annotated[int, typer.Option(help="Train until this optimizer step (total, across resumes).")] = VALUE.steps,
+    batch_size: int = VALUE.batch_size,
+    lr: float = VALUE.lr,
+    curriculum_steps: int = VALUE.curriculum_steps,
+    eval_every: int = VALUE.eval_every,
+    eval_puzzles: int = VALUE.eval_puzzles,
+    save_every_s: float = VALUE.save_every_s,
+    stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
+    device: Device = None,
+    threads: Threads = VALUE.threads,
+) -> None:
+    """Train the countdown value model (token-classification head, exact solver labels); resumable."""
+    from nano.train_value import train_value
+
+    config = ValueTrainConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, batch_size=batch_size,
+                              lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
+                              eval_puzzles=eval_puzzles, save_every_s=save_every_s, stop_at=stop_at, device=device,
+                              threads=threads)
+    result = train_value(config, resume=resume, log=console.print)
+    _print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
 
 
 def eval_command(
