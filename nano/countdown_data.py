@@ -60,9 +60,26 @@ def validation_multisets() -> frozenset[tuple[int, ...]]:
     return frozenset(tuple(sorted(p.numbers)) for p in load_puzzles() if p.rank in keep)
 
 
+#: Problems of the held-out countdown stream (`nano.data.heldout_problems`) kept out of training.
+HELDOUT_COUNTDOWN = 300
+
+
+@lru_cache(maxsize=1)
+def heldout_countdown() -> frozenset[tuple[tuple[int, ...], int]]:
+    """(sorted numbers, target) of the first HELDOUT_COUNTDOWN held-out countdown problems (`eval`'s)."""
+    from nano.data import heldout_problems
+    from search.tasks.countdown import parse_problem
+
+    parsed = [parse_problem(p.text) for p in heldout_problems("countdown", HELDOUT_COUNTDOWN)]
+    return frozenset((p.numbers, p.target) for p in parsed)
+
+
 def is_held_out(numbers: Sequence[int], target: int) -> bool:
-    """True for a Game-of-24 test or validation puzzle (four numbers, target 24)."""
+    """True for a Game-of-24 test or validation puzzle (four numbers, target 24) or a held-out
+    countdown problem of `eval`'s stream."""
     key = tuple(sorted(numbers))
+    if (key, target) in heldout_countdown():
+        return True
     return len(key) == 4 and target == 24 and (is_test_puzzle(key) or key in validation_multisets())
 
 

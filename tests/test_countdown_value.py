@@ -40,6 +40,22 @@ def test_training_problems_never_include_the_test_slice_or_the_validation_puzzle
         assert not (example.problem.endswith(" 24.") and (numbers in test or numbers in validation))
 
 
+def test_the_held_out_countdown_problems_of_eval_are_never_training_problems():
+    from nano.data import heldout_problems
+
+    held = heldout_problems("countdown", 40)
+    assert all(cd.is_held_out(*_numbers_target(p.text)) for p in held)
+    draws = [cd.random_problem(cd.example_rng(9, i), 3) for i in range(3000)]
+    assert not {(tuple(n), t) for n, t in draws} & cd.heldout_countdown()
+
+
+def _numbers_target(text: str) -> tuple[tuple[int, ...], int]:
+    from search.tasks.countdown import parse_problem
+
+    parsed = parse_problem(text)
+    return parsed.numbers, parsed.target
+
+
 @needs_csv
 def test_labels_are_the_exact_checkers_and_every_class_occurs():
     counts = Counter()
