@@ -17,13 +17,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig, ValueTrainConfig
+from nano.config import CountdownPolicyConfig, ModelSize, PolicyTrainConfig, PRMTrainConfig, ValueTrainConfig
 
 console = Console()
 train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
 
 POLICY, PRM = PolicyTrainConfig(), PRMTrainConfig()  # option defaults come from the configs
-VALUE = ValueTrainConfig()
+VALUE, CD_POLICY = ValueTrainConfig(), CountdownPolicyConfig()
 Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (default: best available).")]
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
 
@@ -168,6 +168,36 @@ def train_value_command(
                               threads=threads)
     result = train_value(config, resume=resume, log=console.print)
     _print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
+
+
+@train_app.command("countdown-policy")
+@clear_errors
+def train_countdown_policy_command(
+    out: Annotated[Path, typer.Option(help="Where the exported weights and report go.")] = Path(CD_POLICY.out),
+    ckpt: Annotated[Path, typer.Option(help="Checkpoint directory (last.pt).")] = Path(CD_POLICY.ckpt),
+    resume: Annotated[bool, typer.Option(help="Continue from CKPT/last.pt (a finished run just re-exports).")] = False,
+    init: Annotated[str, typer.Option(help="Causal LM to start from (same tokenizer).")] = CD_POLICY.init,
+    seed: int = CD_POLICY.seed,
+    steps: Annotated[int, typer.Option(help="The schedule's last optimizer step (total, across resumes).")] = (
+        CD_POLICY.steps
+    ),
+    stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
+    batch_size: int = CD_POLICY.batch_size,
+    lr: float = CD_POLICY.lr,
+    eval_every: int = CD_POLICY.eval_every,
+    save_every_s: float = CD_POLICY.save_every_s,
+    device: Device = None,
+    threads: Threads = CD_POLICY.threads,
+) -> None:
+    """Train the countdown specialist policy on solver moves (curriculum 3 -> 5 numbers); resumable."""
+    from nano.train_countdown_policy import train_countdown_policy
+
+    config = CountdownPolicyConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, stop_at=stop_at,
+                                   batch_size=batch_size, lr=lr, eval_every=eval_every, save_every_s=save_every_s,
+                                   device=device, threads=threads)
+    result = train_countdown_policy(config, resume=resume, log=console.print)
+    _print_rows("countdown policy: legal steps and coverage at temperature 1 (held-out states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
 
 

@@ -109,3 +109,32 @@ class ValueTrainConfig:
     curriculum_steps: int = 800
     #: Chance that each step of a path is a corrupted (illegal) one, which ends the path.
     corrupt_share: float = 0.15
+
+
+@dataclass(frozen=True)
+class CountdownPolicyConfig:
+    """Everything that determines the countdown specialist policy (with the seed, training is reproducible)."""
+
+    out: str = "models/nano/countdown_policy"
+    ckpt: str = "runs/countdown_policy_ckpt"
+    #: The nano PRM's causal LM (the step-3,000 LM plus its likelihood fine-tune): it writes legal moves more often.
+    init: str = "models/nano/prm"
+    seed: int = 0
+    steps: int = 1600
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 50
+    max_len: int = 320
+    threads: int = 1
+    device: str | None = None
+    #: Measure legality and coverage every this many steps (0: only at the end).
+    eval_every: int = 400
+    eval_puzzles: int = 15
+    eval_problems: int = 15
+    #: At the export: validation puzzles (0: all) and held-out countdown problems measured.
+    export_puzzles: int = 0
+    export_problems: int = 100
+    save_every_s: float = 180.0
+    stop_at: int = 0
+    #: Steps over which the states move from mostly three numbers / two left to the final mix.
+    curriculum_steps: int = 600

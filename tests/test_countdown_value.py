@@ -141,3 +141,29 @@ def test_a_resumed_run_ends_with_the_weights_of_an_unbroken_one(tmp_path):
 
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "split" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@needs_csv
+def test_countdown_policy_examples_continue_with_correct_moves_and_the_phase_exports_a_policy(tmp_path):
+    from nano.config import CountdownPolicyConfig
+    from nano.train_countdown_policy import policy_example, train_countdown_policy
+
+    for i in range(60):
+        prompt, continuation, ends = policy_example(cd.example_rng(4, i), {3: 1.0, 4: 1.0, 5: 0.2}, 0.3)
+        problem = prompt.split("\n")[0].removeprefix("Problem: ")
+        steps = [s for s in prompt.split("Solution:\n")[1].split("\n") if s]
+        new = continuation.rstrip("\n").split("\n")
+        if ends:  # a reachable state: the whole rest of a correct solution
+            assert all(TASK.check_step(problem, steps + new[:k], s) for k, s in enumerate(new)), (prompt, new)
+            assert new[-1].startswith("Answer:")
+        else:  # a dead end: one legal move
+            assert len(new) == 1 and TASK.step_valid(problem, steps, new[0])
+    config = CountdownPolicyConfig(out=str(tmp_path / "out"), ckpt=str(tmp_path / "ckpt"), init=_tiny_init(tmp_path),
+                                   steps=2, batch_size=4, eval_every=0, export_puzzles=1, export_problems=1)
+    result = train_countdown_policy(config, progress=False)
+    assert {r["states"] for r in result["eval"]} >= {"Game of 24 start", "countdown start (held out)"}
+    from models.hf import load_policy
+
+    policy = load_policy(str(tmp_path / "out"), device="cpu")
+    assert policy.propose(["Problem: Use 4 5 6 10 to make 24.\nSolution:\n"], 2, temperature=1.0,
+                          max_new_tokens=8, stop="\n", seed=0)
