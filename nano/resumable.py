@@ -10,6 +10,7 @@ resumed phase trains on exactly the data an unbroken one would.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,10 +74,25 @@ def pad(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, t
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+TRAINER_STATE = "trainer_state.json"
+
+
 def load_state(ckpt: str, model: torch.nn.Module, opt: torch.optim.Optimizer, resume: bool,
-               log: Callable[[str], None]) -> PhaseState:
-    """The phase state from `<ckpt>/last.pt` (weights and optimizer loaded in place), or a fresh one."""
+               log: Callable[[str], None], exported: str | None = None) -> PhaseState:
+    """The phase state from `<ckpt>/last.pt` (weights and optimizer loaded in place), or a fresh one.
+
+    Without a checkpoint, `exported` (a directory `write_trainer_state` wrote next to exported
+    weights, which the caller has already loaded as the model) gives the step and history; the
+    optimizer's moments then start afresh.  So a phase can continue on another machine from
+    the committed weights alone.
+    """
     path = Path(ckpt) / "last.pt"
+    if resume and not path.exists() and exported and (Path(exported) / TRAINER_STATE).exists():
+        saved = json.loads((Path(exported) / TRAINER_STATE).read_text())
+        state = PhaseState(saved["step"], saved["losses"], saved["evals"], saved["seconds"], saved["cpu_seconds"])
+        log(f"no checkpoint in {ckpt}: continuing from the exported weights in {exported} at step {state.step} "
+            "(optimizer moments restart)")
+        return state
     if not (resume and path.exists()):
         return PhaseState()
     saved = torch.load(path, weights_only=False)
@@ -143,6 +159,12 @@ def run_phase(model: torch.nn.Module, opt: torch.optim.Optimizer, state: PhaseSt
             last_save = time.monotonic()
     state.cpu_seconds = cpu_before + time.process_time()
     return state
+
+
+def write_trainer_state(out: Path, state: PhaseState) -> None:
+    """`trainer_state.json` next to exported weights: what `load_state(exported=...)` continues from."""
+    (out / TRAINER_STATE).write_text(json.dumps({"step": state.step, "losses": state.losses, "evals": state.evals,
+                                                 "seconds": state.seconds, "cpu_seconds": state.cpu_seconds}))
 
 
 def _short(value: Any) -> str:

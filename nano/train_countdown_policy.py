@@ -41,7 +41,7 @@ from nano.countdown_data import (
 )
 from nano.data import fast_reachable
 from nano.report import write_eval_table, write_loss_curve
-from nano.resumable import PhaseSettings, PhaseState, load_state, pad, run_phase, smooth
+from nano.resumable import PhaseSettings, PhaseState, load_state, pad, run_phase, smooth, write_trainer_state
 from search.tasks.countdown import expression
 
 
@@ -164,7 +164,7 @@ def train_countdown_policy(config: CountdownPolicyConfig, resume: bool = False, 
     if hasattr(model.config, "likelihood_prm"):
         del model.config.likelihood_prm  # the init's PRM calibration; this model is a policy
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    state = load_state(config.ckpt, model, opt, resume, log)
+    state = load_state(config.ckpt, model, opt, resume, log, exported=config.init)
     model.to(device)
     states = measurement_states(config.eval_puzzles, config.eval_problems)
     settings = PhaseSettings(steps=config.steps, lr=config.lr, warmup=config.warmup, ckpt=config.ckpt,
@@ -193,4 +193,5 @@ def export(model, tokenizer, config: CountdownPolicyConfig, state: PhaseState) -
     write_eval_table(out, rows, meta)
     (out / "measurements.json").write_text(json.dumps(state.evals, indent=2))
     (out / "train_config.json").write_text(json.dumps(meta, indent=2))
+    write_trainer_state(out, state)
     return {"meta": meta, "eval": rows}

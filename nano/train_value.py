@@ -38,7 +38,7 @@ from nano.countdown_data import (
     value_example,
 )
 from nano.report import save_png, write_eval_table, write_loss_curve
-from nano.resumable import PhaseSettings, PhaseState, load_state, pad, run_phase, smooth
+from nano.resumable import PhaseSettings, PhaseState, load_state, pad, run_phase, smooth, write_trainer_state
 from nano.train_prm import roc_auc
 
 PREFIX = "Problem: {problem}\nSolution:\n"
@@ -138,7 +138,7 @@ def train_value(config: ValueTrainConfig, resume: bool = False, progress: bool =
     model_config.classifier_dropout = 0.0  # every example is fresh, and dropout would tie resuming to the RNG
     model = AutoModelForTokenClassification.from_pretrained(config.init, config=model_config, use_safetensors=True)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    state = load_state(config.ckpt, model, opt, resume, log)
+    state = load_state(config.ckpt, model, opt, resume, log, exported=config.init)
     model.to(device)
     states = validation_states(config.eval_puzzles)
     settings = PhaseSettings(steps=config.steps, lr=config.lr, warmup=config.warmup, ckpt=config.ckpt,
@@ -177,4 +177,5 @@ def export(model, tokenizer, config: ValueTrainConfig, state: PhaseState) -> dic
         save_png(out / "auc_curve.png", curve, "value model: ROC AUC on validation-puzzle states", "step", "ROC AUC")
         (out / "auc_curve.json").write_text(json.dumps(evals, indent=2))
     (out / "train_config.json").write_text(json.dumps(meta, indent=2))
+    write_trainer_state(out, state)
     return {"meta": meta, "eval": rows}

@@ -167,3 +167,20 @@ def test_countdown_policy_examples_continue_with_correct_moves_and_the_phase_exp
     policy = load_policy(str(tmp_path / "out"), device="cpu")
     assert policy.propose(["Problem: Use 4 5 6 10 to make 24.\nSolution:\n"], 2, temperature=1.0,
                           max_new_tokens=8, stop="\n", seed=0)
+
+
+@needs_csv
+def test_a_phase_continues_from_the_exported_weights_when_the_checkpoint_is_gone(tmp_path):
+    from nano.train_value import train_value
+
+    first = ValueTrainConfig(out=str(tmp_path / "a"), ckpt=str(tmp_path / "ckpt_a"), init=_tiny_init(tmp_path), steps=4,
+                             stop_at=2, batch_size=4, eval_every=0, export_puzzles=1, warmup=1)
+    train_value(first, progress=False)
+    said = []
+    second = ValueTrainConfig(out=str(tmp_path / "b"), ckpt=str(tmp_path / "ckpt_missing"), init=str(tmp_path / "a"),
+                              steps=4, batch_size=4, eval_every=0, export_puzzles=1, warmup=1)
+    result = train_value(second, resume=True, progress=False, log=said.append)
+    assert result["meta"]["steps_trained"] == 4 and "at step 2" in said[0]
+    history = json.loads((tmp_path / "b" / "trainer_state.json").read_text())
+    assert len(history["losses"]) == 4 and history["losses"][:2] == json.loads(
+        (tmp_path / "a" / "trainer_state.json").read_text())["losses"]
