@@ -154,6 +154,9 @@ def train_value_command(
     curriculum_steps: int = VALUE.curriculum_steps,
     eval_every: int = VALUE.eval_every,
     eval_puzzles: int = VALUE.eval_puzzles,
+    export_puzzles: Annotated[int, typer.Option(help="Validation puzzles measured at the export (0: all).")] = (
+        VALUE.export_puzzles
+    ),
     save_every_s: float = VALUE.save_every_s,
     stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
     device: Device = None,
@@ -164,8 +167,8 @@ def train_value_command(
 
     config = ValueTrainConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, batch_size=batch_size,
                               lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
-                              eval_puzzles=eval_puzzles, save_every_s=save_every_s, stop_at=stop_at, device=device,
-                              threads=threads)
+                              eval_puzzles=eval_puzzles, export_puzzles=export_puzzles, save_every_s=save_every_s,
+                              stop_at=stop_at, device=device, threads=threads)
     result = train_value(config, resume=resume, log=console.print)
     _print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
@@ -186,6 +189,12 @@ def train_countdown_policy_command(
     batch_size: int = CD_POLICY.batch_size,
     lr: float = CD_POLICY.lr,
     eval_every: int = CD_POLICY.eval_every,
+    export_puzzles: Annotated[int, typer.Option(help="Validation puzzles measured at the export (0: all).")] = (
+        CD_POLICY.export_puzzles
+    ),
+    export_problems: Annotated[int, typer.Option(help="Held-out countdown problems measured at the export.")] = (
+        CD_POLICY.export_problems
+    ),
     save_every_s: float = CD_POLICY.save_every_s,
     device: Device = None,
     threads: Threads = CD_POLICY.threads,
@@ -195,7 +204,8 @@ def train_countdown_policy_command(
 
     config = CountdownPolicyConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, stop_at=stop_at,
                                    batch_size=batch_size, lr=lr, eval_every=eval_every, save_every_s=save_every_s,
-                                   device=device, threads=threads)
+                                   export_puzzles=export_puzzles, export_problems=export_problems, device=device,
+                                   threads=threads)
     result = train_countdown_policy(config, resume=resume, log=console.print)
     _print_rows("countdown policy: legal steps and coverage at temperature 1 (held-out states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
