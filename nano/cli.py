@@ -158,6 +158,7 @@ def train_value_command(
         VALUE.export_puzzles
     ),
     save_every_s: float = VALUE.save_every_s,
+    data_workers: Annotated[int, typer.Option(help="Processes building batches (several on a GPU machine).")] = 1,
     stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
     device: Device = None,
     threads: Threads = VALUE.threads,
@@ -168,7 +169,7 @@ def train_value_command(
     config = ValueTrainConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, batch_size=batch_size,
                               lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
                               eval_puzzles=eval_puzzles, export_puzzles=export_puzzles, save_every_s=save_every_s,
-                              stop_at=stop_at, device=device, threads=threads)
+                              stop_at=stop_at, data_workers=data_workers, device=device, threads=threads)
     result = train_value(config, resume=resume, log=console.print)
     _print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
@@ -196,6 +197,7 @@ def train_countdown_policy_command(
         CD_POLICY.export_problems
     ),
     save_every_s: float = CD_POLICY.save_every_s,
+    data_workers: Annotated[int, typer.Option(help="Processes building batches (several on a GPU machine).")] = 1,
     device: Device = None,
     threads: Threads = CD_POLICY.threads,
 ) -> None:
@@ -204,8 +206,8 @@ def train_countdown_policy_command(
 
     config = CountdownPolicyConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, stop_at=stop_at,
                                    batch_size=batch_size, lr=lr, eval_every=eval_every, save_every_s=save_every_s,
-                                   export_puzzles=export_puzzles, export_problems=export_problems, device=device,
-                                   threads=threads)
+                                   export_puzzles=export_puzzles, export_problems=export_problems,
+                                   data_workers=data_workers, device=device, threads=threads)
     result = train_countdown_policy(config, resume=resume, log=console.print)
     _print_rows("countdown policy: legal steps and coverage at temperature 1 (held-out states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")

@@ -103,6 +103,8 @@ class ValueTrainConfig:
     eval_puzzles: int = 30
     export_puzzles: int = 0
     save_every_s: float = 180.0
+    #: Processes building batches ahead (1 on a shared CPU; on a GPU machine several).
+    data_workers: int = 1
     #: End this phase at this step (checkpoint + export) although the schedule runs to `steps` (0: at `steps`).
     stop_at: int = 0
     #: Steps over which the problem mix moves from mostly 3 numbers to the final mix.
@@ -135,6 +137,7 @@ class CountdownPolicyConfig:
     export_puzzles: int = 0
     export_problems: int = 100
     save_every_s: float = 180.0
+    data_workers: int = 1
     stop_at: int = 0
     #: Steps over which the states move from mostly three numbers / two left to the final mix.
     curriculum_steps: int = 600

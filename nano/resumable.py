@@ -46,6 +46,8 @@ class PhaseSettings:
     eval_every: int = 0
     stop_at: int = 0
     desc: str = "train"
+    #: Processes building batches ahead (solver-labelled data is ~10 ms an example: on a GPU use several).
+    workers: int = 1
 
 
 class StepBatches(torch.utils.data.Dataset):
@@ -127,7 +129,7 @@ def run_phase(model: torch.nn.Module, opt: torch.optim.Optimizer, state: PhaseSt
         (path / "last.pt.tmp").replace(path / "last.pt")
 
     loader = torch.utils.data.DataLoader(StepBatches(make_batch, state.step, end), batch_size=None, shuffle=False,
-                                         num_workers=1, prefetch_factor=4)
+                                         num_workers=max(1, settings.workers), prefetch_factor=4)
     bar = tqdm(loader, desc=settings.desc, initial=state.step, total=end, disable=not progress)
     last_save = tick = time.monotonic()
     model.train()

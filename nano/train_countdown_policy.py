@@ -169,7 +169,7 @@ def train_countdown_policy(config: CountdownPolicyConfig, resume: bool = False, 
     states = measurement_states(config.eval_puzzles, config.eval_problems)
     settings = PhaseSettings(steps=config.steps, lr=config.lr, warmup=config.warmup, ckpt=config.ckpt,
                              save_every_s=config.save_every_s, eval_every=config.eval_every, stop_at=config.stop_at,
-                             desc="countdown policy train")
+                             desc="countdown policy train", workers=config.data_workers)
     state = run_phase(model, opt, state, settings, functools.partial(make_batch, config, tokenizer),
                       lambda m, b: m(**b).loss, lambda: measure_policy(model, tokenizer, states),
                       {"config": asdict(config)}, progress, log)

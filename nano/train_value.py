@@ -143,7 +143,7 @@ def train_value(config: ValueTrainConfig, resume: bool = False, progress: bool =
     states = validation_states(config.eval_puzzles)
     settings = PhaseSettings(steps=config.steps, lr=config.lr, warmup=config.warmup, ckpt=config.ckpt,
                              save_every_s=config.save_every_s, eval_every=config.eval_every, stop_at=config.stop_at,
-                             desc="value train")
+                             desc="value train", workers=config.data_workers)
     start = state.step
     state = run_phase(model, opt, state, settings, functools.partial(make_batch, config, tokenizer), _loss,
                       lambda: measure(model, tokenizer, states), {"config": asdict(config)}, progress, log)
