@@ -12,11 +12,12 @@ from typing import Annotated
 import typer
 
 from cli.common import Device, clear_errors, console, fail, print_rows
-from nano.config import ModelSize, PolicyTrainConfig, PRMTrainConfig
+from nano.config import CountdownPolicyConfig, ModelSize, PolicyTrainConfig, PRMTrainConfig, ValueTrainConfig
 
 train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
 
 POLICY, PRM = PolicyTrainConfig(), PRMTrainConfig()  # option defaults come from the configs
+VALUE, CD_POLICY = ValueTrainConfig(), CountdownPolicyConfig()
 Threads = Annotated[int, typer.Option(help="CPU threads for torch.")]
 
 
@@ -112,6 +113,81 @@ def train_prm_command(
     result = train_prm(config)
     print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
     console.print(f"saved to {out} in {result['meta']['total_seconds']} s")
+
+
+@train_app.command("value")
+@clear_errors
+def train_value_command(
+    out: Annotated[Path, typer.Option(help="Where the exported weights and report go.")] = Path(VALUE.out),
+    ckpt: Annotated[Path, typer.Option(help="Checkpoint directory (last.pt), written every --save-every-s.")] = (
+        Path(VALUE.ckpt)
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue from CKPT/last.pt (a finished run just re-exports).")] = False,
+    init: Annotated[str, typer.Option(help="Body weights to start from (same tokenizer).")] = VALUE.init,
+    seed: int = VALUE.seed,
+    steps: Annotated[int, typer.Option(help="Train until this optimizer step (total, across resumes).")] = VALUE.steps,
+    batch_size: int = VALUE.batch_size,
+    lr: float = VALUE.lr,
+    curriculum_steps: int = VALUE.curriculum_steps,
+    eval_every: int = VALUE.eval_every,
+    eval_puzzles: int = VALUE.eval_puzzles,
+    export_puzzles: Annotated[int, typer.Option(help="Validation puzzles measured at the export (0: all).")] = (
+        VALUE.export_puzzles
+    ),
+    save_every_s: float = VALUE.save_every_s,
+    data_workers: Annotated[int, typer.Option(help="Processes building batches (several on a GPU machine).")] = 1,
+    stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
+    device: Device = None,
+    threads: Threads = VALUE.threads,
+) -> None:
+    """Train the countdown value model (token-classification head, exact solver labels); resumable."""
+    from nano.train_value import train_value
+
+    config = ValueTrainConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, batch_size=batch_size,
+                              lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
+                              eval_puzzles=eval_puzzles, export_puzzles=export_puzzles, save_every_s=save_every_s,
+                              stop_at=stop_at, data_workers=data_workers, device=device, threads=threads)
+    result = train_value(config, resume=resume, log=console.print)
+    print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
+
+
+@train_app.command("countdown-policy")
+@clear_errors
+def train_countdown_policy_command(
+    out: Annotated[Path, typer.Option(help="Where the exported weights and report go.")] = Path(CD_POLICY.out),
+    ckpt: Annotated[Path, typer.Option(help="Checkpoint directory (last.pt).")] = Path(CD_POLICY.ckpt),
+    resume: Annotated[bool, typer.Option(help="Continue from CKPT/last.pt (a finished run just re-exports).")] = False,
+    init: Annotated[str, typer.Option(help="Causal LM to start from (same tokenizer).")] = CD_POLICY.init,
+    seed: int = CD_POLICY.seed,
+    steps: Annotated[int, typer.Option(help="The schedule's last optimizer step (total, across resumes).")] = (
+        CD_POLICY.steps
+    ),
+    stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
+    batch_size: int = CD_POLICY.batch_size,
+    lr: float = CD_POLICY.lr,
+    eval_every: int = CD_POLICY.eval_every,
+    export_puzzles: Annotated[int, typer.Option(help="Validation puzzles measured at the export (0: all).")] = (
+        CD_POLICY.export_puzzles
+    ),
+    export_problems: Annotated[int, typer.Option(help="Held-out countdown problems measured at the export.")] = (
+        CD_POLICY.export_problems
+    ),
+    save_every_s: float = CD_POLICY.save_every_s,
+    data_workers: Annotated[int, typer.Option(help="Processes building batches (several on a GPU machine).")] = 1,
+    device: Device = None,
+    threads: Threads = CD_POLICY.threads,
+) -> None:
+    """Train the countdown specialist policy on solver moves (curriculum 3 -> 5 numbers); resumable."""
+    from nano.train_countdown_policy import train_countdown_policy
+
+    config = CountdownPolicyConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, stop_at=stop_at,
+                                   batch_size=batch_size, lr=lr, eval_every=eval_every, save_every_s=save_every_s,
+                                   export_puzzles=export_puzzles, export_problems=export_problems,
+                                   data_workers=data_workers, device=device, threads=threads)
+    result = train_countdown_policy(config, resume=resume, log=console.print)
+    print_rows("countdown policy: legal steps and coverage at temperature 1 (held-out states)", result["eval"])
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
 
 
 def eval_prm_command(

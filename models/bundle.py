@@ -37,6 +37,8 @@ class PRMSpec:
     step_separator: str = "\n"
     layout: str = "head"
     head_label_index: int = 1
+    #: How many labels a `head` classifier may have (a step head: 1 or 2; the countdown value model: 3).
+    head_labels: tuple[int, ...] = (1, 2)
     architectures: tuple[str, ...] = ()
     single_tokens: tuple[str, ...] = ()
     outcome: bool = False
@@ -50,6 +52,8 @@ QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within
 #: preset name -> spec.  `qwen-prm` also needs trust_remote_code=True (its head is custom code).
 #: `nano` is the shipped likelihood PRM; `nano-tag` reads `+`/`-` at `ки` (`train prm --objective tag`).
 #: Each named model's recipe is pinned by a test against its model card (tests/test_prm_presets.py).
+#: `nano-value` is the countdown value model (models/nano/value, `train value`): a 3-label token
+#: classifier read at each step's newline; label 1 is P(legal and the target still reachable).
 PRM_PRESETS: dict[str, PRMSpec] = {
     "nano": PRMSpec(),
     "nano-tag": PRMSpec(kind="tag", layout="nano"),
@@ -73,6 +77,7 @@ PRM_PRESETS: dict[str, PRMSpec] = {
     ),
     # Any *ForSequenceClassification outcome model: the chat (or plain text) read as one sequence.
     "orm-seq": PRMSpec(kind="orm-seq", step_separator="\n\n", outcome=True),
+    "nano-value": PRMSpec(kind="head", layout="head", step_separator="\n", head_label_index=1, head_labels=(3,)),
 }
 
 
@@ -133,6 +138,7 @@ def reward_model_spec(
         step_separator=spec.step_separator,
         layout=PRMLayout(spec.prefix, spec.step) if spec.prefix is not None and spec.step else LAYOUTS[spec.layout],
         head_label_index=spec.head_label_index,
+        head_labels=spec.head_labels,
         device=device,
         trust_remote_code=trust_remote_code,
         url=url,

@@ -105,8 +105,10 @@ def fit_problems(spec: Any, ckpt: Checkpoint) -> list[str]:
             problems.append(f"{text!r} is not a single token of this tokenizer (the preset reads scores there)")
     if spec.kind == "chat-tag" and not getattr(tokenizer, "chat_template", None):
         problems.append("the tokenizer has no chat template (the preset writes each step as a user turn)")
-    if spec.kind == "head" and ckpt.num_labels is not None and ckpt.num_labels > 2:
-        problems.append(f"its classifier has {ckpt.num_labels} labels; a step head has 1 or 2")
+    allowed = tuple(getattr(spec, "head_labels", (1, 2)) or (1, 2))
+    if spec.kind == "head" and ckpt.num_labels is not None and ckpt.num_labels not in allowed:
+        wanted = " or ".join(map(str, allowed))
+        problems.append(f"its classifier has {ckpt.num_labels} labels; this preset reads a head of {wanted}")
     if spec.kind == "value-head":
         problems += _head_problems(ckpt, VALUE_HEAD, "value head")
     if spec.kind == "orm-last-token":

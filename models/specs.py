@@ -76,6 +76,8 @@ class RewardModelSpec:
     step_separator: str = "\n"
     layout: PRMLayout | None = None
     head_label_index: int = 1
+    #: Label counts a `head` classifier may have (the load-time fit check refuses others).
+    head_labels: tuple[int, ...] = (1, 2)
     device: Any = None
     dtype: Any = None
     trust_remote_code: bool = False

@@ -81,3 +81,63 @@ class PRMTrainConfig:
     #: likelihood objective: weight of the language-modelling loss on gold solutions, trained
     #: alongside the step labels so the verifier keeps learning the arithmetic it checks with.
     lm_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ValueTrainConfig:
+    """Everything that determines the trained value model (with the seed, training is reproducible)."""
+
+    out: str = "models/nano/value"
+    ckpt: str = "runs/value_ckpt"
+    init: str = "models/nano/prm"
+    seed: int = 0
+    steps: int = 2400
+    batch_size: int = 48
+    lr: float = 1e-3
+    warmup: int = 100
+    threads: int = 1
+    device: str | None = None
+    #: Measure AUC on validation-puzzle states every this many steps (0: only at the end).
+    eval_every: int = 250
+    #: Validation puzzles measured during training, and at the export (0: all of them).
+    eval_puzzles: int = 30
+    export_puzzles: int = 0
+    save_every_s: float = 180.0
+    #: Processes building batches ahead (1 on a shared CPU; on a GPU machine several).
+    data_workers: int = 1
+    #: End this phase at this step (checkpoint + export) although the schedule runs to `steps` (0: at `steps`).
+    stop_at: int = 0
+    #: Steps over which the problem mix moves from mostly 3 numbers to the final mix.
+    curriculum_steps: int = 800
+    #: Chance that each step of a path is a corrupted (illegal) one, which ends the path.
+    corrupt_share: float = 0.15
+
+
+@dataclass(frozen=True)
+class CountdownPolicyConfig:
+    """Everything that determines the countdown specialist policy (with the seed, training is reproducible)."""
+
+    out: str = "models/nano/countdown_policy"
+    ckpt: str = "runs/countdown_policy_ckpt"
+    #: The nano PRM's causal LM (the step-3,000 LM plus its likelihood fine-tune): it writes legal moves more often.
+    init: str = "models/nano/prm"
+    seed: int = 0
+    steps: int = 1600
+    batch_size: int = 32
+    lr: float = 5e-4
+    warmup: int = 50
+    max_len: int = 320
+    threads: int = 1
+    device: str | None = None
+    #: Measure legality and coverage every this many steps (0: only at the end).
+    eval_every: int = 400
+    eval_puzzles: int = 15
+    eval_problems: int = 15
+    #: At the export: validation puzzles (0: all) and held-out countdown problems measured.
+    export_puzzles: int = 0
+    export_problems: int = 100
+    save_every_s: float = 180.0
+    data_workers: int = 1
+    stop_at: int = 0
+    #: Steps over which the states move from mostly three numbers / two left to the final mix.
+    curriculum_steps: int = 600
