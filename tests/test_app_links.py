@@ -27,6 +27,15 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, checkpoints: dict[str, 
     return db
 
 
+@pytest.fixture(autouse=True)
+def _no_jobs_from_other_tests() -> None:
+    """AppTests share one process, so one job registry: a job of an earlier test (another
+    database) must not answer for a run id of this test's database."""
+    from reasoning_viz import resources
+
+    resources.job_registry.clear()
+
+
 def _array(value) -> list:
     if isinstance(value, dict) and "bdata" in value:  # plotly's typed-array encoding
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
@@ -58,9 +67,11 @@ def test_live_tree_is_laid_out_as_a_fresh_load_shows_it(env: Path) -> None:
         at.run()
         polls += at.get("plotly_chart") != []
     assert polls >= 2, "the test must see the tree grow"
-    at.run()
+    from reasoning_viz import resources
     from storage import Store
 
+    resources.job_registry().get(at.query_params["job"]).thread.join(60)  # the recorder has flushed
+    at.run()
     run_id = int(at.query_params["run"])
     with Store.open(env) as store:
         fresh = tidy_layout(store.tree(run_id))
