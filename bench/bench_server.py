@@ -61,13 +61,13 @@ def run_one(models: Models, strategy: str, config: dict[str, Any], seed: int) ->
     seconds = time.perf_counter() - start
     assert result.status == "finished", result.error
     nodes = len(result.tree) - 1
-    budget = result.tree.budget
+    spend = result.tree.spend
     usage = getattr(models.policy, "usage", None)
     return {
         "nodes": nodes,
         "seconds": seconds,
         "exp_s": nodes / seconds,
-        "tok_s": budget["tokens_generated"] / seconds,
+        "tok_s": spend["tokens_generated"] / seconds,
         "trips": usage.requests / nodes if usage is not None else float("nan"),
     }
 

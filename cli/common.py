@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from models.specs import DEVICE_CHOICES
 from search.tree import ROOT_ID, Node, Tree
 
 console = Console()
@@ -26,7 +27,9 @@ DbOption = Annotated[
     str | None,
     typer.Option("--db", help="Database file or SQLAlchemy URL (default: $THOUGHTSCOPE_DB or ./thoughtscope.db)."),
 ]
-Device = Annotated[str | None, typer.Option(help="cpu, cuda, mps or auto (default: best available).")]
+Device = Annotated[
+    str | None, typer.Option(help=f"{', '.join(DEVICE_CHOICES)} (default: auto, the best available).")
+]
 
 
 def fail(message: str) -> NoReturn:

@@ -18,6 +18,7 @@ from cli.common import Device, console, print_rows
 from search.config import Budget
 from search.models import Models
 from search.request import ModelChoice
+from search.tasks import GENERATING_TASKS
 from search.tasks.base import Problem
 
 Problems = Annotated[int, typer.Option("--problems", "-n", help="How many problems.")]
@@ -57,7 +58,9 @@ def load_models(policy: str | None, prm: str | None, device: str | None) -> Mode
 
 
 def eval_command(
-    task: Annotated[str, typer.Option(help="arith or countdown (held-out generated problems).")] = "arith",
+    task: Annotated[str, typer.Option(help=f"{' or '.join(GENERATING_TASKS)} (held-out generated problems).")] = (
+        "arith"
+    ),
     strategy: Annotated[str, typer.Option("--strategy", "-s")] = "greedy",
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="name=value, repeatable.")] = None,
     problems: Problems = 50,

@@ -18,11 +18,19 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.common import DbOption, Device, console, echo_lines, render_tree, score_text
+from models.bundle import PRM_PRESETS
+from models.prompting import CHAT_TEMPLATE_MODES
+from models.specs import PRM_KINDS
 from search import Budget, EventKind, all_strategies
 from search.config import split_pairs
 from search.events import Event
 from search.request import LaunchedRun, ModelChoice, Recording, RunRequest, launch
 from search.runner import SearchResult
+from search.tasks import TASKS
+
+#: The step presets (for --prm) and the outcome presets (for --orm), named from the one table.
+STEP_PRESETS = tuple(name for name, spec in PRM_PRESETS.items() if not spec.outcome)
+OUTCOME_PRESETS = tuple(name for name, spec in PRM_PRESETS.items() if spec.outcome)
 
 
 class ProgressSink:
@@ -43,7 +51,7 @@ class ProgressSink:
 
 def run(
     problem: Annotated[str, typer.Argument(help="The problem text (arith / countdown format, or free text).")],
-    task: Annotated[str, typer.Option(help="arith, countdown or freeform.")] = "arith",
+    task: Annotated[str, typer.Option(help=f"{', '.join(TASKS)}.")] = "arith",
     strategy: Annotated[str, typer.Option(help="See `strategies`.")] = "beam",
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="Strategy knob name=value.")] = None,
     seed: Annotated[int, typer.Option(help="Search seed (same seed, same tree).")] = 0,
@@ -53,17 +61,17 @@ def run(
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
     prm_preset: Annotated[
         str,
-        typer.Option(
-            help="PRM input recipe: nano, nano-tag, math-shepherd, qwen-prm, rlhflow, skywork, head, "
-            "or a JSON/YAML spec file (see README)."
-        ),
+        typer.Option(help=f"PRM input recipe: {', '.join(STEP_PRESETS)}, or a JSON/YAML spec file (see README)."),
     ] = "nano",
     orm_preset: Annotated[
         str | None,
-        typer.Option(help="How --orm is read: qwen-rm, orm-seq, a spec file or a PRM preset (default: --prm-preset)."),
+        typer.Option(
+            help=f"How --orm is read: {', '.join(OUTCOME_PRESETS)}, a spec file or a PRM preset "
+            "(default: --prm-preset)."
+        ),
     ] = None,
     prm_kind: Annotated[
-        str | None, typer.Option(help="Override: likelihood (step tokens), tag (label tokens) or head (classifier).")
+        str | None, typer.Option(help=f"Override the preset's kind: {', '.join(PRM_KINDS)} (see README).")
     ] = None,
     step_tag: Annotated[str | None, typer.Option(help="Override: the PRM step tag (tag PRMs).")] = None,
     step_separator: Annotated[str | None, typer.Option(help="Override: text after each step / head marker.")] = None,
@@ -80,7 +88,11 @@ def run(
         typer.Option(envvar="THOUGHTSCOPE_PRM_URL", help="Inference server serving --prm (and --orm)."),
     ] = None,
     chat_template: Annotated[
-        str, typer.Option(help="Policy prompts through its chat template: auto (when it has one), on or off.")
+        str,
+        typer.Option(
+            help=f"Policy prompts through its chat template: {' / '.join(CHAT_TEMPLATE_MODES)} "
+            "(auto: when it has one)."
+        ),
     ] = "auto",
     system_prompt: Annotated[
         str | None, typer.Option(help="Chat system prompt (default: the model card's where known).")

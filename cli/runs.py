@@ -18,13 +18,15 @@ import typer
 from cli.common import DbOption, cut, echo_lines, errors, fail, render_tree
 from storage import RunSummary, Store
 from storage.errors import StorageError
+from storage.exchange import GRAPH_FORMATS
+from storage.schema import RUN_STATUSES
 
 runs_app = typer.Typer(
     help="Recorded runs: list, show, rename, tag, delete, export and import.",
     no_args_is_help=True,
 )
 RunId = Annotated[int, typer.Argument(help="Run id (see `runs list`).")]
-EXPORT_FORMATS = ("json", "graphml", "node-link")
+EXPORT_FORMATS = ("json", *GRAPH_FORMATS)
 
 
 @contextmanager
@@ -49,7 +51,7 @@ def list_runs(
     task: Annotated[str | None, typer.Option(help="Only this task (arith, countdown, ...).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Only this strategy.")] = None,
     status: Annotated[
-        str | None, typer.Option(help="running, finished, cancelled, failed or interrupted.")
+        str | None, typer.Option(help=f"{', '.join(RUN_STATUSES)}.")
     ] = None,
     correct: Annotated[
         bool | None, typer.Option("--correct/--wrong", help="Only runs whose answer was right / wrong.")
@@ -183,7 +185,7 @@ def delete(
 @runs_app.command("export")
 def export(
     run_id: RunId,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="json, graphml or node-link.")] = "json",
+    fmt: Annotated[str, typer.Option("--format", "-f", help=f"{', '.join(EXPORT_FORMATS)}.")] = "json",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
     ] = None,

@@ -11,8 +11,19 @@ from typing import Annotated
 
 import typer
 
-from cli.common import Device, clear_errors, console, fail, print_rows
-from nano.config import CountdownPolicyConfig, ModelSize, PolicyTrainConfig, PRMTrainConfig, ValueTrainConfig
+from cli.common import Device, clear_errors, console, print_rows
+from nano.config import (
+    ARCHITECTURES,
+    PRM_LABELS,
+    PRM_OBJECTIVES,
+    CountdownPolicyConfig,
+    ModelSize,
+    PolicyTrainConfig,
+    PRMTrainConfig,
+    ValueTrainConfig,
+    check_choice,
+    describe,
+)
 
 train_app = typer.Typer(help="Train the nano policy and PRM from scratch (seeded, CPU or GPU).", no_args_is_help=True)
 
@@ -38,7 +49,7 @@ def train_policy_command(
     arith_share: Annotated[float, typer.Option(help="Share of arith examples (0.5 alternates tasks).")] = (
         POLICY.arith_share
     ),
-    arch: Annotated[str, typer.Option(help="qwen2 (rotary positions) or gpt2 (learned positions).")] = POLICY.size.arch,
+    arch: Annotated[str, typer.Option(help=describe(ARCHITECTURES) + ".")] = POLICY.size.arch,
     init: Annotated[str | None, typer.Option(help="Continue training this checkpoint (default: from scratch).")] = None,
     epochs: Annotated[int, typer.Option(help="Passes over the examples.")] = POLICY.epochs,
     check_share: Annotated[float, typer.Option(help="Share of self-check (generative verifier) examples.")] = (
@@ -74,7 +85,7 @@ def train_prm_command(
         PRM.policy
     ),
     out: Path = Path(PRM.out),
-    labels: Annotated[str, typer.Option(help="mc (Math-Shepherd rollouts) or checker (exact step checker).")] = (
+    labels: Annotated[str, typer.Option(help=describe(PRM_LABELS) + ".")] = (
         PRM.labels
     ),
     seed: int = PRM.seed,
@@ -87,8 +98,7 @@ def train_prm_command(
     ),
     init: Annotated[str | None, typer.Option(
         help="Start the PRM from these weights (same tokenizer) instead of the policy's.")] = PRM.init,
-    objective: Annotated[str, typer.Option(
-        help="likelihood (steps scored by their own tokens' log-probabilities) or tag (+/- at a step tag).")] = (
+    objective: Annotated[str, typer.Option(help=describe(PRM_OBJECTIVES) + ".")] = (
         PRM.objective
     ),
     lm_weight: Annotated[float, typer.Option(
@@ -102,10 +112,6 @@ def train_prm_command(
     """Train the PRM on the policy's own samples, labelled by MC rollouts or the exact checker."""
     from nano.train_prm import train_prm
 
-    if labels not in ("mc", "checker"):
-        fail(f"--labels must be mc or checker (got {labels!r}).")
-    if objective not in ("likelihood", "tag"):
-        fail(f"--objective must be likelihood or tag (got {objective!r}).")
     config = PRMTrainConfig(policy=str(policy), out=str(out), labels=labels, seed=seed, problems_per_task=problems,
                             samples_per_problem=samples, rollouts=rollouts, epochs=epochs, lr=lr,
                             prefix_problems=prefix_problems, init=init, objective=objective, lm_weight=lm_weight,
@@ -195,7 +201,7 @@ def eval_prm_command(
     policy: Annotated[str, typer.Option(help="The policy whose held-out samples are scored.")] = PRM.policy,
     problems: Annotated[int, typer.Option(help="Held-out problems per task (2 policy samples each).")] = 150,
     seed: int = 0,
-    kind: Annotated[str, typer.Option(help="likelihood (the nano PRM) or tag (trained with --objective tag).")] = (
+    kind: Annotated[str, typer.Option(help=f"{' or '.join(PRM_OBJECTIVES)}: the --objective it was trained with.")] = (
         PRM.objective
     ),
     device: Device = None,
@@ -206,6 +212,7 @@ def eval_prm_command(
     The row 'steps after a correct prefix' is the one beam search and MCTS depend on: there the
     PRM must tell a fresh slip from a correct step at the same point, not a doomed path from a good one.
     """
+    check_choice("--kind", kind, PRM_OBJECTIVES)
     import torch
 
     from nano.train_prm import evaluate_prm

@@ -8,12 +8,14 @@ from CLI options, app widgets or a saved run, compared and printed; a list of ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .prm_layouts import PRMLayout
 
 PRMKind = Literal["tag", "head", "likelihood", "chat-tag", "value-head", "orm-seq", "orm-last-token"]
-PRM_KINDS: tuple[str, ...] = ("tag", "head", "likelihood", "chat-tag", "value-head", "orm-seq", "orm-last-token")
+PRM_KINDS: tuple[str, ...] = get_args(PRMKind)
+#: The devices offered to the user (models.device.pick_device also takes e.g. "cuda:1"); auto: CUDA, MPS, CPU.
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)

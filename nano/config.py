@@ -6,7 +6,29 @@ command line and the Python API cannot drift apart, and `python cli.py --help` s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+#: Model architectures the nano pack trains -> what sets them apart.
+ARCHITECTURES: dict[str, str] = {"qwen2": "rotary positions", "gpt2": "learned positions"}
+#: Where the PRM's step labels come from.
+PRM_LABELS: dict[str, str] = {"mc": "Math-Shepherd rollouts", "checker": "exact step checker"}
+#: What the PRM learns to read (its kind once loaded).
+PRM_OBJECTIVES: dict[str, str] = {
+    "likelihood": "steps scored by their own tokens' log-probabilities",
+    "tag": "+/- read at a step tag",
+}
+
+
+def describe(choices: Mapping[str, str]) -> str:
+    """``a (meaning) or b (meaning)``: a choice table as one line of help text."""
+    return " or ".join(f"{name} ({meaning})" for name, meaning in choices.items())
+
+
+def check_choice(option: str, value: str, choices: Mapping[str, str]) -> None:
+    """Raise ValueError naming the choices when `value` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{option} must be {' or '.join(choices)} (got {value!r}).")
 
 
 @dataclass(frozen=True)
@@ -19,6 +41,9 @@ class ModelSize:
     n_positions: int = 384
     #: gpt2 (learned absolute positions) or qwen2 (rotary positions: learns to copy numbers much faster).
     arch: str = "gpt2"
+
+    def __post_init__(self) -> None:
+        check_choice("arch", self.arch, ARCHITECTURES)
 
 
 @dataclass(frozen=True)
@@ -81,6 +106,10 @@ class PRMTrainConfig:
     #: likelihood objective: weight of the language-modelling loss on gold solutions, trained
     #: alongside the step labels so the verifier keeps learning the arithmetic it checks with.
     lm_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("labels", self.labels, PRM_LABELS)
+        check_choice("objective", self.objective, PRM_OBJECTIVES)
 
 
 @dataclass(frozen=True)

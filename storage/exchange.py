@@ -39,7 +39,7 @@ from storage.rows import (
     node_rows,
     run_progress_fields,
 )
-from storage.schema import NodeRow, Run, RunTag, utcnow
+from storage.schema import NodeRow, Run, RunStatus, RunTag, utcnow
 from storage.store import RunDatabase
 
 FORMAT = "thoughtscope-run"
@@ -65,7 +65,7 @@ class RunBlock(BaseModel):
     reference: str | None = None
     limits: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, Any] = Field(default_factory=dict)
-    status: Literal["running", "finished", "cancelled", "failed", "interrupted"]
+    status: RunStatus
     end_reason: str | None = None
     answer: str | None = None
     correct: bool | None = None

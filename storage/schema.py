@@ -13,13 +13,14 @@ replay fast on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-RUN_STATUSES = ("running", "finished", "cancelled", "failed", "interrupted")
+RunStatus = Literal["running", "finished", "cancelled", "failed", "interrupted"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

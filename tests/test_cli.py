@@ -67,6 +67,10 @@ def test_run_with_a_head_prm_and_qwen2_policy(checkpoints: dict[str, Path]) -> N
         (["run", PROBLEM, "--policy", "/nonexistent/model", "--prm", "/nonexistent/prm"], "no model at"),
         (["run", PROBLEM, "--prm-preset", "magic"], "unknown PRM preset 'magic'"),
         (["run", "What is love?", "--task", "arith"], "An arith problem looks like"),
+        (["train", "policy", "--arch", "gpt3"], "arch must be qwen2 or gpt2 (got 'gpt3')"),
+        (["train", "prm", "--labels", "vibes"], "labels must be mc or checker (got 'vibes')"),
+        (["train", "prm", "--objective", "tags"], "objective must be likelihood or tag (got 'tags')"),
+        (["eval-prm", "--kind", "head"], "--kind must be likelihood or tag (got 'head')"),
     ],
 )
 def test_bad_input_gets_a_clear_message_not_a_traceback(args: list[str], message: str) -> None:
@@ -74,6 +78,43 @@ def test_bad_input_gets_a_clear_message_not_a_traceback(args: list[str], message
     assert result.exit_code == 1
     assert message in " ".join(result.output.split())
     assert "Traceback" not in result.output
+
+
+def test_help_lists_every_declared_choice() -> None:
+    """Choices are declared once (presets, kinds, tasks, chat-template modes, devices, statuses, formats,
+    training choices) and the help texts are made from those declarations, so none can go missing."""
+    from models.bundle import PRM_PRESETS
+    from models.prompting import CHAT_TEMPLATE_MODES
+    from models.specs import DEVICE_CHOICES, PRM_KINDS
+    from nano.config import ARCHITECTURES, PRM_LABELS, PRM_OBJECTIVES
+    from search.tasks import GENERATING_TASKS, TASKS
+    from storage.exchange import GRAPH_FORMATS
+    from storage.schema import RUN_STATUSES
+
+    cases = {
+        ("run",): [*PRM_PRESETS, *PRM_KINDS, *TASKS, *CHAT_TEMPLATE_MODES, *DEVICE_CHOICES],
+        ("runs", "list"): RUN_STATUSES,
+        ("runs", "export"): ["json", *GRAPH_FORMATS],
+        ("eval",): [*GENERATING_TASKS, *DEVICE_CHOICES],
+        ("train", "policy"): ARCHITECTURES,
+        ("train", "prm"): [*PRM_LABELS, *PRM_OBJECTIVES],
+        ("eval-prm",): PRM_OBJECTIVES,
+    }
+    for command, names in cases.items():
+        result = RUNNER.invoke(app, [*command, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        words = set(re.findall(r"[\w-]+", result.output))
+        missing = [name for name in names if name not in words]
+        assert not missing, f"{' '.join(command)} --help does not list {missing}"
+
+
+def test_training_configs_refuse_choices_they_do_not_know() -> None:
+    from nano.config import ModelSize, PRMTrainConfig
+
+    for make in (lambda: ModelSize(arch="gpt3"), lambda: PRMTrainConfig(labels="vibes"),
+                 lambda: PRMTrainConfig(objective="tags")):
+        with pytest.raises(ValueError, match="must be"):
+            make()
 
 
 def test_strategies_lists_every_strategy_and_its_knobs() -> None:

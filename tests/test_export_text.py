@@ -11,9 +11,9 @@ import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from storage.cli import runs_app
 from typer.testing import CliRunner
 
+from cli.runs import runs_app
 from search import Models, run_search
 from search.events import comparable
 from search.fakes import ScriptedPRM

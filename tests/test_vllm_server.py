@@ -198,8 +198,8 @@ def test_every_strategy_runs_from_the_cli_through_the_server(served: str, strate
     result = CliRunner().invoke(app, args, env={"THOUGHTSCOPE_POLICY_URL": URL})
     assert result.exit_code == 0, result.output
     assert "status finished" in result.output
-    budgets = [e for e in json.loads(events_path.read_text()) if e["kind"] == "spend"]
-    assert budgets[-1]["data"]["server"]["policy"]["requests"] >= 1
+    spends = [e for e in json.loads(events_path.read_text()) if e["kind"] == "spend"]
+    assert spends[-1]["data"]["server"]["policy"]["requests"] >= 1
 
 
 def test_cli_names_what_the_server_serves_for_a_wrong_model(served: str) -> None:

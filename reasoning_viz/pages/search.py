@@ -10,6 +10,7 @@ import streamlit as st
 
 from models.bundle import PRM_PRESETS
 from models.prompting import CHAT_TEMPLATE_MODES
+from models.specs import DEVICE_CHOICES
 from reasoning_viz import resources
 from reasoning_viz.figures import LEGEND
 from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
@@ -204,7 +205,7 @@ def model_inputs() -> dict:
         "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.") or None,
         "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.") or None,
         "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
-        "device": st.selectbox("Device", ["auto", "cpu", "cuda", "mps"], help="auto: CUDA, then MPS, then CPU."),
+        "device": st.selectbox("Device", list(DEVICE_CHOICES), help="auto: CUDA, then MPS, then CPU."),
         "chat_template": st.selectbox(
             "Chat template",
             list(CHAT_TEMPLATE_MODES),

@@ -8,6 +8,10 @@ from search.tasks.countdown import CountdownTask
 from search.tasks.freeform import FreeformTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (ArithTask(), CountdownTask(), FreeformTask())}
+#: Tasks with a problem generator (eval's held-out sets).
+GENERATING_TASKS: tuple[str, ...] = tuple(
+    name for name, task in TASKS.items() if type(task).generate is not Task.generate
+)
 
 
 def get_task(name: str) -> Task:
@@ -18,4 +22,13 @@ def get_task(name: str) -> Task:
         raise ProblemError(f"Unknown task {name!r}; choose one of {', '.join(TASKS)}.") from None
 
 
-__all__ = ["MAX_PROBLEM_CHARS", "TASKS", "Problem", "ProblemError", "ReferenceAnswerError", "Task", "get_task"]
+__all__ = [
+    "GENERATING_TASKS",
+    "MAX_PROBLEM_CHARS",
+    "TASKS",
+    "Problem",
+    "ProblemError",
+    "ReferenceAnswerError",
+    "Task",
+    "get_task",
+]
