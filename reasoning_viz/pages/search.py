@@ -338,9 +338,9 @@ def _run_exists(run_id: int) -> bool:
 
 def _find_job(job_id: str) -> Job | None:
     """A running job by id, or the saved run this session opened (its id is `run-N`)."""
-    stored = st.session_state.get("stored-run")
-    if stored is not None and stored.id == job_id:
-        return stored
+    stored = st.session_state.get("stored-run")  # (run version, Job), see _stored_run
+    if stored is not None and stored[1].id == job_id:
+        return stored[1]
     return resources.job_registry().get(job_id)
 
 

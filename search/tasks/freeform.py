@@ -10,13 +10,12 @@ are one answer.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
 from search.answer_text import clean_answer, final_answer
 from search.math_equivalence import MAX_MATH_CHARS, equivalent, matches_reference
-from search.tasks.base import ANSWER_PREFIX, ReferenceAnswerError, Task
+from search.tasks.base import ANSWER_PREFIX, ReferenceAnswerError, Task, reference_text
 
 
 class FreeformReferenceError(ReferenceAnswerError):
@@ -68,14 +67,8 @@ class FreeformTask(Task):
         (a ProblemError) for text that holds no answer, unbalanced braces, or one longer than
         math-verify is asked to read, so a bad reference is refused before any search.
         """
-        if reference is None:
-            return None
-        if isinstance(reference, bool) or not isinstance(reference, (str, int, float)):
-            raise FreeformReferenceError(f"The known answer must be text or a number (got {reference!r}).")
-        if isinstance(reference, float) and not math.isfinite(reference):
-            raise FreeformReferenceError(f"The known answer {reference!r} is not a finite number.")
-        text = str(reference).strip()
-        if not text:
+        text = reference_text(reference)  # JSON numbers as text (12.0 -> "12"); bad types refused
+        if text is None:
             return None
         stated = final_answer(text)
         answer = stated.answer if stated.final else clean_answer(text.removeprefix(ANSWER_PREFIX))
