@@ -268,10 +268,67 @@ def test_likelihood_prm_reads_prompt_logprobs_in_one_request(fake: FakeVLLM) -> 
     assert scores[0].scores[0] == pytest.approx(math.exp(-0.5), abs=1e-6)
 
 
-def test_pooling_404_says_start_with_runner_pooling(fake: FakeVLLM) -> None:
-    prm = load_prm(RewardModelSpec(POLICY, kind="head", url=fake.url))
-    with pytest.raises(ServerError, match="--runner pooling"):
-        prm.score("Start with 3.", [["3 + 4 = 7"]])
+@pytest.fixture(scope="module")
+def lookalikes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.tiny_reward_models import build_lookalikes
+
+    return build_lookalikes(tmp_path_factory.mktemp("server_reward_models"))
+
+
+def _served_prm(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str, preset: str
+) -> tuple[FakeVLLM, Callable[[], Any]]:
+    """A fake server serving look-alike `key`, and a loader of it as a served reward model under `preset`."""
+    from models.bundle import load_reward_model, prm_spec
+
+    server = FakeVLLM(tokenizer, served=str(lookalikes[key]))
+    return server, lambda: load_reward_model(str(lookalikes[key]), prm_spec(preset), device=None,
+                                             trust_remote_code=False, url=server.url)
+
+
+def test_pooling_404_says_start_with_runner_pooling(lookalikes: dict[str, Path], tokenizer: Any) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, "qwen-prm", "qwen-prm")
+    try:
+        prm = load()
+        assert isinstance(prm, ServerPRM)
+        with pytest.raises(ServerError, match="--runner pooling"):
+            prm.score("Start with 3.", [["3 + 4 = 7"]])
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("key", "preset", "fits"), [("qwen-prm", "math-shepherd", "qwen-prm"),
+                                                     ("qwen-prm", "nano", "qwen-prm"),
+                                                     ("math-shepherd", "qwen-prm", "math-shepherd"),
+                                                     ("math-shepherd", "head", "math-shepherd")])
+def test_a_served_reward_model_with_a_wrong_preset_is_refused_before_any_request(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str, preset: str, fits: str
+) -> None:
+    """The in-process fit check (models/prm_fit.py) runs on the client for a served PRM too."""
+    server, load = _served_prm(lookalikes, tokenizer, key, preset)
+    try:
+        with pytest.raises(ModelLoadError, match=rf"does not fit the '{preset}' preset.*Use --prm-preset {fits}"):
+            load()
+        assert server.requests == []  # nothing scored: refused at load
+    finally:
+        server.close()
+    server, load = _served_prm(lookalikes, tokenizer, key, fits)
+    try:
+        assert isinstance(load(), ServerPRM)  # the preset that fits loads
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("key", ["rlhflow", "skywork", "qwen-rm"])
+def test_kinds_the_server_backend_does_not_read_are_refused_with_a_sentence(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str
+) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, key, key)
+    try:
+        with pytest.raises(ModelLoadError, match=r"inference-server backend reads likelihood, tag, head.*in process"):
+            load()
+    finally:
+        server.close()
 
 
 def test_pooled_rows_maps_all_token_and_step_tag_pooling() -> None:
