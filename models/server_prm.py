@@ -17,6 +17,11 @@ transformers PRMs do it, and sent as token ids):
 
 All prompts of one `score` call go in one request (the server batches them and its prefix cache
 shares the common path prefixes).  `usage` counts what the server reported.
+
+Loading runs the same fit check as the transformers backend (models/prm_fit.py) on the client,
+from the checkpoint's config, tokenizer and safetensors headers where they are local, so a wrong
+preset is refused before any search; the other kinds (chat-tag, value-head, outcome models) are
+refused with a sentence saying to load them in process.
 """
 
 from __future__ import annotations
@@ -34,11 +39,14 @@ from search.models import StepScores
 
 from .batching import score_in_batches, split_by_counts
 from .likelihood_prm import calibration, encode_steps, end_token_ids, prefix_minima, step_scores
-from .loading import distinct_pair, from_pretrained, load_tokenizer, resolve_source, weights_hash
+from .loading import ModelLoadError, distinct_pair, from_pretrained, load_tokenizer, resolve_source, weights_hash
+from .prm_fit import check_fit, inspect_checkpoint
 from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT, PRMLayout, encode_marked, prm_text
 from .server_client import ServerClient, ServerError, ServerUsage
 from .specs import RewardModelSpec
 
+#: The reward-model kinds the inference-server backend reads.
+SERVER_KINDS = ("likelihood", "tag", "head")
 GREEDY_ONE_TOKEN: dict[str, Any] = {
     "max_tokens": 1,
     "temperature": 0.0,
@@ -234,7 +242,7 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     """A `ServerPRM` for `spec.url` serving `spec.name_or_path` (tokenizer/config from `spec.tokenizer` or the name).
 
     Raises `ServerError`/`ModelLoadError` when the tokenizer cannot load, the server does not
-    answer or does not serve the model.
+    answer or does not serve the model, or the preset does not fit the checkpoint (`check_server_fit`).
     """
     assert spec.url
     spec.check()
@@ -243,9 +251,11 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     tok_name = spec.tokenizer or spec.name_or_path
     source, local = resolve_source(tok_name)
     tokenizer = load_tokenizer(source, local, tok_name, spec.trust_remote_code)
+    config = check_server_fit(spec, source, local, tok_name, tokenizer)
     calib = None
     if spec.kind == "likelihood":
-        config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
+        if config is None:
+            config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
         calib = calibration(SimpleNamespace(config=config))  # type: ignore[arg-type]
     client.usage.reset()
     mark, sep = spec.mark_and_sep if spec.kind != "likelihood" else ("", spec.step_separator)
@@ -255,3 +265,26 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
         mark=mark, sep=sep, good_token=spec.good_token, bad_token=spec.bad_token,
         head_label_index=spec.head_label_index, calib=calib, max_batch=spec.max_batch,
     )
+
+
+def check_server_fit(spec: RewardModelSpec, source: str, local: Path | None, tok_name: str, tokenizer: Any) -> Any:
+    """The in-process load-time fit check (models/prm_fit.py), on the client, before any search.
+
+    Reads the config and safetensors headers beside the tokenizer (`spec.tokenizer` or the
+    name) where they are there; a tokenizer-only directory still gets the tokenizer checks.
+    Returns the config (None when there is none).  Raises ModelLoadError for a kind this backend
+    does not read or a preset that does not fit, naming the preset that does.
+    """
+    if spec.kind not in SERVER_KINDS:
+        raise ModelLoadError(
+            f"The inference-server backend reads {', '.join(SERVER_KINDS)} reward models; {spec.name_or_path} is "
+            f"read as {spec.kind!r} (preset {spec.preset or 'custom'!r}): load it in process (drop --prm-url)."
+        )
+    try:
+        config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
+    except ModelLoadError:  # only a tokenizer: the architecture and head checks need the config
+        config = None
+    from .bundle import PRM_PRESETS
+
+    check_fit(spec.preset, spec, inspect_checkpoint(spec.name_or_path, local, config, tokenizer), dict(PRM_PRESETS))
+    return config

@@ -117,8 +117,9 @@ def test_cli_offers_the_chat_template_choice(chat_checkpoint: Path, tmp_path: Pa
     problem, events_path = SOLVED[3][0], tmp_path / "events.json"
     args = ["run", problem, "--task", "freeform", "--strategy", "greedy", "-k", "max_depth=4", "--no-record"]
     args += ["--policy", str(chat_checkpoint), "--prm", str(chat_checkpoint), "--device", "cpu"]
-    result = runner.invoke(app, [*args, "--reference", "25", "--events-json", str(events_path)])
+    result = runner.invoke(app, [*args, "--reference", r"\frac{50}{2}", "--events-json", str(events_path)])
     assert result.exit_code == 0, result.output
+    assert "[correct]" in result.output  # its \boxed{25} against the reference, judged by math-verify
     started = events_from_json(json.loads(events_path.read_text()))[0]
     assert started.data["prompt"].startswith("<|im_start|>system\n")
     refused = runner.invoke(app, ["run", "Start with 3. Add 4. What is the result?", "--chat-template", "on"])

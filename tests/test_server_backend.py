@@ -11,7 +11,7 @@ import json
 import math
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from models.server_client import ServerClient, ServerError, normalize_url
 from models.server_policy import ServerPolicy, row_seed
 from models.server_prm import ServerPRM, pooled_rows
 from models.specs import PolicySpec, RewardModelSpec
+from search.models import StepScores
 
 POLICY = str(NANO_DIR / "policy")
 PROMPT = "Problem: Start with 3. Add 4.\nSolution:\n"
@@ -267,10 +268,67 @@ def test_likelihood_prm_reads_prompt_logprobs_in_one_request(fake: FakeVLLM) -> 
     assert scores[0].scores[0] == pytest.approx(math.exp(-0.5), abs=1e-6)
 
 
-def test_pooling_404_says_start_with_runner_pooling(fake: FakeVLLM) -> None:
-    prm = load_prm(RewardModelSpec(POLICY, kind="head", url=fake.url))
-    with pytest.raises(ServerError, match="--runner pooling"):
-        prm.score("Start with 3.", [["3 + 4 = 7"]])
+@pytest.fixture(scope="module")
+def lookalikes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.tiny_reward_models import build_lookalikes
+
+    return build_lookalikes(tmp_path_factory.mktemp("server_reward_models"))
+
+
+def _served_prm(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str, preset: str
+) -> tuple[FakeVLLM, Callable[[], Any]]:
+    """A fake server serving look-alike `key`, and a loader of it as a served reward model under `preset`."""
+    from models.bundle import load_reward_model, prm_spec
+
+    server = FakeVLLM(tokenizer, served=str(lookalikes[key]))
+    return server, lambda: load_reward_model(str(lookalikes[key]), prm_spec(preset), device=None,
+                                             trust_remote_code=False, url=server.url)
+
+
+def test_pooling_404_says_start_with_runner_pooling(lookalikes: dict[str, Path], tokenizer: Any) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, "qwen-prm", "qwen-prm")
+    try:
+        prm = load()
+        assert isinstance(prm, ServerPRM)
+        with pytest.raises(ServerError, match="--runner pooling"):
+            prm.score("Start with 3.", [["3 + 4 = 7"]])
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(("key", "preset", "fits"), [("qwen-prm", "math-shepherd", "qwen-prm"),
+                                                     ("qwen-prm", "nano", "qwen-prm"),
+                                                     ("math-shepherd", "qwen-prm", "math-shepherd"),
+                                                     ("math-shepherd", "head", "math-shepherd")])
+def test_a_served_reward_model_with_a_wrong_preset_is_refused_before_any_request(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str, preset: str, fits: str
+) -> None:
+    """The in-process fit check (models/prm_fit.py) runs on the client for a served PRM too."""
+    server, load = _served_prm(lookalikes, tokenizer, key, preset)
+    try:
+        with pytest.raises(ModelLoadError, match=rf"does not fit the '{preset}' preset.*Use --prm-preset {fits}"):
+            load()
+        assert server.requests == []  # nothing scored: refused at load
+    finally:
+        server.close()
+    server, load = _served_prm(lookalikes, tokenizer, key, fits)
+    try:
+        assert isinstance(load(), ServerPRM)  # the preset that fits loads
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("key", ["rlhflow", "skywork", "qwen-rm"])
+def test_kinds_the_server_backend_does_not_read_are_refused_with_a_sentence(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str
+) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, key, key)
+    try:
+        with pytest.raises(ModelLoadError, match=r"inference-server backend reads likelihood, tag, head.*in process"):
+            load()
+    finally:
+        server.close()
 
 
 def test_pooled_rows_maps_all_token_and_step_tag_pooling() -> None:
@@ -280,3 +338,91 @@ def test_pooled_rows_maps_all_token_and_step_tag_pooling() -> None:
     for returned in (0, 2, 4):
         with pytest.raises(ServerError, match="tok_pooling_type"):
             pooled_rows(ids, [3, 5], returned=returned)
+
+
+# -- chat templates: the server backend sends the same ids as the transformers backend (issue 15) --
+
+
+@pytest.fixture(scope="module")
+def chat_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny_chat import build_chat_checkpoint
+
+    return build_chat_checkpoint(tmp_path_factory.mktemp("tiny_chat_server"), steps=1)  # only its tokenizer matters
+
+
+class FlatPRM:
+    name = "flat-prm"
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        return [StepScores(tuple(0.5 for _ in steps), 1) for steps in paths]
+
+
+def _hf_prompt_ids(policy: Any, call: Callable[[], object]) -> list[list[int]]:
+    """The prompt ids the in-process transformers backend feeds its model during `call()`."""
+    seen: list[list[int]] = []
+    generate = policy.model.generate
+
+    def recording(**kwargs: Any) -> Any:
+        for row, mask in zip(kwargs["input_ids"].tolist(), kwargs["attention_mask"].tolist(), strict=True):
+            seen.append([t for t, m in zip(row, mask, strict=True) if m])
+        return generate(**kwargs)
+
+    policy.model.generate = recording
+    try:
+        call()
+    finally:
+        policy.model.generate = generate
+    return seen
+
+
+def test_chat_checkpoint_sends_the_templates_ids_like_the_transformers_backend(chat_checkpoint: Path) -> None:
+    """Propose and judge on a chat checkpoint: the ids in /v1/completions are apply_chat_template's
+    ids of the model card's conversation, the same the transformers backend feeds its model."""
+    from search import Models, run_search
+    from search.models import render_judge, render_prompt
+    from search.tasks import get_task
+    from tests.tiny_chat import SOLVED, SYSTEM
+
+    freeform, name = get_task("freeform"), str(chat_checkpoint)
+    hf = load_policy(PolicySpec(name, device="cpu", kv_reuse=False))
+    tok = hf.tokenizer  # type: ignore[attr-defined]
+    server = FakeVLLM(tok, served=name)
+    try:
+        policy = load_policy(PolicySpec(name, url=server.url))
+        assert isinstance(policy, ServerPolicy) and policy.chat is not None  # type: ignore[attr-defined]
+        problem, steps = SOLVED[0]
+        card = [{"role": "system", "content": SYSTEM},
+                {"role": "user", "content": freeform.chat_user_turn(problem, instruction=False)}]
+        head = tok.apply_chat_template(card, add_generation_prompt=True, tokenize=False)
+        expected_head = prompt_token_ids(tok, head)
+        assert head.startswith(f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{problem}")
+        for done in (0, 2):  # the bare conversation, then steps grown inside the assistant turn
+            server.requests.clear()
+            text = render_prompt(policy, freeform, problem, steps[:done])
+            policy.propose([text], 1, temperature=0.0, max_new_tokens=4, stop="\n\n", seed=1)
+            hf_text = render_prompt(hf, freeform, problem, steps[:done])
+            hf_ids = _hf_prompt_ids(hf, lambda t=hf_text: hf.propose([t], 1, temperature=0.0, max_new_tokens=4,
+                                                                      stop="\n\n", seed=1))
+            sent = server.requests[0]["prompt"]
+            assert sent == hf_ids == [prompt_token_ids(tok, head + "".join(s + "\n\n" for s in steps[:done]))]
+            assert sent[0][: len(expected_head)] == expected_head
+
+        server.requests.clear()
+        conversation = [*card, {"role": "assistant", "content": "\n\n".join(steps[:2])},
+                        {"role": "user", "content": freeform.chat_judge_turn(steps[1])}]
+        asked = tok.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        question = render_judge(policy, freeform, problem, steps[:1], steps[1])
+        assert question == asked == render_judge(hf, freeform, problem, steps[:1], steps[1])
+        policy.judge([question])
+        hf_ids = _hf_prompt_ids(hf, lambda: hf.judge([question]))
+        assert server.requests[0]["prompt"] == hf_ids == [prompt_token_ids(tok, asked)]
+        pair = [hf.yes_id, hf.no_id]  # type: ignore[attr-defined]
+        assert server.requests[0]["logprob_token_ids"] == pair == [policy.yes_id, policy.no_id]
+
+        server.requests.clear()  # and the engine itself sends the template's ids to the server
+        result = run_search(problem, task="freeform", strategy="greedy", models=Models(policy=policy, prm=FlatPRM()),
+                            config={"max_depth": 1})
+        assert result.tree.meta["prompt"] == head
+        assert server.requests[0]["prompt"] == [expected_head]
+    finally:
+        server.close()

@@ -335,3 +335,86 @@ def test_head_prm_on_the_pooling_server_scores_as_the_transformers_backend(pooli
         assert g.tokens_read == w.tokens_read
         assert g.scores == pytest.approx(w.scores, abs=1e-4)
     assert remote.usage.requests == 1
+
+
+# -- an instruct checkpoint with a chat template on the server (issue 15) ----------------------
+
+
+@pytest.fixture(scope="module")
+def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """(URL, checkpoint dir) of a vLLM server started here serving the tiny chat checkpoint (tests/tiny_chat.py)."""
+    import signal
+    import socket
+    import subprocess
+
+    from tests.tiny_chat import build_chat_checkpoint
+
+    python = os.environ.get("THOUGHTSCOPE_TEST_VLLM_PYTHON", "")
+    if not python or not Path(python).exists():
+        pytest.skip("no vLLM Python to start a chat server: set THOUGHTSCOPE_TEST_VLLM_PYTHON (.ci/run does)")
+    checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("tiny_chat_vllm"), attention_heads=1)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(checkpoint.parent / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
+    server = subprocess.Popen(
+        ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint),
+         "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--max-model-len", "256",
+         "--enforce-eager", "--generation-config", "vllm", "--max-logprobs", "20",
+         "--logprobs-mode", "processed_logprobs"],
+        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                pytest.skip(f"the chat server exited: {(checkpoint.parent / 'server.log').read_text()[-500:]}")
+            try:
+                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.skip("the chat server was not healthy after 300 s")
+        yield url, checkpoint
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_chat_checkpoint_proposes_and_judges_through_its_template_as_in_process(chat_server: Any) -> None:
+    """Both backends build the template's prompt ids; greedy steps, P(yes) and the search's answer agree."""
+    from search.models import render_judge, render_prompt
+    from search.tasks import get_task
+    from tests.tiny_chat import SOLVED, SYSTEM
+
+    url, checkpoint = chat_server
+    remote = load_policy(PolicySpec(str(checkpoint), url=url))
+    local = load_policy(PolicySpec(str(checkpoint), device="cpu"))
+    assert remote.chat is not None and local.chat is not None  # type: ignore[attr-defined]
+    freeform, (problem, steps) = get_task("freeform"), SOLVED[0]
+    prompts = [render_prompt(remote, freeform, problem, steps[:n]) for n in (0, 1, 2)]
+    assert prompts == [render_prompt(local, freeform, problem, steps[:n]) for n in (0, 1, 2)]
+    assert prompts[0].startswith(f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{problem}")
+    args = {"temperature": 0.0, "max_new_tokens": 24, "stop": "\n\n", "seed": 1}
+    got, want = remote.propose(prompts, 1, **args), local.propose(prompts, 1, **args)
+    assert [(r[0].text, r[0].token_count) for r in got] == [(r[0].text, r[0].token_count) for r in want]
+    assert [r[0].text for r in got] == steps, "the template's own steps, on the server too"
+    question = render_judge(remote, freeform, problem, steps[:1], steps[1])
+    [g], [w] = remote.judge([question]), local.judge([question])
+    assert g.p_yes == pytest.approx(w.p_yes, abs=1e-4)
+    from tests.test_chat_template import FlatPRM
+
+    result = run_search(problem, task="freeform", strategy="greedy", models=Models(policy=remote, prm=FlatPRM()),
+                        config={"max_depth": 5}, reference="42.0")
+    assert result.status == "finished", result.error
+    assert (result.answer, result.correct) == ("42", True)
+    assert result.tree.meta["prompt"] == prompts[0]

@@ -46,11 +46,12 @@ def conversation(problem: str, steps: list[str]) -> str:
     )
 
 
-def build_chat_checkpoint(root: Path, steps: int = 300) -> Path:
+def build_chat_checkpoint(root: Path, steps: int = 300, attention_heads: int = 2) -> Path:
     """Write the tiny instruct checkpoint under `root/tiny-Qwen2.5-Math-Instruct` and return it.
 
     The directory name contains "Qwen2.5-Math" so the model card's system prompt is looked up
-    the way it is for the real model.
+    the way it is for the real model.  `attention_heads=1` gives a head dimension of 32, the
+    smallest vLLM's CPU attention accepts (2 heads: 16).
     """
     with one_torch_thread():
         torch.manual_seed(0)
@@ -65,6 +66,9 @@ def build_chat_checkpoint(root: Path, steps: int = 300) -> Path:
         config = qwen2_config(
             len(tokenizer), eos_token_id=ids[IM_END], bos_token_id=ids[ENDOFTEXT], pad_token_id=ids["<pad>"]
         )
+        config.num_attention_heads, config.num_key_value_heads = attention_heads, 1
+        if getattr(config, "head_dim", None) is not None:
+            config.head_dim = config.hidden_size // attention_heads
         path = root / "tiny-Qwen2.5-Math-Instruct"
         model = Qwen2ForCausalLM(config)
         loaded = tokenizer_as_loaded(tokenizer, model.config, path)
