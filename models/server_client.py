@@ -11,7 +11,9 @@ Failures and their messages:
 * model name not served: the names `/v1/models` lists;
 * prompt longer than the served context: the token counts and the `--max-model-len` flag;
 * `max_logprobs` too low / `prompt_logprobs` unsupported: the server flag to set;
-* 429 / 5xx / timeouts: retried with exponential backoff (`retries` times), then `ServerError`.
+* 429 / 5xx / timeouts: retried with exponential backoff (`retries` times), then `ServerError`;
+* the stop button (`cancel`, bound to the search's stop event by `run_search`): the request in
+  flight is abandoned within `CANCEL_POLL_S` and `ServerCancelled` raised.
 """
 
 from __future__ import annotations
@@ -37,10 +39,16 @@ START_HINT = (
     "--generation-config vllm --max-logprobs 20 --logprobs-mode processed_logprobs"
 )
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+#: Seconds between looks at the stop flag while a request is in flight.
+CANCEL_POLL_S = 0.05
 
 
 class ServerError(ModelLoadError):
     """The inference server could not do what was asked; the message says why and what to do."""
+
+
+class ServerCancelled(ServerError):  # noqa: N818 - a stop, named like search.context.Cancelled
+    """The search's stop flag was set before or during a request (the run ends `cancelled`)."""
 
 
 @dataclass
@@ -99,8 +107,10 @@ class ServerClient:
     `timeout`: seconds for one request; `retries`: extra tries after a 429/5xx/timeout/connection
     error, waiting `backoff * 2**i` seconds; `max_concurrency`: requests in flight at once when a
     frontier is sent as several requests.  `cancel`: a callable that returns True when the user
-    pressed stop; it is checked before each request and each retry, so a stop takes effect within
-    one request.
+    pressed stop (`run_search` binds it to the search's stop event through the backends'
+    `bind_stop`); it is checked before each request and each retry and every `CANCEL_POLL_S`
+    seconds while a request is in flight, whose answer is then abandoned (the HTTP call finishes
+    in a daemon thread and is dropped), so a stop takes effect within one request.
     """
 
     def __init__(
@@ -166,6 +176,10 @@ class ServerClient:
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
             return list(pool.map(fn, items))
 
+    def bind_stop(self, stop: threading.Event) -> None:
+        """Watch `stop` (a search's stop event): once set, requests are refused or abandoned."""
+        self.cancel = stop.is_set
+
     def close(self) -> None:
         self._http.close()
 
@@ -175,12 +189,12 @@ class ServerClient:
         last: str = ""
         for attempt in range(self.retries + 1):
             if self.cancel():
-                raise ServerError("stopped before the next request to the inference server")
+                raise ServerCancelled("stopped before the next request to the inference server")
             if attempt:
                 self.usage.retries += 1
                 time.sleep(self.backoff * 2 ** (attempt - 1))
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._send_cancellable(method, path, **kwargs)
             except httpx.ConnectError as err:
                 if attempt == self.retries:
                     raise ServerError(self._unreachable(err)) from err
@@ -206,6 +220,27 @@ class ServerClient:
             except ValueError as err:
                 raise ServerError(f"{self.url}{path} did not answer with JSON: {response.text[:200]!r}") from err
         raise ServerError(f"The inference server at {self.url} failed after {self.retries + 1} tries: {last}.")
+
+    def _send_cancellable(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP call in a daemon thread, abandoned (ServerCancelled) as soon as `cancel()` says so."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                box["response"] = self._http.request(method, path, **kwargs)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = err
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="thoughtscope-http", daemon=True).start()
+        while not done.wait(CANCEL_POLL_S):
+            if self.cancel():
+                raise ServerCancelled(f"stopped while waiting for {self.url}{path}; its answer is dropped")
+        if "error" in box:
+            raise box["error"]
+        return box["response"]
 
     def _unreachable(self, err: Exception) -> str:
         port = httpx.URL(self.url).port or 8000

@@ -30,6 +30,7 @@ Design choices (and why):
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,10 @@ class ServerPolicy:
     def usage(self) -> ServerUsage:
         """What the server reported spending since the last `clear_cache` (one search)."""
         return self.client.usage
+
+    def bind_stop(self, stop: threading.Event) -> None:
+        """Abandon requests once `stop` is set (run_search binds each search's stop event)."""
+        self.client.bind_stop(stop)
 
     def clear_cache(self) -> None:
         """Start counting usage afresh (run_search calls this at the start of each search).

@@ -27,6 +27,7 @@ refused with a sentence saying to load them in process.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -94,6 +95,10 @@ class ServerPRM:
     @property
     def usage(self) -> ServerUsage:
         return self.client.usage
+
+    def bind_stop(self, stop: threading.Event) -> None:
+        """Abandon requests once `stop` is set (run_search binds each search's stop event)."""
+        self.client.bind_stop(stop)
 
     def clear_cache(self) -> None:
         """Start counting usage afresh (run_search calls this at the start of each search)."""

@@ -105,6 +105,7 @@ def run_validated(
     )
     ctx.log.sinks.extend(sinks)
     _start_caches_empty(models)
+    _bind_stop(models, ctx.stop)
     ctx.emit(
         EventKind.SEARCH_STARTED,
         problem=problem,
@@ -134,6 +135,18 @@ def _start_caches_empty(models: Models) -> None:
             clear()
 
 
+def _bind_stop(models: Models, stop: threading.Event) -> None:
+    """Hand the stop event to backends that wait on something slow (`bind_stop`: inference servers).
+
+    Why: `raise_if_stopped` runs between model calls, so a stop pressed during a long HTTP request
+    would wait for its answer; a bound server client abandons the request instead (`cancelled`).
+    """
+    for model in (models.policy, models.prm, models.orm):
+        bind = getattr(model, "bind_stop", None)
+        if callable(bind):
+            bind(stop)
+
+
 def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchResult:
     reason = "completed"
     try:
@@ -146,6 +159,9 @@ def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchR
         return _result(ctx)
     except Exception as exc:  # noqa: BLE001 - any model/backend failure ends the run as `failed`
         ctx.report_spend()
+        if ctx.stop.is_set():  # a backend gave up on its call because of the stop: that is a cancel
+            ctx.emit(EventKind.CANCELLED, reason="stop requested")
+            return _result(ctx)
         ctx.emit(EventKind.FAILED, error=f"{type(exc).__name__}: {exc}")
         return _result(ctx, error=f"{type(exc).__name__}: {exc}")
     decide(ctx)

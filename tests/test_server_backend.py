@@ -11,6 +11,7 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +27,7 @@ from models.server_client import ServerClient, ServerError, normalize_url
 from models.server_policy import ServerPolicy, row_seed
 from models.server_prm import ServerPRM, pooled_rows
 from models.specs import PolicySpec, RewardModelSpec
+from search import Models, run_search
 from search.models import StepScores
 
 POLICY = str(NANO_DIR / "policy")
@@ -43,6 +45,7 @@ class FakeVLLM:
         self.failures: list[tuple[int, str]] = []  # answered first, one per request
         self.raw_logprobs = False
         self.reply_text = "3 + 4 = 7\n"
+        self.delay = 0.0  # seconds each POST waits before answering (a slow server)
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -108,6 +111,7 @@ class FakeVLLM:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 fake.requests.append({"path": self.path, **body})
+                time.sleep(fake.delay)
                 if fake.failures:
                     status, message = fake.failures.pop(0)
                     self._send(status, {"error": {"message": message}})
@@ -255,6 +259,22 @@ def test_cancel_stops_before_the_next_request(fake: FakeVLLM) -> None:
     with pytest.raises(ServerError, match="stopped"):
         policy.propose([PROMPT], 1, temperature=0.0, max_new_tokens=4, stop="\n", seed=1)
     assert fake.requests == []
+
+
+@pytest.mark.parametrize("strategy", ["beam", "mcts"])
+def test_stop_during_a_slow_request_cancels_the_search_within_a_second(fake: FakeVLLM, strategy: str) -> None:
+    """The stop event reaches the HTTP call in flight: no waiting for the server's answer."""
+    policy = _policy(fake)
+    prm = load_prm(RewardModelSpec(POLICY, kind="likelihood", url=fake.url))
+    fake.delay = 30.0
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    start = time.monotonic()
+    result = run_search("Start with 3. Add 4. What is the result?", task="arith", strategy=strategy,
+                        models=Models(policy=policy, prm=prm), config={"max_depth": 2}, stop=stop)
+    assert time.monotonic() - start < 1.5
+    assert result.status == "cancelled", result.error
+    assert len(fake.requests) == 1  # the slow one, abandoned; nothing sent after the stop
 
 
 def test_likelihood_prm_reads_prompt_logprobs_in_one_request(fake: FakeVLLM) -> None:
