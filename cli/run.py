@@ -177,7 +177,9 @@ def print_result(result: SearchResult, max_nodes: int = 80) -> None:
     verdict = {True: "correct", False: "wrong", None: "not checked"}[chosen.get("correct")]
     # Model text is printed as plain Text so rich never interprets markup inside it.
     console.print(_line("status", f"{result.status} ({tree.end_reason})"))
-    console.print(_line("answer", f"{chosen.get('answer')}  [{verdict}] by {chosen.get('method')}"))
+    answer = chosen.get("answer")
+    shown = "(no answer)" if answer is None else answer
+    console.print(_line("answer", f"{shown}  [{verdict}] by {chosen.get('method')}"))
     if result.error:
         console.print(_line("error", result.error))
     if tree.unscored:

@@ -74,7 +74,8 @@ def render_answer(tree: Tree) -> None:
         st.info("No answer yet.")
         return
     verdict = {True: "✅ correct", False: "❌ wrong", None: "not checked"}[chosen["correct"]]
-    st.markdown(f"**Answer:** {safe_markdown(str(chosen['answer']))} — {verdict} (by `{chosen['method']}`)")
+    answer = "(no answer)" if chosen["answer"] is None else safe_markdown(str(chosen["answer"]))
+    st.markdown(f"**Answer:** {answer} — {verdict} (by `{chosen['method']}`)")
     if chosen["table"]:
         st.dataframe(chosen["table"], hide_index=True, width="stretch")
     if tree.unscored:

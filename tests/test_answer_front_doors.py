@@ -26,6 +26,7 @@ SCRIPTS: dict[str, list[list[str]]] = {
                                    ["Miscount.", r"\boxed{100}"]],
     "What is the square root of twelve?": [["Simplify.", r"$\boxed{2\sqrt{3}}$"], ["Again.", r"\boxed{2\sqrt3}"],
                                            ["Wrong.", r"\boxed{}"]],
+    "Name a prime.": [["Think.", r"\boxed{}"], ["Think again.", "**Answer:**"], ["Give up.", r"\boxed{}"]],
 }
 #: problem -> (a reference written differently from the chains' answer, the answer the vote picks)
 REFERENCES = {"What is one half as a decimal?": ("1/2", "0.5"), "How many are one thousand?": ("1000.0", "1,000"),
@@ -92,7 +93,7 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-@pytest.mark.parametrize("problem", sorted(SCRIPTS))
+@pytest.mark.parametrize("problem", sorted(REFERENCES))
 def test_cli_run_grades_freeform_answers_with_math_verify(cli: CliRunner, problem: str, tmp_path: Path) -> None:
     from cli import app
 
@@ -114,7 +115,7 @@ def test_cli_run_grades_freeform_answers_with_math_verify(cli: CliRunner, proble
 def test_cli_eval_jsonl_grades_freeform_rows_with_math_verify(cli: CliRunner, tmp_path: Path) -> None:
     from cli import app
 
-    rows = [{"task": "freeform", "problem": p, "answer": REFERENCES[p][0]} for p in sorted(SCRIPTS)]
+    rows = [{"task": "freeform", "problem": p, "answer": REFERENCES[p][0]} for p in sorted(REFERENCES)]
     rows.append({"task": "freeform", "problem": "What is one half as a decimal?", "answer": 0.5})  # a JSON number
     rows.append({"task": "freeform", "problem": "How many are one thousand?", "answer": "10^3"})
     rows.append({"task": "freeform", "problem": "What is the square root of twelve?", "answer": r"3\sqrt{2}"})
@@ -126,5 +127,17 @@ def test_cli_eval_jsonl_grades_freeform_rows_with_math_verify(cli: CliRunner, tm
     assert result.exit_code == 0, result.output
     saved = json.loads(out.read_text())
     graded = [(r["problem"], r["answer"], r["correct"]) for r in saved]
-    picked = [REFERENCES[p][1] for p in sorted(SCRIPTS)] + ["0.5", "1,000", r"2\sqrt{3}"]
+    picked = [REFERENCES[p][1] for p in sorted(REFERENCES)] + ["0.5", "1,000", r"2\sqrt{3}"]
     assert graded == [(r["problem"], a, c) for r, a, c in zip(rows, picked, [True] * 5 + [False], strict=True)]
+
+
+def test_cli_run_with_no_answer_says_so_and_grades_it_wrong(cli: CliRunner, tmp_path: Path) -> None:
+    """Only empty boxes / an empty Answer: line: no answer, graded wrong against the reference, never 'None'."""
+    from cli import app
+
+    args = ["run", "Name a prime.", "--task", "freeform", "--strategy", "self_consistency", "-k", "n=3", "-k",
+            "temperature=1.0", "--reference", "2", "--no-record"]
+    result = cli.invoke(app, args)
+    line = next(x for x in result.output.splitlines() if x.startswith("answer "))
+    assert line.startswith("answer (no answer)  [wrong]"), result.output
+    assert "None" not in line
