@@ -196,7 +196,7 @@ def test_mcts_can_be_stopped(page, server: str) -> None:
     time.sleep(1.5)
     shot(page, "4-mcts-running")
     asked = time.monotonic()
-    page.get_by_role("button", name=re.compile("Stop")).click()
+    page.get_by_role("button", name=re.compile("⏹ Stop")).click()  # not Streamlit's own header "Stop"
     assert wait_status(page, {"cancelled"}, timeout=20) == "cancelled"
     assert time.monotonic() - asked < 15  # the engine test pins "within one model call"; this adds UI polling
     shot(page, "5-mcts-stopped")
@@ -204,6 +204,9 @@ def test_mcts_can_be_stopped(page, server: str) -> None:
 
 def test_replay_steps_through_a_saved_run(page, server: str) -> None:
     page.goto(server)
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "n", 4)  # a small beam search: replay needs only its events, not a big tree
+    set_number(page, "beam_width", 2)
     start(page)
     wait_status(page, {"finished"})
     run_id = re.search(r"run=(\d+)", page.url).group(1)
@@ -215,6 +218,7 @@ def test_replay_steps_through_a_saved_run(page, server: str) -> None:
     slider.focus()
     for _ in range(10):
         slider.press("ArrowRight")
+        page.wait_for_timeout(400)  # each step reruns the replay fragment; a person's presses are this far apart
     page.get_by_text(re.compile(r"^\[15/\d+\]")).wait_for()
     assert page.get_by_text(re.compile(r"^\[15/\d+\]")).inner_text() != first_line
     shot(page, "6-replay")
