@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -270,11 +271,49 @@ def build_tiny_qwen_prm(directory: Path) -> Path:
     return directory
 
 
+@contextlib.contextmanager
+def served_vllm(python: str, log_path: Path, what: str, args: list[str]) -> Iterator[str]:
+    """Start `python -m vllm.entrypoints.openai.api_server ARGS` on a free loopback port; yield its URL
+    once /health answers (skip the test after 300 s or if it exits); stop its process group afterwards."""
+    import signal
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", *args, "--host", "127.0.0.1",
+               "--port", str(port), "--dtype", "float32", "--enforce-eager"]
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if server.poll() is not None:
+                    pytest.skip(f"the {what} server exited: {log_path.read_text()[-500:]}")
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(1)
+            else:
+                pytest.skip(f"the {what} server was not healthy after 300 s")
+            yield url
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
 @pytest.fixture(scope="module")
 def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(URL, checkpoint dir) of a vLLM pooling server started here with $THOUGHTSCOPE_TEST_VLLM_PYTHON."""
-    import socket
-    import subprocess
 
     python = os.environ.get("THOUGHTSCOPE_TEST_VLLM_PYTHON", "")
     if not python or not Path(python).exists():
@@ -284,42 +323,11 @@ def pooling_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # Qwen); here the separator is "\n", which the prompt's prefix also contains (the client must skip those).
     tokenizer = load_tokenizer(str(checkpoint), checkpoint, str(checkpoint), False)
     newline = tokenizer.encode("\n", add_special_tokens=False)[0]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(checkpoint / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
-    server = subprocess.Popen(
-        ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint),
-         "--runner", "pooling", "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--max-model-len", "384", "--enforce-eager", "--pooler-config", json.dumps({"step_tag_id": newline})],
-        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.skip(f"the pooling server exited: {(checkpoint / 'server.log').read_text()[-500:]}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.skip("the pooling server was not healthy after 300 s")
+    with served_vllm(python, checkpoint / "server.log", "pooling", [
+        "--model", str(checkpoint), "--runner", "pooling", "--max-model-len", "384",
+        "--pooler-config", json.dumps({"step_tag_id": newline}),
+    ]) as url:
         yield url, checkpoint
-    finally:
-        import signal
-
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_head_prm_on_the_pooling_server_scores_as_the_transformers_backend(pooling_server: Any) -> None:
@@ -343,9 +351,6 @@ def test_head_prm_on_the_pooling_server_scores_as_the_transformers_backend(pooli
 @pytest.fixture(scope="module")
 def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(URL, checkpoint dir) of a vLLM server started here serving the tiny chat checkpoint (tests/tiny_chat.py)."""
-    import signal
-    import socket
-    import subprocess
 
     from tests.tiny_chat import build_chat_checkpoint
 
@@ -353,41 +358,11 @@ def chat_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if not python or not Path(python).exists():
         pytest.skip("no vLLM Python to start a chat server: set THOUGHTSCOPE_TEST_VLLM_PYTHON (.ci/run does)")
     checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("tiny_chat_vllm"), attention_heads=1)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = open(checkpoint.parent / "server.log", "w")  # noqa: SIM115 - closed in the teardown below
-    server = subprocess.Popen(
-        ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(checkpoint),
-         "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--max-model-len", "256",
-         "--enforce-eager", "--generation-config", "vllm", "--max-logprobs", "20",
-         "--logprobs-mode", "processed_logprobs"],
-        env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                pytest.skip(f"the chat server exited: {(checkpoint.parent / 'server.log').read_text()[-500:]}")
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.skip("the chat server was not healthy after 300 s")
+    with served_vllm(python, checkpoint.parent / "server.log", "chat", [
+        "--model", str(checkpoint), "--max-model-len", "256", "--generation-config", "vllm",
+        "--max-logprobs", "20", "--logprobs-mode", "processed_logprobs",
+    ]) as url:
         yield url, checkpoint
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_chat_checkpoint_proposes_and_judges_through_its_template_as_in_process(chat_server: Any) -> None:
