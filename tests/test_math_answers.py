@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
 
 import pytest
 
@@ -13,9 +12,9 @@ from search import Models, run_search
 from search.answer import Candidate, choose
 from search.answer_text import final_answer
 from search.math_equivalence import MathVerifier, equivalent, matches_reference
-from search.models import Proposal, StepScores
 from search.tasks import get_task
 from search.tasks.base import ProblemError
+from tests.test_answer_front_doors import ChainPolicy, FlatPRM
 
 FREEFORM = get_task("freeform")
 PROBLEM = "What is the value of the expression?"
@@ -109,45 +108,8 @@ def test_unclosed_box_is_not_final() -> None:
     assert final_answer(r"so we get \boxed{\frac{1}{2}").final is False
 
 
-class ChainPolicy:
-    """Chain j writes `scripts[j]` one step per call (freeform prompts; test-only)."""
-
-    name = "chain-script"
-
-    def __init__(self, scripts: Sequence[Sequence[str]]) -> None:
-        self.scripts = scripts
-
-    def propose(self, prompts: Sequence[str], k: int, **_: object) -> list[list[Proposal]]:
-        out = []
-        for prompt in prompts:
-            steps = prompt.split(f"Problem: {PROBLEM}\n\n", 1)[1].split("\n\n")[:-1]
-            if not steps:
-                out.append([self._step(f"Chain {j}: let us work it out.") for j in range(k)])
-                continue
-            chain = int(steps[0].split()[1].rstrip(":"))
-            out.append([self._step(self.scripts[chain][len(steps) - 1])] * k)
-        return out
-
-    @staticmethod
-    def _step(text: str) -> Proposal:
-        return Proposal(text=text, token_count=len(text.split()), token_logprobs=(-0.1,) * len(text.split()))
-
-    def complete(self, prompts: Sequence[str], **_: object) -> list[Proposal]:
-        raise NotImplementedError
-
-    def judge(self, questions: Sequence[str]) -> list:
-        raise NotImplementedError
-
-
-class FlatPRM:
-    name = "flat-prm"
-
-    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
-        return [StepScores(tuple(0.5 for _ in steps), 1) for steps in paths]
-
-
 def _run(scripts: list[list[str]], reference: str | None = None, **config: object) -> object:
-    models = Models(policy=ChainPolicy(scripts), prm=FlatPRM())
+    models = Models(policy=ChainPolicy({PROBLEM: scripts}), prm=FlatPRM())
     config = {"n": len(scripts), "temperature": 1.0, "max_depth": 6, **config}
     return run_search(
         PROBLEM, task="freeform", strategy="self_consistency", models=models, config=config, reference=reference
