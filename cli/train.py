@@ -14,6 +14,7 @@ import typer
 from cli.common import Device, clear_errors, console, print_rows
 from nano.config import (
     ARCHITECTURES,
+    FOCUS,
     PRM_LABELS,
     PRM_OBJECTIVES,
     CountdownPolicyConfig,
@@ -143,16 +144,22 @@ def train_value_command(
     save_every_s: float = VALUE.save_every_s,
     data_workers: Annotated[int, typer.Option(help="Processes building batches (several on a GPU machine).")] = 1,
     stop_at: Annotated[int, typer.Option(help="End this session's phase at this step (0: at --steps).")] = 0,
+    focus: Annotated[str, typer.Option(help="Problem mix: mix (3-5 numbers, curriculum) or game24 (later phase).")] = (
+        VALUE.focus
+    ),
     device: Device = None,
     threads: Threads = VALUE.threads,
 ) -> None:
     """Train the countdown value model (token-classification head, exact solver labels); resumable."""
     from nano.train_value import train_value
 
+    if focus not in FOCUS:
+        raise typer.BadParameter(f"choose one of {', '.join(FOCUS)}", param_hint="--focus")
     config = ValueTrainConfig(out=str(out), ckpt=str(ckpt), init=init, seed=seed, steps=steps, batch_size=batch_size,
                               lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
                               eval_puzzles=eval_puzzles, export_puzzles=export_puzzles, save_every_s=save_every_s,
-                              stop_at=stop_at, data_workers=data_workers, device=device, threads=threads)
+                              stop_at=stop_at, data_workers=data_workers, device=device, threads=threads,
+                              focus=focus)
     result = train_value(config, resume=resume, log=console.print)
     print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")

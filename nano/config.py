@@ -112,6 +112,10 @@ class PRMTrainConfig:
         check_choice("objective", self.objective, PRM_OBJECTIVES)
 
 
+#: The value model's problem mixes (`ValueTrainConfig.focus`).
+FOCUS = ("mix", "game24")
+
+
 @dataclass(frozen=True)
 class ValueTrainConfig:
     """Everything that determines the trained value model (with the seed, training is reproducible)."""
@@ -140,6 +144,9 @@ class ValueTrainConfig:
     curriculum_steps: int = 800
     #: Chance that each step of a path is a corrupted (illegal) one, which ends the path.
     corrupt_share: float = 0.15
+    #: Problem mix: "mix" (the curriculum over 3-5 numbers) or "game24" (a later phase: 85% four-number
+    #: problems, 95% of them Game-of-24 style, 15% three-number ones), where the value model is measured.
+    focus: str = "mix"
 
 
 @dataclass(frozen=True)

@@ -271,14 +271,14 @@ def label_steps(problem: str, steps: Sequence[str]) -> tuple[int, ...]:
 
 
 def value_example(rng: random.Random, count_weights: dict[int, float], corrupt_share: float = 0.25,
-                  good_share: float = 0.4) -> ValueExample:
+                  good_share: float = 0.4, game24_share: float = 0.5) -> ValueExample:
     """A random path of a random problem (`count_weights`: numbers in the problem -> weight).
 
     Each step is a good move (`good_share`), a corrupted one (`corrupt_share`, and the path ends
     there) or any legal move; a path that reaches one number may end with an ``Answer:`` step.
     """
     count = rng.choices(list(count_weights), weights=list(count_weights.values()))[0]
-    numbers, target = random_problem(rng, count)
+    numbers, target = random_problem(rng, count, game24_share)
     problem = f"Use {' '.join(map(str, numbers))} to make {target}."
     values: tuple[Fraction, ...] = tuple(Fraction(n) for n in numbers)
     steps: list[str] = []

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from nano.common import param_count, setup
-from nano.config import ValueTrainConfig
+from nano.config import FOCUS, ValueTrainConfig
 from nano.countdown_data import (
     GOOD,
     ILLEGAL,
@@ -45,10 +45,24 @@ PREFIX = "Problem: {problem}\nSolution:\n"
 SEPARATOR = "\n"
 
 
-def count_weights(step: int, curriculum_steps: int) -> dict[int, float]:
-    """Problem sizes at `step`: from {3: 0.6, 4: 0.4} to {3: 0.25, 4: 0.65, 5: 0.1} (linear)."""
+def count_weights(step: int, curriculum_steps: int, focus: str = "mix") -> dict[int, float]:
+    """Problem sizes at `step`: from {3: 0.6, 4: 0.4} to {3: 0.25, 4: 0.65, 5: 0.1} (linear);
+    with focus "game24", {3: 0.15, 4: 0.85} throughout.
+
+    Raises:
+        ValueError: an unknown `focus`.
+    """
+    if focus == "game24":
+        return {3: 0.15, 4: 0.85}
+    if focus != "mix":
+        raise ValueError(f"unknown focus {focus!r}: choose one of {', '.join(FOCUS)}")
     t = min(1.0, step / max(1, curriculum_steps))
     return {3: 0.6 - 0.35 * t, 4: 0.4 + 0.25 * t, 5: 0.1 * t}
+
+
+def game24_share(focus: str) -> float:
+    """Share of four-number problems drawn Game-of-24 style (1-13, target 24) under `focus`."""
+    return 0.95 if focus == "game24" else 0.5
 
 
 def encode(tokenizer, example: ValueExample) -> tuple[list[int], list[int]]:
@@ -73,9 +87,10 @@ def encode(tokenizer, example: ValueExample) -> tuple[list[int], list[int]]:
 
 def make_batch(config: ValueTrainConfig, tokenizer, step: int) -> dict[str, torch.Tensor]:
     """Batch of optimizer step `step`: examples step*B .. step*B+B-1 of the seeded stream, tokenized and padded."""
-    weights = count_weights(step, config.curriculum_steps)
-    size = config.batch_size
-    rows = [encode(tokenizer, value_example(example_rng(config.seed, step * size + j), weights, config.corrupt_share))
+    weights = count_weights(step, config.curriculum_steps, config.focus)
+    size, share = config.batch_size, game24_share(config.focus)
+    rows = [encode(tokenizer, value_example(example_rng(config.seed, step * size + j), weights, config.corrupt_share,
+                                            game24_share=share))
             for j in range(size)]
     return pad(rows, tokenizer.pad_token_id)
 

@@ -34,10 +34,16 @@ def test_training_problems_never_include_the_test_slice_or_the_validation_puzzle
         assert target == 24 and key not in test and key not in validation, key
         seen[key] += 1
     assert len(seen) > 500  # the generator really covers the Game-of-24 space around the held-out puzzles
-    for i in range(300):  # the whole example path too, at every problem size
-        example = cd.value_example(cd.example_rng(8, i), ALL_SIZES)
-        numbers = tuple(sorted(int(n) for n in example.problem.split(" to make ")[0].split()[1:]))
-        assert not (example.problem.endswith(" 24.") and (numbers in test or numbers in validation))
+    from nano.train_value import count_weights, game24_share
+
+    for sizes, share in ((ALL_SIZES, 0.5), (count_weights(0, 1, "game24"), game24_share("game24"))):
+        game24_paths = 0
+        for i in range(300):  # the whole example path too, at every problem size and in the Game-of-24 phase
+            example = cd.value_example(cd.example_rng(8, i), sizes, game24_share=share)
+            numbers = tuple(sorted(int(n) for n in example.problem.split(" to make ")[0].split()[1:]))
+            assert not (example.problem.endswith(" 24.") and (numbers in test or numbers in validation))
+            game24_paths += example.problem.endswith(" 24.") and len(numbers) == 4
+        assert game24_paths > (200 if share > 0.9 else 50)  # the game24 phase is mostly Game-of-24 puzzles
 
 
 def test_the_held_out_countdown_problems_of_eval_are_never_training_problems():
