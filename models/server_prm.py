@@ -64,9 +64,9 @@ OUTCOME_KINDS = ("orm-seq", "orm-last-token")
 #: Why a value-head PRM (Skywork) cannot be served, and what to do instead.
 VALUE_HEAD_REFUSAL = (
     "{name} is a value-head PRM (preset {preset!r}: a Qwen2 body plus the value head v_head.summary, "
-    "architecture Qwen2ForPrmModel), and vLLM has no model class for that architecture: it either refuses the "
-    "checkpoint or, told to serve it as another class, would not load v_head.summary and score with a random "
-    "head. Load it in process instead (drop --prm-url; the policy can stay on its server)."
+    "architecture Qwen2ForPrmModel), and vLLM has no model class for that architecture: vLLM 0.32 refuses to "
+    "serve it ('not supported'), and told to load it as another class (--hf-overrides) it finds no place for "
+    "v_head.summary. Load it in process instead (drop --prm-url; the policy can stay on its server)."
 )
 GREEDY_ONE_TOKEN: dict[str, Any] = {
     "max_tokens": 1,
