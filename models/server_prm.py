@@ -312,6 +312,7 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     """
     assert spec.url
     spec.check()
+    refuse_unserved_kind(spec)  # no server can help: said before any request
     client = ServerClient(spec.url, spec.name_or_path, transport=transport)
     client.check_served()  # first: a wrong URL or name is reported before any tokenizer download is tried
     tok_name = spec.tokenizer or spec.name_or_path
@@ -333,21 +334,26 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     )
 
 
+def refuse_unserved_kind(spec: RewardModelSpec) -> None:
+    """Raise ModelLoadError, saying why and what to do, for a kind no server reads (`SERVER_KINDS`)."""
+    preset = spec.preset or "custom"
+    if spec.kind == "value-head":
+        raise ModelLoadError(VALUE_HEAD_REFUSAL.format(name=spec.name_or_path, preset=preset))
+    if spec.kind not in SERVER_KINDS:
+        raise ModelLoadError(
+            f"The inference-server backend reads {', '.join(SERVER_KINDS)} reward models; {spec.name_or_path} is "
+            f"read as {spec.kind!r} (preset {preset!r}): load it in process (drop --prm-url)."
+        )
+
+
 def check_server_fit(spec: RewardModelSpec, source: str, local: Path | None, tok_name: str, tokenizer: Any) -> Any:
     """The in-process load-time fit check (models/prm_fit.py), on the client, before any search.
 
     Reads the config and safetensors headers beside the tokenizer (`spec.tokenizer` or the
     name) where they are there; a tokenizer-only directory still gets the tokenizer checks.
-    Returns the config (None when there is none).  Raises ModelLoadError for a kind this backend
-    does not read or a preset that does not fit, naming the preset that does.
+    Returns the config (None when there is none).  Raises ModelLoadError for a preset that does
+    not fit, naming the preset that does.
     """
-    if spec.kind == "value-head":
-        raise ModelLoadError(VALUE_HEAD_REFUSAL.format(name=spec.name_or_path, preset=spec.preset or "custom"))
-    if spec.kind not in SERVER_KINDS:
-        raise ModelLoadError(
-            f"The inference-server backend reads {', '.join(SERVER_KINDS)} reward models; {spec.name_or_path} is "
-            f"read as {spec.kind!r} (preset {spec.preset or 'custom'!r}): load it in process (drop --prm-url)."
-        )
     try:
         config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
     except ModelLoadError:  # only a tokenizer: the architecture and head checks need the config

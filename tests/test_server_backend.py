@@ -346,14 +346,19 @@ def test_a_value_head_prm_is_refused_with_the_reason_and_the_alternative(
     lookalikes: dict[str, Path], tokenizer: Any
 ) -> None:
     """vLLM has no class for Skywork's Qwen2ForPrmModel: refused at load, before any request, saying what to do."""
+    from models.bundle import load_reward_model, prm_spec
+
+    refusal = r"value-head PRM.*vLLM has no model class.*v_head\.summary.*Load it in process instead \(drop --prm-url"
     server, load = _served_prm(lookalikes, tokenizer, "skywork", "skywork")
     try:
-        with pytest.raises(ModelLoadError, match=r"value-head PRM.*vLLM has no model class.*v_head\.summary.*"
-                                                 r"Load it in process instead \(drop --prm-url"):
+        with pytest.raises(ModelLoadError, match=refusal):
             load()
         assert server.requests == []
     finally:
         server.close()
+    with pytest.raises(ModelLoadError, match=refusal):  # no server needed to learn it: nothing is sent
+        load_reward_model(str(lookalikes["skywork"]), prm_spec("skywork"), device=None, trust_remote_code=False,
+                          url=f"http://127.0.0.1:{_free_port()}")
 
 
 def _pooling_answer(body: dict[str, Any]) -> dict[str, Any]:
