@@ -189,11 +189,12 @@ def load_models(
     that model in this process.
     """
     from models.factory import load_policy
+    from models.loading import ModelLoadError
 
+    if orm_url and not orm:
+        raise ModelLoadError(f"--orm-url {orm_url} names the outcome model's server, but no --orm model is given.")
     spec = spec or PRMSpec()
     if spec.outcome:
-        from models.loading import ModelLoadError
-
         raise ModelLoadError(
             "That preset reads an outcome reward model (one score per whole solution), not a PRM: "
             "pass the model with --orm and the preset with --orm-preset."

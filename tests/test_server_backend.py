@@ -399,6 +399,13 @@ def test_outcome_models_read_one_pooling_request_per_batch(
         server.close()
 
 
+def test_an_orm_url_without_an_orm_is_refused_before_anything_loads() -> None:
+    from models.bundle import load_models
+
+    with pytest.raises(ModelLoadError, match=r"--orm-url http://127\.0\.0\.1:9 names the outcome.*no --orm"):
+        load_models(orm_url="http://127.0.0.1:9")
+
+
 def test_an_outcome_model_server_without_per_token_rows_is_refused(lookalikes: dict[str, Path], tokenizer: Any) -> None:
     server, load = _served_prm(lookalikes, tokenizer, "qwen-rm", "qwen-rm")
     server.pooling = lambda body: {"data": [{"index": 0, "data": [[0.5], [0.2]]}], "usage": {}}
