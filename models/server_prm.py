@@ -196,14 +196,12 @@ class ServerPRM:
         return split_by_counts(flat, [len(positions) for _, positions in items])
 
     def _score_head(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        self._check_length([ids for ids, _ in items], room=0)
         body = self.client.pooling({"input": [ids for ids, _ in items], "task": "token_classify",
                                     "use_activation": False})
-        rows = body.get("data") or []
-        if len(rows) != len(items):
-            raise ServerError(f"The pooling server returned {len(rows)} results for {len(items)} paths.")
         out = []
-        for (ids, positions), row in zip(items, rows, strict=True):
-            logits = torch.tensor(row.get("data"), dtype=torch.float32)
+        for (ids, positions), row in zip(items, self._pooled(body, len(items)), strict=True):
+            logits = torch.tensor(row, dtype=torch.float32)
             if logits.dim() == 1:
                 logits = logits[:, None]
             picked = logits[pooled_rows(ids, positions, logits.shape[0])]

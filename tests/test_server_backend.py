@@ -399,6 +399,22 @@ def test_outcome_models_read_one_pooling_request_per_batch(
         server.close()
 
 
+@pytest.mark.parametrize("key", ["qwen-prm", "qwen-rm", "orm-seq"])
+def test_a_path_longer_than_the_pooling_servers_context_is_refused_before_sending(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str
+) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, key, key)
+    server.pooling = _pooling_answer
+    try:
+        model = load()
+        server.requests.clear()
+        with pytest.raises(ServerError, match=r"does not fit the 384-token context.*larger --max-model-len"):
+            model.score("Start with 3. " * 200, [["3 + 4 = 7"]])
+        assert server.requests == []
+    finally:
+        server.close()
+
+
 def test_an_orm_url_without_an_orm_is_refused_before_anything_loads() -> None:
     from models.bundle import load_models
 
