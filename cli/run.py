@@ -85,7 +85,12 @@ def run(
     ] = None,
     prm_url: Annotated[
         str | None,
-        typer.Option(envvar="THOUGHTSCOPE_PRM_URL", help="Inference server serving --prm (and --orm)."),
+        typer.Option(envvar="THOUGHTSCOPE_PRM_URL", help="Inference server serving --prm."),
+    ] = None,
+    orm_url: Annotated[
+        str | None,
+        typer.Option(envvar="THOUGHTSCOPE_ORM_URL", help="Inference server (vLLM --runner pooling) serving --orm "
+                     "(default: --prm-url)."),
     ] = None,
     chat_template: Annotated[
         str,
@@ -132,6 +137,7 @@ def run(
             system_prompt=system_prompt,
             policy_url=policy_url,
             prm_url=prm_url,
+            orm_url=orm_url,
         ),
         recording=Recording(enabled=record, name=name, tags=tuple(tag or ())),
     )

@@ -172,6 +172,7 @@ def load_models(
     chat_template: str = "auto",
     system_prompt: str | None = None,
     orm_spec: PRMSpec | None = None,
+    orm_url: str | None = None,
 ) -> Models:
     """Policy + PRM (+ optional outcome verifier); None means the bundled nano model.
 
@@ -182,15 +183,18 @@ def load_models(
     None: the PRM's spec, its last step's score).  Raises ModelLoadError when an outcome preset
     is given for the PRM (it scores whole paths, not steps).
 
-    `policy_url` / `prm_url`: base URLs of OpenAI-compatible inference servers serving the named
-    models (the PRM's URL also serves the ORM); None runs that model in this process.
+    `policy_url` / `prm_url` / `orm_url`: base URLs of OpenAI-compatible inference servers serving
+    the named models (`orm_url` None: the PRM's URL, which serves the ORM when it is the same
+    model; an outcome model is a pooling model, so it has a vLLM server of its own); None runs
+    that model in this process.
     """
     from models.factory import load_policy
+    from models.loading import ModelLoadError
 
+    if orm_url and not orm:
+        raise ModelLoadError(f"--orm-url {orm_url} names the outcome model's server, but no --orm model is given.")
     spec = spec or PRMSpec()
     if spec.outcome:
-        from models.loading import ModelLoadError
-
         raise ModelLoadError(
             "That preset reads an outcome reward model (one score per whole solution), not a PRM: "
             "pass the model with --orm and the preset with --orm-preset."
@@ -207,7 +211,7 @@ def load_models(
             )
         ),
         prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
-        orm=load_reward_model(orm, orm_spec or spec, url=prm_url, **options) if orm else None,
+        orm=load_reward_model(orm, orm_spec or spec, url=orm_url or prm_url, **options) if orm else None,
     )
 
 
@@ -251,6 +255,7 @@ class TransformersLoader:
             chat_template=choice.chat_template,
             system_prompt=choice.system_prompt,
             orm_spec=choice_orm_spec(choice),
+            orm_url=choice.orm_url,
         )
 
     def describe(self, models: Models) -> dict[str, dict[str, Any]]:

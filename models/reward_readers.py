@@ -74,35 +74,48 @@ class HeadModel(torch.nn.Module):
         return SimpleNamespace(logits=self.score(hidden))
 
 
+def encode_chat_tag(
+    tokenizer: Any, good_id: int, name: str, problem: str, steps: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """RLHFlow's conversation as token ids and, per step, the position whose next token is the label.
+
+    Both backends read it (`ChatTagPRM`, and the inference server's "chat-tag" kind); raises
+    ModelLoadError when the chat template does not put the label `good_id` as its own token at
+    the start of the assistant's turn.
+    """
+    if not steps:
+        return [], []
+    label = tokenizer.decode([good_id])
+
+    def render(conversation: list[dict[str, str]], open_turn: bool) -> str:
+        return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=open_turn)
+
+    conversation: list[dict[str, str]] = []
+    starts = []
+    for i, step in enumerate(steps):
+        conversation.append({"role": "user", "content": f"{problem} {step}" if i == 0 else step})
+        starts.append(len(render(conversation, True)))
+        conversation.append({"role": "assistant", "content": label})
+    text = render(conversation, False)
+    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    positions = []
+    for start in starts:
+        at = next((j for j, (s, e) in enumerate(offsets) if s >= start and e > s), None)
+        if at is None or at == 0 or ids[at] != good_id or not text.startswith(label, start):
+            raise ModelLoadError(
+                f"{name}: its chat template does not put the label {label!r} as a token of its own "
+                "at the start of the assistant's turn; the 'rlhflow' reading does not fit this model."
+            )
+        positions.append(at - 1)
+    return ids, positions
+
+
 class ChatTagPRM(HFPRM):
     """RLHFlow's multi-turn reading (see module docstring); kind "tag" machinery, chat encoding."""
 
     def encode(self, problem: str, steps: Sequence[str]) -> tuple[list[int], list[int]]:
-        if not steps:
-            return [], []
-        label = self.tokenizer.decode([self.good_id])
-        conversation: list[dict[str, str]] = []
-        starts = []
-        for i, step in enumerate(steps):
-            conversation.append({"role": "user", "content": f"{problem} {step}" if i == 0 else step})
-            starts.append(len(self._render(conversation, True)))
-            conversation.append({"role": "assistant", "content": label})
-        text = self._render(conversation, False)
-        enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
-        ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
-        positions = []
-        for start in starts:
-            at = next((j for j, (s, e) in enumerate(offsets) if s >= start and e > s), None)
-            if at is None or at == 0 or ids[at] != self.good_id or not text.startswith(label, start):
-                raise ModelLoadError(
-                    f"{self.name}: its chat template does not put the label {label!r} as a token of its own "
-                    "at the start of the assistant's turn; the 'rlhflow' reading does not fit this model."
-                )
-            positions.append(at - 1)
-        return ids, positions
-
-    def _render(self, conversation: list[dict[str, str]], open_turn: bool) -> str:
-        return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=open_turn)
+        return encode_chat_tag(self.tokenizer, self.good_id, self.name, problem, steps)
 
 
 class ValueHeadPRM(HFPRM):
@@ -152,28 +165,44 @@ class OutcomeRM(LoadedModel):
 
     def text(self, problem: str, steps: Sequence[str]) -> str:
         """The whole conversation as the model card writes it (plain text without a chat template)."""
-        answer = self.separator.join(steps)
-        if not getattr(self.tokenizer, "chat_template", None):
-            return f"{problem}\n\n{answer}"
-        system = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        chat = [*system, {"role": "user", "content": problem}, {"role": "assistant", "content": answer}]
-        return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+        return outcome_text(self.tokenizer, self.separator, self.system_prompt, problem, steps)
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
         """One forward pass per path; the score read at its last token (see module docstring)."""
         out = []
         with self._lock:
             for steps in paths:
-                text = self.text(problem, steps)
-                ids = self.tokenizer(text, add_special_tokens=not _starts_with_bos(self.tokenizer, text))["input_ids"]
+                ids = outcome_ids(self.tokenizer, self.separator, self.system_prompt, problem, steps)
                 x = torch.tensor([ids], device=self.device)
                 with torch.inference_mode():
                     logits = self.model(input_ids=x, attention_mask=torch.ones_like(x)).logits.float()
-                out.append(StepScores((self._value(logits),), len(ids)))
+                row = logits[0, -1] if self.reading == "orm-last-token" else logits[0]
+                out.append(StepScores((outcome_value(row, self.head_label_index),), len(ids)))
         return out
 
-    def _value(self, logits: torch.Tensor) -> float:
-        row = logits[0, -1] if self.reading == "orm-last-token" else logits[0]
-        if row.numel() == 1:
-            return float(torch.sigmoid(row.reshape(())))
-        return float(torch.softmax(row, dim=-1)[self.head_label_index])
+
+def outcome_text(tokenizer: Any, separator: str, system_prompt: str | None, problem: str, steps: Sequence[str]) -> str:
+    """An outcome model's input: the conversation (system, user = problem, assistant = steps joined
+    by `separator`) through the tokenizer's chat template, or ``problem + "\n\n" + answer`` without one."""
+    answer = separator.join(steps)
+    if not getattr(tokenizer, "chat_template", None):
+        return f"{problem}\n\n{answer}"
+    system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    chat = [*system, {"role": "user", "content": problem}, {"role": "assistant", "content": answer}]
+    return tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=False)
+
+
+def outcome_ids(
+    tokenizer: Any, separator: str, system_prompt: str | None, problem: str, steps: Sequence[str]
+) -> list[int]:
+    """`outcome_text` as token ids (BOS added unless the text starts with it); both backends send these."""
+    text = outcome_text(tokenizer, separator, system_prompt, problem, steps)
+    return list(tokenizer(text, add_special_tokens=not _starts_with_bos(tokenizer, text))["input_ids"])
+
+
+def outcome_value(row: torch.Tensor, head_label_index: int) -> float:
+    """An outcome score from one row of logits: sigmoid of a single logit, else softmax's label `head_label_index`."""
+    row = row.float()
+    if row.numel() == 1:
+        return float(torch.sigmoid(row.reshape(())))
+    return float(torch.softmax(row, dim=-1)[head_label_index])

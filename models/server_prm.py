@@ -10,10 +10,21 @@ transformers PRMs do it, and sent as token ids):
   calibration as models/likelihood_prm.py.
 * "tag" (Math-Shepherd): one prompt per step tag (the path up to and including the tag), one
   greedy token with `logprob_token_ids=[good, bad]`; the score is softmax over the two.
+* "chat-tag" (RLHFlow/Llama3.1-8B-PRM-*): the conversation of models/reward_readers.py
+  (`encode_chat_tag`), then as "tag": one prompt per step, cut just before the assistant's
+  label, one greedy token with `logprob_token_ids=[good, bad]`.
 * "head" (Qwen2.5-Math-PRM) and token-classifier outcome models: vLLM's pooling server
   (`--runner pooling`), `POST /pooling` with `task: token_classify` and `use_activation: false`
   returns each token's label logits; the score is read at each separator as the transformers
   backend reads it (softmax label `head_label_index`, or sigmoid for one label).
+* outcome models (one score per path, the conversation of `outcome_ids`), on the pooling server
+  with `use_activation: false`: "orm-seq" (a *ForSequenceClassification model) with `task:
+  classify` (vLLM pools the last token and applies the classifier: one row of label logits);
+  "orm-last-token" (Qwen2ForRewardModel, e.g. Qwen2.5-Math-RM) with `task: token_classify`
+  (every token's reward), read at the last token.  Then sigmoid (one label) or softmax, as in
+  process.
+* "value-head" (Skywork-o1-Open-PRM) is refused: vLLM has no model class for its architecture
+  (`VALUE_HEAD_REFUSAL`).
 
 All prompts of one `score` call go in one request (the server batches them and its prefix cache
 shares the common path prefixes).  `usage` counts what the server reported.
@@ -43,11 +54,20 @@ from .likelihood_prm import calibration, encode_steps, end_token_ids, prefix_min
 from .loading import ModelLoadError, distinct_pair, from_pretrained, load_tokenizer, resolve_source, weights_hash
 from .prm_fit import check_fit, inspect_checkpoint
 from .prm_layouts import HEAD_LAYOUT, TAG_LAYOUT, PRMLayout, encode_marked, prm_text
+from .reward_readers import encode_chat_tag, outcome_ids, outcome_value
 from .server_client import ServerClient, ServerError, ServerUsage
 from .specs import RewardModelSpec
 
 #: The reward-model kinds the inference-server backend reads.
-SERVER_KINDS = ("likelihood", "tag", "head")
+SERVER_KINDS = ("likelihood", "tag", "head", "chat-tag", "orm-seq", "orm-last-token")
+OUTCOME_KINDS = ("orm-seq", "orm-last-token")
+#: Why a value-head PRM (Skywork) cannot be served, and what to do instead.
+VALUE_HEAD_REFUSAL = (
+    "{name} is a value-head PRM (preset {preset!r}: a Qwen2 body plus the value head v_head.summary, "
+    "architecture Qwen2ForPrmModel), and vLLM has no model class for that architecture: vLLM 0.32 refuses to "
+    "serve it ('not supported'), and told to load it as another class (--hf-overrides) it finds no place for "
+    "v_head.summary. Load it in process instead (drop --prm-url; the policy can stay on its server)."
+)
 GREEDY_ONE_TOKEN: dict[str, Any] = {
     "max_tokens": 1,
     "temperature": 0.0,
@@ -59,10 +79,11 @@ GREEDY_ONE_TOKEN: dict[str, Any] = {
 
 
 class ServerPRM:
-    """`RewardModel` over an inference server; `kind` is "likelihood", "tag" or "head" (see the module docstring).
+    """`RewardModel` over an inference server; `kind` is one of `SERVER_KINDS` (see the module docstring).
 
-    `mark`/`sep`/`layout` as in `HFPRM`; `good_id`/`bad_id` for "tag"; `calib` the likelihood
-    calibration (scale, bias) or None; `max_batch`: paths per request.
+    `mark`/`sep`/`layout` as in `HFPRM`; `good_id`/`bad_id` for "tag" and "chat-tag"; `calib`
+    the likelihood calibration (scale, bias) or None; `system_prompt` the outcome models' system
+    turn (`sep` their step separator); `max_batch`: paths per request.
     """
 
     def __init__(
@@ -81,14 +102,15 @@ class ServerPRM:
         head_label_index: int = 1,
         calib: tuple[float, float] | None = None,
         max_batch: int = 16,
+        system_prompt: str | None = None,
     ):
         self.client, self.tokenizer, self.name, self.local_path = client, tokenizer, name, local
         self.kind, self.layout, self.mark, self.sep = kind, layout, mark, sep
-        self.head_label_index = head_label_index
+        self.head_label_index, self.system_prompt = head_label_index, system_prompt
         self.calibration = calib
         self.max_batch = max(1, int(max_batch))
         self._hash: str | None = None
-        if kind == "tag":
+        if kind in ("tag", "chat-tag"):
             self.good_id, self.bad_id = distinct_pair(tokenizer, good_token, bad_token, "good/bad token")
         self.end_ids = end_token_ids(tokenizer, sep) if kind == "likelihood" else []
 
@@ -113,6 +135,11 @@ class ServerPRM:
         """(token ids, per step its read position or [first, last] span), as the transformers PRM encodes."""
         if self.kind == "likelihood":
             return encode_steps(self.tokenizer, self.layout, self.sep, problem, steps)
+        if self.kind == "chat-tag":
+            return encode_chat_tag(self.tokenizer, self.good_id, self.name, problem, steps)
+        if self.kind in OUTCOME_KINDS:  # every path, even an empty one, gets its one score (as in process)
+            ids = outcome_ids(self.tokenizer, self.sep, self.system_prompt, problem, steps)
+            return ids, [len(ids) - 1]
         text, ends = prm_text(self.layout, problem, steps, self.mark, self.sep)
         if not steps:
             return [], []
@@ -120,7 +147,9 @@ class ServerPRM:
 
     def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
         """Per-step scores for each path (one request per `max_batch` paths); empty paths get none."""
-        scorer = {"likelihood": self._score_likelihood, "tag": self._score_tag, "head": self._score_head}[self.kind]
+        scorer = {"likelihood": self._score_likelihood, "tag": self._score_tag, "chat-tag": self._score_tag,
+                  "head": self._score_head, "orm-seq": self._score_outcome,
+                  "orm-last-token": self._score_outcome}[self.kind]
         encoded = [self.encode(problem, path) for path in paths]
         return score_in_batches(encoded, self.max_batch, scorer)
 
@@ -167,14 +196,12 @@ class ServerPRM:
         return split_by_counts(flat, [len(positions) for _, positions in items])
 
     def _score_head(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        self._check_length([ids for ids, _ in items], room=0)
         body = self.client.pooling({"input": [ids for ids, _ in items], "task": "token_classify",
                                     "use_activation": False})
-        rows = body.get("data") or []
-        if len(rows) != len(items):
-            raise ServerError(f"The pooling server returned {len(rows)} results for {len(items)} paths.")
         out = []
-        for (ids, positions), row in zip(items, rows, strict=True):
-            logits = torch.tensor(row.get("data"), dtype=torch.float32)
+        for (ids, positions), row in zip(items, self._pooled(body, len(items)), strict=True):
+            logits = torch.tensor(row, dtype=torch.float32)
             if logits.dim() == 1:
                 logits = logits[:, None]
             picked = logits[pooled_rows(ids, positions, logits.shape[0])]
@@ -184,13 +211,45 @@ class ServerPRM:
                 out.append(torch.softmax(picked, dim=-1)[:, self.head_label_index].tolist())
         return out
 
-    def _complete(self, prompts: list[list[int]], **fields: Any) -> list[dict[str, Any]]:
+    def _score_outcome(self, items: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        """One score per path: `classify` (orm-seq) or the last row of `token_classify` (orm-last-token)."""
+        inputs = [ids for ids, _ in items]
+        self._check_length(inputs, room=0)
+        task = "classify" if self.kind == "orm-seq" else "token_classify"
+        rows = self._pooled(self.client.pooling({"input": inputs, "task": task, "use_activation": False}), len(items))
+        out = []
+        for ids, row in zip(inputs, rows, strict=True):
+            logits = torch.tensor(row, dtype=torch.float32)
+            if task == "token_classify":
+                if logits.dim() != 2 or logits.shape[0] != len(ids):
+                    raise ServerError(
+                        f"The pooling server returned {tuple(logits.shape)} rewards for a {len(ids)}-token path; "
+                        "an 'orm-last-token' model needs one per token (Qwen2ForRewardModel's ALL pooling: start it "
+                        "with --pooler-config '{\"tok_pooling_type\": \"ALL\"}')."
+                    )
+                logits = logits[-1]
+            out.append([outcome_value(logits.reshape(-1), self.head_label_index)])
+        return out
+
+    def _pooled(self, body: dict[str, Any], expected: int) -> list[Any]:
+        """The `data` of each result of a `/pooling` answer, in input order."""
+        rows = sorted(body.get("data") or [], key=lambda r: int(r.get("index", 0)))
+        if len(rows) != expected:
+            raise ServerError(f"The pooling server returned {len(rows)} results for {expected} paths.")
+        return [row.get("data") for row in rows]
+
+    def _check_length(self, prompts: list[list[int]], *, room: int) -> None:
+        """Refuse (before sending) prompts that leave under `room` tokens of the served context."""
         limit = self.client.max_model_len
-        if limit is not None and prompts and max(len(p) for p in prompts) >= limit:
+        if limit is not None and prompts and max(len(p) for p in prompts) + room > limit:
             raise ServerError(
-                f"A path of {max(len(p) for p in prompts)} tokens does not fit the {limit}-token context "
-                f"{self.name!r} is served with at {self.client.url}; start the server with a larger --max-model-len."
+                f"A path of {max(len(p) for p in prompts)} tokens does not fit the {self.client.max_model_len}-token "
+                f"context {self.name!r} is served with at {self.client.url}; start the server with a larger "
+                "--max-model-len."
             )
+
+    def _complete(self, prompts: list[list[int]], **fields: Any) -> list[dict[str, Any]]:
+        self._check_length(prompts, room=1)
         body = self.client.completions({**GREEDY_ONE_TOKEN, "prompt": prompts, **fields})
         choices = sorted(body.get("choices") or [], key=lambda c: int(c.get("index", 0)))
         if len(choices) != len(prompts):
@@ -251,6 +310,7 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
     """
     assert spec.url
     spec.check()
+    refuse_unserved_kind(spec)  # no server can help: said before any request
     client = ServerClient(spec.url, spec.name_or_path, transport=transport)
     client.check_served()  # first: a wrong URL or name is reported before any tokenizer download is tried
     tok_name = spec.tokenizer or spec.name_or_path
@@ -263,13 +323,25 @@ def load_server_prm(spec: RewardModelSpec, *, transport: Any = None) -> ServerPR
             config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
         calib = calibration(SimpleNamespace(config=config))  # type: ignore[arg-type]
     client.usage.reset()
-    mark, sep = spec.mark_and_sep if spec.kind != "likelihood" else ("", spec.step_separator)
+    mark, sep = spec.mark_and_sep if spec.kind not in ("likelihood", *OUTCOME_KINDS) else ("", spec.step_separator)
     default = HEAD_LAYOUT if spec.kind != "tag" else TAG_LAYOUT
     return ServerPRM(
         client, tokenizer, name=spec.name_or_path, local=local, kind=spec.kind, layout=spec.layout or default,
         mark=mark, sep=sep, good_token=spec.good_token, bad_token=spec.bad_token,
-        head_label_index=spec.head_label_index, calib=calib, max_batch=spec.max_batch,
+        head_label_index=spec.head_label_index, calib=calib, max_batch=spec.max_batch, system_prompt=spec.system_prompt,
     )
+
+
+def refuse_unserved_kind(spec: RewardModelSpec) -> None:
+    """Raise ModelLoadError, saying why and what to do, for a kind no server reads (`SERVER_KINDS`)."""
+    preset = spec.preset or "custom"
+    if spec.kind == "value-head":
+        raise ModelLoadError(VALUE_HEAD_REFUSAL.format(name=spec.name_or_path, preset=preset))
+    if spec.kind not in SERVER_KINDS:
+        raise ModelLoadError(
+            f"The inference-server backend reads {', '.join(SERVER_KINDS)} reward models; {spec.name_or_path} is "
+            f"read as {spec.kind!r} (preset {preset!r}): load it in process (drop --prm-url)."
+        )
 
 
 def check_server_fit(spec: RewardModelSpec, source: str, local: Path | None, tok_name: str, tokenizer: Any) -> Any:
@@ -277,14 +349,9 @@ def check_server_fit(spec: RewardModelSpec, source: str, local: Path | None, tok
 
     Reads the config and safetensors headers beside the tokenizer (`spec.tokenizer` or the
     name) where they are there; a tokenizer-only directory still gets the tokenizer checks.
-    Returns the config (None when there is none).  Raises ModelLoadError for a kind this backend
-    does not read or a preset that does not fit, naming the preset that does.
+    Returns the config (None when there is none).  Raises ModelLoadError for a preset that does
+    not fit, naming the preset that does.
     """
-    if spec.kind not in SERVER_KINDS:
-        raise ModelLoadError(
-            f"The inference-server backend reads {', '.join(SERVER_KINDS)} reward models; {spec.name_or_path} is "
-            f"read as {spec.kind!r} (preset {spec.preset or 'custom'!r}): load it in process (drop --prm-url)."
-        )
     try:
         config = from_pretrained(AutoConfig, source, local, tok_name, trust_remote_code=spec.trust_remote_code)
     except ModelLoadError:  # only a tokenizer: the architecture and head checks need the config

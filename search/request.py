@@ -33,7 +33,8 @@ class ModelChoice:
     bad_token); `device` is cuda, mps, cpu or None/"auto" for the best available.
     `orm_preset` says how `orm` is read (None: the PRM's preset); `chat_template` (auto / on /
     off) and `system_prompt` say how the policy's prompts are written; `policy_url` / `prm_url`
-    name OpenAI-compatible inference servers serving those models (None: in this process).
+    name OpenAI-compatible inference servers serving those models (None: in this process);
+    `orm_url` the server serving `orm` (None: `prm_url`).
     """
 
     policy: str | None = None
@@ -48,6 +49,7 @@ class ModelChoice:
     system_prompt: str | None = None
     policy_url: str | None = None
     prm_url: str | None = None
+    orm_url: str | None = None
 
 
 @dataclass(frozen=True)

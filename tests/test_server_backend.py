@@ -46,6 +46,7 @@ class FakeVLLM:
         self.raw_logprobs = False
         self.reply_text = "3 + 4 = 7\n"
         self.delay = 0.0  # seconds each POST waits before answering (a slow server)
+        self.pooling: Callable[[dict[str, Any]], dict[str, Any]] | None = None  # /pooling answers (None: 404)
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -117,6 +118,8 @@ class FakeVLLM:
                     self._send(status, {"error": {"message": message}})
                 elif self.path == "/v1/completions":
                     self._send(200, fake.completion(body))
+                elif self.path == "/pooling" and fake.pooling is not None:
+                    self._send(200, fake.pooling(body))
                 else:
                     self._send(404, {"detail": "Not Found"})
 
@@ -339,14 +342,114 @@ def test_a_served_reward_model_with_a_wrong_preset_is_refused_before_any_request
         server.close()
 
 
-@pytest.mark.parametrize("key", ["rlhflow", "skywork", "qwen-rm"])
-def test_kinds_the_server_backend_does_not_read_are_refused_with_a_sentence(
+def test_a_value_head_prm_is_refused_with_the_reason_and_the_alternative(
+    lookalikes: dict[str, Path], tokenizer: Any
+) -> None:
+    """vLLM has no class for Skywork's Qwen2ForPrmModel: refused at load, before any request, saying what to do."""
+    from models.bundle import load_reward_model, prm_spec
+
+    refusal = r"value-head PRM.*vLLM has no model class.*v_head\.summary.*Load it in process instead \(drop --prm-url"
+    server, load = _served_prm(lookalikes, tokenizer, "skywork", "skywork")
+    try:
+        with pytest.raises(ModelLoadError, match=refusal):
+            load()
+        assert server.requests == []
+    finally:
+        server.close()
+    with pytest.raises(ModelLoadError, match=refusal):  # no server needed to learn it: nothing is sent
+        load_reward_model(str(lookalikes["skywork"]), prm_spec("skywork"), device=None, trust_remote_code=False,
+                          url=f"http://127.0.0.1:{_free_port()}")
+
+
+def _pooling_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """vLLM's /pooling answer shapes: `classify` one row of 1 label logit per input (0.1 * its length);
+    `token_classify` one row per token (0.01 * position)."""
+    if body["task"] == "classify":
+        rows: list[Any] = [[0.1 * len(ids)] for ids in body["input"]]
+    else:
+        rows = [[[0.01 * q] for q in range(len(ids))] for ids in body["input"]]
+    data = [{"index": i, "object": "pooling", "data": row} for i, row in enumerate(rows)]
+    return {"data": data[::-1], "usage": {"prompt_tokens": sum(len(ids) for ids in body["input"])}}
+
+
+@pytest.mark.parametrize(("key", "task"), [("orm-seq", "classify"), ("qwen-rm", "token_classify")])
+def test_outcome_models_read_one_pooling_request_per_batch(
+    lookalikes: dict[str, Path], tokenizer: Any, key: str, task: str
+) -> None:
+    """The outcome reading maps to /pooling: the conversation's ids (as in process), raw logits, the last token."""
+    from models.reward_readers import outcome_ids
+
+    server, load = _served_prm(lookalikes, tokenizer, key, key)
+    server.pooling = _pooling_answer
+    try:
+        orm = load()
+        assert isinstance(orm, ServerPRM)
+        paths = [["3 + 4 = 7", "Answer: 7"], ["3 + 4 = 8"], []]
+        scores = orm.score("Start with 3. Add 4.", paths)
+        (sent,) = server.requests[-1:]
+        assert (sent["path"], sent["task"], sent["use_activation"]) == ("/pooling", task, False)
+        want_ids = [outcome_ids(orm.tokenizer, orm.sep, orm.system_prompt, "Start with 3. Add 4.", p) for p in paths]
+        assert sent["input"] == want_ids
+        assert [s.tokens_read for s in scores] == [len(ids) for ids in want_ids]
+        scale = 0.1 if task == "classify" else 0.01
+        want = [1 / (1 + math.exp(-scale * (len(ids) - (task != "classify")))) for ids in want_ids]
+        assert [s.scores for s in scores] == [pytest.approx((w,), abs=1e-6) for w in want]
+        assert orm.usage.requests == 1
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("key", ["qwen-prm", "qwen-rm", "orm-seq"])
+def test_a_path_longer_than_the_pooling_servers_context_is_refused_before_sending(
     lookalikes: dict[str, Path], tokenizer: Any, key: str
 ) -> None:
     server, load = _served_prm(lookalikes, tokenizer, key, key)
+    server.pooling = _pooling_answer
     try:
-        with pytest.raises(ModelLoadError, match=r"inference-server backend reads likelihood, tag, head.*in process"):
-            load()
+        model = load()
+        server.requests.clear()
+        with pytest.raises(ServerError, match=r"does not fit the 384-token context.*larger --max-model-len"):
+            model.score("Start with 3. " * 200, [["3 + 4 = 7"]])
+        assert server.requests == []
+    finally:
+        server.close()
+
+
+def test_an_orm_url_without_an_orm_is_refused_before_anything_loads() -> None:
+    from models.bundle import load_models
+
+    with pytest.raises(ModelLoadError, match=r"--orm-url http://127\.0\.0\.1:9 names the outcome.*no --orm"):
+        load_models(orm_url="http://127.0.0.1:9")
+
+
+def test_an_outcome_model_server_without_per_token_rows_is_refused(lookalikes: dict[str, Path], tokenizer: Any) -> None:
+    server, load = _served_prm(lookalikes, tokenizer, "qwen-rm", "qwen-rm")
+    server.pooling = lambda body: {"data": [{"index": 0, "data": [[0.5], [0.2]]}], "usage": {}}
+    try:
+        with pytest.raises(ServerError, match=r"tok_pooling_type.*ALL"):
+            load().score("Start with 3.", [["3 + 4 = 7"]])
+    finally:
+        server.close()
+
+
+def test_rlhflow_chat_tag_reads_good_and_bad_before_each_label(lookalikes: dict[str, Path], tokenizer: Any) -> None:
+    """One one-token request per step, cut just before the assistant's label, as the in-process ChatTagPRM reads."""
+    from models.reward_readers import encode_chat_tag
+
+    server, load = _served_prm(lookalikes, tokenizer, "rlhflow", "rlhflow")
+    try:
+        prm = load()
+        assert isinstance(prm, ServerPRM)
+        server.requests.clear()
+        steps = ["3 + 4 = 7", "Answer: 7"]
+        scores = prm.score("Start with 3. Add 4.", [steps, []])
+        ids, positions = encode_chat_tag(prm.tokenizer, prm.good_id, prm.name, "Start with 3. Add 4.", steps)
+        (sent,) = server.requests
+        assert sent["prompt"] == [ids[: q + 1] for q in positions]
+        assert all(ids[q + 1] == prm.good_id for q in positions)
+        assert sent["logprob_token_ids"] == [prm.good_id, prm.bad_id] and sent["max_tokens"] == 1
+        assert [len(s.scores) for s in scores] == [2, 0]
+        assert scores[0].scores == pytest.approx((0.5, 0.5))  # the fake gives good and bad the same logprob
     finally:
         server.close()
 

@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from models.loading import load_tokenizer
 from models.prompting import prompt_token_ids
 from models.server_client import ServerClient, ServerError
 from models.server_policy import ServerPolicy
+from models.server_prm import ServerPRM
 from models.specs import PolicySpec, RewardModelSpec
 from search import Models, run_search
 from search.config import ConfigError
@@ -243,6 +245,79 @@ def test_app_searches_through_the_inference_server(
     assert any("does not serve 'no-such-model'" in e.value for e in at.error), [e.value for e in at.error]
 
 
+# -- outcome reward models on vLLM's pooling runner (one server per architecture, started together) ----
+
+
+def _vllm_python(what: str) -> str:
+    python = os.environ.get("THOUGHTSCOPE_TEST_VLLM_PYTHON", "")
+    if not python or not Path(python).exists():
+        pytest.skip(f"no vLLM Python to start a {what} server: set THOUGHTSCOPE_TEST_VLLM_PYTHON (.ci/run does)")
+    return python
+
+
+def _spread_head(checkpoint: Path, name: str, factor: float) -> None:
+    """Scale the head weight `name` so the look-alike's scores spread (a wrong reading position shows)."""
+    from safetensors.torch import load_file, save_file
+
+    file = checkpoint / "model.safetensors"
+    tensors = load_file(str(file))
+    tensors[name] = tensors[name] * factor
+    save_file(tensors, str(file), metadata={"format": "pt"})
+
+
+def _orm_scores(result_events: list[dict[str, Any]]) -> dict[int, float]:
+    return {e["data"]["node"]: e["data"]["value"] for e in result_events
+            if e["kind"] == "node_scored" and e["data"]["source"] == "orm"}
+
+
+def test_outcome_models_on_the_pooling_server_score_as_the_transformers_backend(tmp_path: Path) -> None:
+    """qwen-rm (Qwen2ForRewardModel: token_classify, last token) and orm-seq (*ForSequenceClassification:
+    classify) served by vLLM score every path as in process; `run --orm-url` ranks best-of-N with the served one."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from models.bundle import load_reward_model, prm_spec
+    from tests.test_cli import PROBLEM
+    from tests.tiny_reward_models import build_served_lookalike
+
+    python = _vllm_python("outcome-model")
+    checkpoints = {key: build_served_lookalike(key, tmp_path) for key in ("qwen-rm", "orm-seq")}
+    _spread_head(checkpoints["orm-seq"], "score.weight", 40.0)  # its random head is near 0: sigmoid ~0.5 for all
+    started = time.monotonic()
+    with served_vllms(python, [(tmp_path / f"{key}.log", key, ["--model", str(path), "--runner", "pooling",
+                                                              "--max-model-len", "256"])
+                               for key, path in checkpoints.items()]) as urls:
+        healthy = time.monotonic() - started
+        paths = [["3 + 4 = 7", "Answer: 7"], ["3 + 4 = 8", "8 + 1 = 9", "Answer: 9"], ["17 + 25 = 42"], []]
+        for (key, checkpoint), url in zip(checkpoints.items(), urls, strict=True):
+            options = {"device": "cpu", "trust_remote_code": False}
+            remote = load_reward_model(str(checkpoint), prm_spec(key), url=url, **options)
+            local = load_reward_model(str(checkpoint), prm_spec(key), **options)
+            assert isinstance(remote, ServerPRM) and not isinstance(local, ServerPRM)
+            got, want = remote.score("Start with 3. Add 4.", paths), local.score("Start with 3. Add 4.", paths)
+            values = [w.scores[0] for w in want]
+            assert max(values) - min(values) > 0.005, f"{key}: scores spread {values}"
+            for g, w in zip(got, want, strict=True):
+                assert len(g.scores) == 1 and g.tokens_read == w.tokens_read
+                assert g.scores == pytest.approx(w.scores, abs=1e-4), key
+            assert remote.usage.requests == 1
+        args = ["run", PROBLEM, "--strategy", "best_of_n", "-k", "n=3", "-k", "ranker=orm", "-k", "max_depth=4",
+                "-k", "max_step_tokens=12", "--seed", "5", "--no-record", "--orm", str(checkpoints["qwen-rm"]),
+                "--orm-preset", "qwen-rm"]
+        runs = {}
+        for where, extra in (("server", ["--orm-url", urls[0]]), ("here", [])):
+            events = tmp_path / f"{where}.json"
+            result = CliRunner().invoke(app, [*args, *extra, "--events-json", str(events)])
+            assert result.exit_code == 0, result.output
+            runs[where] = json.loads(events.read_text())
+    scored = _orm_scores(runs["here"])
+    assert scored, "best-of-N ranked finished chains with the ORM"
+    assert _orm_scores(runs["server"]) == pytest.approx(scored, abs=1e-4)
+    spends = [e for e in runs["server"] if e["kind"] == "spend"]
+    assert spends[-1]["data"]["server"]["orm"]["requests"] >= 1
+    print(f"outcome-model servers healthy after {healthy:.0f} s, test {time.monotonic() - started:.0f} s")
+
+
 # -- head PRM on vLLM's pooling runner ----------------------------------------------------------------
 
 
@@ -275,22 +350,32 @@ def build_tiny_qwen_prm(directory: Path) -> Path:
 def served_vllm(python: str, log_path: Path, what: str, args: list[str]) -> Iterator[str]:
     """Start `python -m vllm.entrypoints.openai.api_server ARGS` on a free loopback port; yield its URL
     once /health answers (skip the test after 300 s or if it exits); stop its process group afterwards."""
+    with served_vllms(python, [(log_path, what, args)]) as (url,):
+        yield url
+
+
+@contextlib.contextmanager
+def served_vllms(python: str, servers: list[tuple[Path, str, list[str]]]) -> Iterator[list[str]]:
+    """`served_vllm` for several servers (log path, what, args) started at once, so their start-ups overlap."""
     import signal
-    import socket
     import subprocess
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", *args, "--host", "127.0.0.1",
-               "--port", str(port), "--dtype", "float32", "--enforce-eager"]
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
+    started: list[tuple[subprocess.Popen[bytes], str, Path, str]] = []
+    try:
+        for log_path, what, args in servers:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            command = ["nice", "-n", "5", python, "-m", "vllm.entrypoints.openai.api_server", *args, "--host",
+                       "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager"]
+            with open(log_path, "w") as log:
+                server = subprocess.Popen(command, env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+            started.append((server, f"http://127.0.0.1:{port}", log_path, what))
+        limit = 300 + 150 * (len(started) - 1)  # servers starting together share the CPU
+        deadline = time.monotonic() + limit
+        for server, url, log_path, what in started:
+            while True:
                 if server.poll() is not None:
                     pytest.skip(f"the {what} server exited: {log_path.read_text()[-500:]}")
                 try:
@@ -298,13 +383,15 @@ def served_vllm(python: str, log_path: Path, what: str, args: list[str]) -> Iter
                         break
                 except httpx.HTTPError:
                     pass
+                if time.monotonic() > deadline:
+                    pytest.skip(f"the {what} server was not healthy after {limit} s")
                 time.sleep(1)
-            else:
-                pytest.skip(f"the {what} server was not healthy after 300 s")
-            yield url
-        finally:
+        yield [url for _, url, _, _ in started]
+    finally:
+        for server, *_ in started:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGTERM)
+        for server, *_ in started:
             try:
                 server.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -393,3 +480,20 @@ def test_chat_checkpoint_proposes_and_judges_through_its_template_as_in_process(
     assert result.status == "finished", result.error
     assert (result.answer, result.correct) == ("42", True)
     assert result.tree.meta["prompt"] == prompts[0]
+
+
+def test_rlhflow_chat_tag_prm_on_the_chat_server_scores_as_the_transformers_backend(chat_server: Any) -> None:
+    """RLHFlow's reading (each step a user turn, P(+) vs P(-) where the assistant's label starts) through
+    the chat checkpoint's own template, served: one request per path batch, scores as in process."""
+    url, checkpoint = chat_server
+    remote = load_prm(RewardModelSpec(str(checkpoint), kind="chat-tag", url=url))
+    local = load_prm(RewardModelSpec(str(checkpoint), kind="chat-tag", device="cpu"))
+    assert isinstance(remote, ServerPRM)
+    paths = [["We add 12 and 30.", "12 + 30 = 42.", "The answer is \\boxed{42}."], ["We multiply.", "x"], []]
+    got, want = remote.score("What is 12 plus 30?", paths), local.score("What is 12 plus 30?", paths)
+    values = [s for w in want for s in w.scores]
+    assert max(values) - min(values) > 0.01, f"scores spread {values}"
+    for g, w in zip(got, want, strict=True):
+        assert g.tokens_read == w.tokens_read
+        assert g.scores == pytest.approx(w.scores, abs=1e-4)
+    assert remote.usage.requests == 1

@@ -15,6 +15,7 @@ and refused on the others:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -112,34 +113,49 @@ def build_lookalikes(root: Path) -> dict[str, Path]:
         return {key: _BUILDERS[key](root / name) for key, (name, _) in LOOKALIKES.items()}
 
 
-def _math_shepherd(path: Path) -> Path:
+def build_served_lookalike(key: str, root: Path) -> Path:
+    """The look-alike `key` under `root` with one attention head: head dim 32, the least vLLM's CPU attention takes."""
+    with one_torch_thread():
+        torch.manual_seed(0)
+        return _BUILDERS[key](root / LOOKALIKES[key][0], heads=1)
+
+
+def _heads(config: Any, heads: int) -> Any:
+    """`config` with `heads` attention heads (one key/value head) over its hidden size."""
+    config.num_attention_heads, config.num_key_value_heads = heads, 1
+    if getattr(config, "head_dim", None) is not None:
+        config.head_dim = config.hidden_size // heads
+    return config
+
+
+def _math_shepherd(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer([], None)
-    config = MistralConfig(vocab_size=len(tok), **{k: v for k, v in SMALL.items()}, **_ids(tok))
+    config = _heads(MistralConfig(vocab_size=len(tok), **{k: v for k, v in SMALL.items()}, **_ids(tok)), heads)
     return _save_pretrained(MistralForCausalLM(config), tok, path)
 
 
-def _qwen_prm(path: Path) -> Path:
+def _qwen_prm(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer(QWEN_SPECIAL, QWEN_STYLE_TEMPLATE)
-    config = qwen2_config(len(tok), num_labels=2, **_ids(tok))
+    config = _heads(qwen2_config(len(tok), num_labels=2, **_ids(tok)), heads)
     return _save_pretrained(Qwen2ForTokenClassification(config), tok, path)
 
 
-def _rlhflow(path: Path) -> Path:
+def _rlhflow(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer(LLAMA_SPECIAL, LLAMA31_STYLE_TEMPLATE, bos="<|begin_of_text|>")
-    config = LlamaConfig(vocab_size=len(tok), **SMALL, **_ids(tok, "<|begin_of_text|>"))
+    config = _heads(LlamaConfig(vocab_size=len(tok), **SMALL, **_ids(tok, "<|begin_of_text|>")), heads)
     return _save_pretrained(LlamaForCausalLM(config), tok, path)
 
 
-def _skywork(path: Path) -> Path:
+def _skywork(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer(QWEN_SPECIAL, QWEN_STYLE_TEMPLATE, bos="<|endoftext|>")
-    body = Qwen2Model(qwen2_config(len(tok), **_ids(tok, "<|endoftext|>")))
+    body = Qwen2Model(_heads(qwen2_config(len(tok), **_ids(tok, "<|endoftext|>")), heads))
     head = {"v_head.summary.weight": torch.randn(1, 32) * 0.5, "v_head.summary.bias": torch.randn(1) * 0.1}
     return _save_body_and_head(body, head, "Qwen2ForPrmModel", tok, path)
 
 
-def _qwen_rm(path: Path) -> Path:
+def _qwen_rm(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer(QWEN_SPECIAL, QWEN_STYLE_TEMPLATE)
-    body = Qwen2Model(qwen2_config(len(tok), **_ids(tok)))
+    body = Qwen2Model(_heads(qwen2_config(len(tok), **_ids(tok)), heads))
     head = {
         "score.0.weight": torch.randn(32, 32) * 0.2,
         "score.0.bias": torch.randn(32) * 0.1,
@@ -149,9 +165,9 @@ def _qwen_rm(path: Path) -> Path:
     return _save_body_and_head(body, head, "Qwen2ForRewardModel", tok, path)
 
 
-def _orm_seq(path: Path) -> Path:
+def _orm_seq(path: Path, heads: int = 2) -> Path:
     tok = _tokenizer(QWEN_SPECIAL, QWEN_STYLE_TEMPLATE)
-    config = qwen2_config(len(tok), num_labels=1, **_ids(tok))
+    config = _heads(qwen2_config(len(tok), num_labels=1, **_ids(tok)), heads)
     return _save_pretrained(Qwen2ForSequenceClassification(config), tok, path)
 
 
