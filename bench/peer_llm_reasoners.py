@@ -5,7 +5,7 @@ ThoughtScope is imported).  Reads one JSON job on stdin, writes one JSON result 
 
     job:    {"policy", "prm", "prompts": [str], "n", "beam_width", "max_depth", "temperature",
              "max_step_tokens", "seed", "calibration": [scale, bias] | null}
-    result: {"rows": [{"expansions", "seconds", "answer"}]}
+    result: {"rows": [{"expansions", "seconds", "cpu_seconds", "answer"}]}
 
 Glue (llm-reasoners' documented WorldModel/SearchConfig interfaces): a state is the list of
 steps so far; `get_actions` samples the next steps with `HFModel.generate` (N at the root, M
@@ -134,12 +134,13 @@ def main() -> None:
     rows = []
     for prompt in ["Problem: Start with 1. Add 1. What is the result?\nSolution:\n", *job["prompts"]]:
         counter = [0]
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = beam(StepsWorld(prompt), SampledSteps(lm, prm, prompt, job, counter))
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         last = result.terminal_state[-1] if result.terminal_state else ""
         match = ANSWER.match(last.strip())
-        rows.append({"expansions": counter[0], "seconds": seconds, "answer": match.group(1) if match else None})
+        rows.append({"expansions": counter[0], "seconds": seconds, "cpu_seconds": cpu_seconds,
+                     "answer": match.group(1) if match else None})
     json.dump({"rows": rows[1:]}, sys.stdout)  # the first problem warms up
 
 

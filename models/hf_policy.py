@@ -48,7 +48,14 @@ from search.models import Judgement, Proposal
 from .batching import TokenCounter, cached_block
 from .kv_cache import row_slice
 from .loading import LoadedModel, distinct_pair
-from .prompting import ChatFormat, cut_generation, eos_token_ids, prompt_token_id_batch, stop_token_ids
+from .prompting import (
+    ChatFormat,
+    cut_generation,
+    decode,
+    eos_token_ids,
+    prompt_token_id_batch,
+    stop_token_ids,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,6 +127,7 @@ class HFPolicy(LoadedModel):
         self.tokenizer.padding_side = "left"  # generation continues right after each prompt
         self.max_batch = max(1, int(max_batch))
         self._stop_ids: dict[str, torch.Tensor | None] = {}
+        self._stop_sets: dict[str, frozenset[int]] = {}
         self.tokens = TokenCounter()
         self.yes_id, self.no_id = distinct_pair(tokenizer, yes_token, no_token, "yes/no token")
         self.eos_ids = eos_token_ids(tokenizer, model.generation_config)
@@ -351,8 +359,32 @@ class HFPolicy(LoadedModel):
         return proposals
 
     def _cut(self, tokens: list[int], stop: str | None) -> tuple[int, str, bool]:
-        """(tokens used, text before `stop`/EOS, hit EOS) for one generated row (see `cut_generation`)."""
-        return cut_generation(self.tokenizer, tokens, self.eos_ids, stop)
+        """(tokens used, text before `stop`/EOS, hit EOS) for one generated row: `cut_generation`'s answer.
+
+        `cut_generation` decodes every prefix of the row until one holds the stop.  For a
+        one-character ASCII stop (its ids known, see `stop_token_ids`; the decode loop already
+        stops rows on them) the first EOS or stop-holding token is found by id and the text is
+        decoded at most twice; whenever the text disagrees with the ids, `cut_generation` decides.
+        """
+        stop_ids = self._stop_token_ids(stop) if stop else None
+        if stop_ids is None:
+            return cut_generation(self.tokenizer, tokens, self.eos_ids, stop)
+        if stop not in self._stop_sets:
+            self._stop_sets[stop] = frozenset(stop_ids.tolist())
+        stops = self._stop_sets[stop]
+        at = next((i for i, token in enumerate(tokens) if token in self.eos_ids or token in stops), len(tokens))
+        before = decode(self.tokenizer, tokens[:at])
+        if stop in before:
+            return cut_generation(self.tokenizer, tokens, self.eos_ids, stop)
+        if at == len(tokens):
+            return at, before, False
+        if tokens[at] in self.eos_ids:
+            return at + 1, before, True
+        text = decode(self.tokenizer, tokens[: at + 1])
+        found = text.find(stop)
+        if found < 0:
+            return cut_generation(self.tokenizer, tokens, self.eos_ids, stop)
+        return at + 1, text[:found], False
 
     def _judge_chunk(self, questions: list[str]) -> list[Judgement]:
         new, _, logits = self._run_generate(questions, 1, 0.0, 8, "\n")

@@ -54,14 +54,20 @@ def step_token_spans(
     the first token of the text is never in a span, as nothing before it predicts it.
     """
     enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-    ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    return list(enc["input_ids"]), spans_from_offsets(list(enc["offset_mapping"]), char_spans)
+
+
+def spans_from_offsets(
+    offsets: Sequence[tuple[int, int]], char_spans: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Per character span, the [first, last] indices of the tokens (by character offsets) covering it."""
     spans = []
     for start, end in char_spans:
         hits = [j for j, (a, b) in enumerate(offsets) if b > a and b > start and a < end]
         if not hits:
             raise ValueError(f"No token covers the step at characters {start}-{end}; the tokenizer dropped it.")
         spans.append((max(1, hits[0]), hits[-1]))
-    return ids, spans
+    return spans
 
 
 def end_token_ids(tokenizer: Any, sep: str) -> list[int]:
@@ -77,9 +83,29 @@ def encode_steps(
     """(token ids, per step its [first, last] token) of a path laid out with `layout` and separator `sep`."""
     if not steps:
         return [], []
+    text, char_spans = _path_text(layout, sep, problem, steps)
+    return step_token_spans(tokenizer, text, char_spans)
+
+
+def encode_paths(
+    tokenizer: Any, layout: PRMLayout, sep: str, problem: str, paths: Sequence[Sequence[str]]
+) -> list[tuple[list[int], list[tuple[int, int]]]]:
+    """`encode_steps` of every path, the texts tokenized in one tokenizer call (same ids and spans)."""
+    texts = {i: _path_text(layout, sep, problem, steps) for i, steps in enumerate(paths) if steps}
+    if not texts:
+        return [([], []) for _ in paths]
+    enc = tokenizer([text for text, _ in texts.values()], return_offsets_mapping=True, add_special_tokens=True)
+    done = {i: (list(ids), spans_from_offsets(list(offsets), char_spans))
+            for i, (_, char_spans), ids, offsets
+            in zip(texts, texts.values(), enc["input_ids"], enc["offset_mapping"], strict=True)}
+    return [done.get(i, ([], [])) for i in range(len(paths))]
+
+
+def _path_text(layout: PRMLayout, sep: str, problem: str, steps: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+    """The path's PRM text and each step's [start, end) character span in it."""
     text, ends = prm_text(layout, problem, steps, sep)
     starts = [len(layout.prefix.replace("{problem}", problem)), *ends[:-1]]
-    return step_token_spans(tokenizer, text, list(zip(starts, ends, strict=True)))
+    return text, list(zip(starts, ends, strict=True))
 
 
 def prefix_minima(minima: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
@@ -176,7 +202,7 @@ class LikelihoodPRM(LoadedModel):
         """
         scorer = self._score_cached if self.kv_reuse else self._score_batch
         with self._lock:
-            encoded = [self.encode(problem, path) for path in paths]
+            encoded = encode_paths(self.tokenizer, self.layout, self.sep, problem, paths)
             return score_in_batches(encoded, self.max_batch, scorer)
 
     def _score_batch(self, items: list[tuple[list[int], list[tuple[int, int]]]]) -> list[list[float]]:

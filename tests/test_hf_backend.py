@@ -6,6 +6,7 @@ Every model is loaded back only through `load_policy` / `load_prm`, the path a u
 from __future__ import annotations
 
 import math
+import random
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from models.hf import (
     prm_text,
     weights_hash,
 )
+from models.prompting import cut_generation
 from search.models import Policy, Proposal, RewardModel
 from tests.tiny_checkpoints import SEP, one_torch_thread
 
@@ -229,6 +231,19 @@ def test_cut_handles_eos(policies: dict[str, HFPolicy]) -> None:
     newline = policy.tokenizer.encode("\n", add_special_tokens=False)
     assert policy._cut([*ids, *newline, *ids], "\n") == (len(ids) + len(newline), "12 + 3", False)
     assert policy._cut(ids, "\n") == (len(ids), "12 + 3", False)
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "qwen2"])
+def test_cut_by_stop_ids_agrees_with_cut_generation(policies: dict[str, HFPolicy], arch: str) -> None:
+    """`_cut` finds the stop by token id for a one-character stop; it must give cut_generation's answer."""
+    policy = policies[arch]
+    rng = random.Random(0)
+    special = sorted(policy.eos_ids) + policy._stop_token_ids("\n").tolist()
+    vocab = len(policy.tokenizer)
+    for _ in range(400):
+        row = [rng.choice(special) if rng.random() < 0.1 else rng.randrange(vocab) for _ in range(rng.randint(0, 16))]
+        for stop in ("\n", "=", " ", None):
+            assert policy._cut(row, stop) == cut_generation(policy.tokenizer, row, policy.eos_ids, stop), (row, stop)
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "qwen2"])

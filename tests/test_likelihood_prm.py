@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from models.hf import ModelLoadError, load_prm
-from models.likelihood_prm import CALIBRATION_KEY, LikelihoodPRM
+from models.likelihood_prm import CALIBRATION_KEY, LikelihoodPRM, encode_paths, encode_steps
 from tests.tiny_checkpoints import one_torch_thread
 
 PROBLEM = "Start with 17. Add 25. Subtract 8."
@@ -96,3 +96,12 @@ def test_unknown_kind_is_refused(checkpoints: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="likelihood"):
         load_prm(str(checkpoints["qwen2"]), kind="vibes", device="cpu")  # type: ignore[arg-type]
 
+
+
+@pytest.mark.parametrize("key", ["gpt2", "qwen2"])
+def test_batched_encoding_equals_one_path_at_a_time(checkpoints: dict[str, Path], key: str) -> None:
+    prm = load_prm(str(checkpoints[key]), kind="likelihood", device="cpu")
+    paths = [*PATHS, [], ["  spaces  ", "héllo ✓"], PATHS[0][:1]]
+    batched = encode_paths(prm.tokenizer, prm.layout, prm.sep, PROBLEM, paths)
+    assert batched == [encode_steps(prm.tokenizer, prm.layout, prm.sep, PROBLEM, path) for path in paths]
+    assert batched[3] == ([], []) and all(ids and spans for ids, spans in batched[:3])
