@@ -147,3 +147,16 @@ def summarize(
 def verdict_text(verdict: bool | None) -> str:
     """The checker's verdict in words for the inspector."""
     return {True: "✓ right", False: "✗ wrong", None: "–"}[verdict]
+
+
+def node_verdict(tree: Tree, node_id: int, task: Task | None = None) -> bool | None:
+    """The exact checker's verdict on one node's step; None for the root, a task without a step
+    checker, or a problem the checker cannot read."""
+    task = task or tree_task(tree)
+    problem = (tree.meta or {}).get("problem")
+    if node_id == tree.root.id or task is None or not problem or not has_step_checker(task):
+        return None
+    try:
+        return _verdict(task.name, problem, tuple(tree.steps(node_id)))
+    except ValueError:
+        return None
