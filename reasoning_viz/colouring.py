@@ -94,19 +94,20 @@ def paint(tree: Tree, key: str = "prm", events: Sequence[Event] = (), threshold:
     title = COLOR_BY[key]
     if key == "truth":
         return _truth_paint(tree, threshold)
-    if key == "visits":
-        values = {n.id: float(n.visits) for n in tree}
-        top = max(values.values(), default=0.0)
-        return Paint(key, title, dict(values), cmax=max(top, 1.0), scale=SEQUENTIAL_SCALE)
     if key == "prm":
         values = step_scores(tree)
     elif key == "q":
         values = {n.id: n.q_mean for n in tree if n.visits}
+    elif key == "visits":  # never visited: hollow, like any node without the number
+        values = {n.id: float(n.visits) for n in tree if n.visits}
     elif key == "value":
         values = {n: v for n, v in leaf_values(events).items() if n in tree.nodes}
     else:  # self_eval, rollout: the node's own score from that source
         values = {n.id: n.scores[key] for n in tree if key in n.scores}
-    note = None if values else f"No node of this run has a {title}: all are drawn hollow."
+    note = None if values else f"No node of this run has a value for “{title}”: all are drawn hollow."
+    if key == "visits":
+        top = max(values.values(), default=1.0)
+        return Paint(key, title, dict(values), cmax=top, scale=SEQUENTIAL_SCALE, note=note)
     return Paint(key, title, dict(values), note=note)
 
 
@@ -125,7 +126,8 @@ def legend(p: Paint, threshold: float = THRESHOLD) -> str:
     if p.colors is not None:
         colour = (
             f"Colour: PRM vs exact checker (PRM ≥ {threshold:g} = good step) — green: PRM agrees · "
-            "red: PRM missed a slip · purple: PRM flagged a good step · white: no PRM score or no verdict"
+            "red: PRM missed a slip · purple: PRM flagged a good step · white: no PRM score or no verdict · "
+            "pruned steps keep their colour, faded"
         )
     else:
         colour = f"Colour: {p.title}, {MEANING[p.key]} (white: none for this node)"

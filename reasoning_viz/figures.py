@@ -219,7 +219,13 @@ def _node_trace(
 
 
 def _fill(paint: Paint, nodes: Sequence[Node], color: str | None) -> dict:
-    """plotly marker colour settings: one colour, a colour per class, or a value on a colour scale."""
+    """plotly marker colour settings: one colour, a colour per class, or a value on a colour scale.
+
+    Pruned nodes (`color` PRUNED) keep their class colour under a categorical paint, faded: a slip
+    the PRM caught is usually a pruned node, and that is what the "PRM vs checker" view must show.
+    """
+    if color == PRUNED and paint.colors is not None:
+        return {"color": np.array([paint.colors.get(paint.values.get(n.id), PRUNED) for n in nodes], dtype=object)}
     if color:
         return {"color": color}
     if paint.colors is not None:

@@ -95,7 +95,7 @@ def redecide_panel(tree: Tree, *, key: str) -> None:
             return
         left, right = st.columns(2)
         how = left.selectbox(
-            "Aggregation", AGGREGATIONS, index=AGGREGATIONS.index(config.aggregation), key=f"{key}-agg"
+            "Step-score aggregation", AGGREGATIONS, index=AGGREGATIONS.index(config.aggregation), key=f"{key}-agg"
         )
         method = right.selectbox(
             "Answer rule", methods, index=methods.index(config.answer_method), key=f"{key}-rule"

@@ -101,6 +101,9 @@ def test_truth_paint_colours_each_class_and_leaves_unscored_hollow() -> None:
     colours = dict(zip(coloured.customdata, coloured.marker.color, strict=True))
     assert colours == {1: "#9467bd", 2: "#d62728", 3: "#2ca02c"}
     assert "missed a slip" in legend(p) and "flagged a good step" in legend(p)
+    tree.nodes[2].pruned = True  # a caught or missed slip that was pruned keeps its class colour, faded
+    pruned = tree_figure(tree, tidy_layout(tree), paint=p).data[-3]
+    assert list(pruned.customdata) == [2] and list(pruned.marker.color) == ["#d62728"] and pruned.marker.opacity < 1
 
 
 def test_a_task_without_checker_says_so_instead_of_colouring() -> None:
@@ -157,9 +160,10 @@ def test_colour_values_are_the_nodes_own_numbers() -> None:
     assert leaves and all(tree.nodes[n].visits >= 1 for n in leaves)
 
 
-def test_beam_search_has_no_q_and_says_so() -> None:
+def test_beam_search_has_no_q_or_visits_and_says_so() -> None:
     tree = finished("beam")
-    p = paint(tree, "q")
-    assert p.values == {} and "all are drawn hollow" in p.note
+    for key in ("q", "visits", "value", "rollout"):
+        p = paint(tree, key)
+        assert p.values == {} and "all are drawn hollow" in p.note
     with pytest.raises(ValueError, match="colour by"):
         paint(tree, "nonsense")
