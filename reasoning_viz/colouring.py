@@ -10,9 +10,8 @@ draw the same figure from the same Paint.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from reasoning_viz.figures import step_scores
+from reasoning_viz.figures import Paint, step_scores
 from reasoning_viz.ground_truth import (
     THRESHOLD,
     Agreement,
@@ -45,33 +44,13 @@ MEANING: dict[str, str] = {
     "rollout": "the mean outcome of rollouts finished from the node",
     "truth": "",
 }
+__all__ = ["COLOR_BY", "MEANING", "Paint", "leaf_values", "legend", "paint"]
 AGREEMENT_COLORS: dict[str, str] = {
     Agreement.AGREE: "#2ca02c",
     Agreement.MISSED: "#d62728",
     Agreement.FLAGGED: "#9467bd",
 }
 SEQUENTIAL_SCALE = "Blues"
-DIVERGING_SCALE = "RdYlGn"
-
-
-@dataclass(frozen=True)
-class Paint:
-    """Node colours for one measure.
-
-    values: node id -> a number (numeric measures) or an Agreement label ("truth"); nodes absent
-    have no value and are drawn hollow.  colors: label -> colour for a categorical measure (None
-    for numeric).  cmin/cmax/scale: the colour scale of a numeric measure.  note: a sentence when
-    the measure cannot be shown for this run (e.g. no step checker).
-    """
-
-    key: str
-    title: str
-    values: dict[int, float | str] = field(default_factory=dict)
-    colors: dict[str, str] | None = None
-    cmin: float = 0.0
-    cmax: float = 1.0
-    scale: str = DIVERGING_SCALE
-    note: str | None = None
 
 
 def leaf_values(events: Sequence[Event]) -> dict[int, float]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 import plotly.graph_objects as go
 
 from search.tree import Node, Tree
-
-if TYPE_CHECKING:
-    from reasoning_viz.colouring import Paint
 
 COLORSCALE = "RdYlGn"
 #: Unscored nodes are hollow (white fill, grey rim); pruned nodes are grey, faded, with dotted edges.
@@ -29,6 +26,26 @@ LEGEND = (
     "Colour: PRM score (white: not scored) · size: visits · ★ correct ✕ wrong ◆ unchecked · "
     "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned"
 )
+
+
+@dataclass(frozen=True)
+class Paint:
+    """Node colours for one measure (built by `reasoning_viz.colouring.paint`).
+
+    values: node id -> a number (numeric measures) or an Agreement label ("truth"); nodes absent
+    have no value and are drawn hollow.  colors: label -> colour for a categorical measure (None
+    for numeric).  cmin/cmax/scale: the colour scale of a numeric measure.  note: a sentence when
+    the measure cannot be shown for this run (e.g. no step checker).
+    """
+
+    key: str
+    title: str
+    values: dict[int, float | str] = field(default_factory=dict)
+    colors: dict[str, str] | None = None
+    cmin: float = 0.0
+    cmax: float = 1.0
+    scale: str = COLORSCALE
+    note: str | None = None
 
 
 def preview(text: str, limit: int = 80) -> str:
@@ -129,9 +146,7 @@ def tree_figure(
     are hollow, pruned nodes grey and faded whatever it shows.
     """
     if paint is None:
-        from reasoning_viz.colouring import paint as prm_paint
-
-        paint = prm_paint(tree, "prm")
+        paint = Paint("prm", "PRM score", dict(step_scores(tree)))
     ids = sorted(n for n in tree.nodes if n in positions)
     live = [n for n in ids if not tree.nodes[n].pruned]
     pruned = [n for n in ids if tree.nodes[n].pruned]

@@ -50,7 +50,7 @@ def run_id(browser, server: str) -> str:  # noqa: F811
     set_number(page, "n", 4)
     set_number(page, "beam_width", 2)
     start(page)
-    wait_status(page, {"finished"})
+    wait_status(page, {"finished"}, timeout=300)  # a few seconds on a quiet machine; CI machines are not
     found = re.search(r"run=(\d+)", page.url).group(1)
     context.close()
     return found
@@ -60,7 +60,7 @@ def run_id(browser, server: str) -> str:  # noqa: F811
 def page(browser, server: str):  # noqa: F811
     context = browser.new_context(viewport={"width": 1500, "height": 1100})
     page = context.new_page()
-    page.set_default_timeout(30_000)
+    page.set_default_timeout(60_000)
     yield page
     context.close()
 
@@ -87,7 +87,7 @@ def test_tree_coloured_by_prm_vs_checker_matches_the_summary_and_the_inspector(p
     colours = {int(node): colour for node, colour in colours.items()}  # JSON object keys are text
     drawn = [colours[n] for n in sorted(colours)]
     assert (drawn.count(GREEN), drawn.count(RED), drawn.count(PURPLE)) == (agree, missed, flagged), (drawn, summary)
-    shot(page, "7-prm-vs-checker")
+    shot(page, "9-prm-vs-checker")
 
     step = next(n for n in sorted(colours) if n > 0)
     click_node(page, step)
@@ -116,7 +116,7 @@ def test_redecide_a_finished_run_and_read_the_help(page, server, run_id) -> None
     choose(page, "Step-score aggregation", "min")
     wait_for(lambda: not page.get_by_text(re.compile("majority does not read")).count())
     assert re.search(r"Would choose: .+ \(node \d+\) — (✅ correct|❌ wrong)", would.inner_text())
-    shot(page, "8-redecide")
+    shot(page, "10-redecide")
 
     page.get_by_text(re.compile("What do PRM, N and M")).first.click()
     page.locator("li").filter(has_text=re.compile(r"^PUCT — AlphaZero's variant")).first.wait_for()
