@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import plotly.graph_objects as go
@@ -25,6 +26,26 @@ LEGEND = (
     "Colour: PRM score (white: not scored) · size: visits · ★ correct ✕ wrong ◆ unchecked · "
     "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned"
 )
+
+
+@dataclass(frozen=True)
+class Paint:
+    """Node colours for one measure (built by `reasoning_viz.colouring.paint`).
+
+    values: node id -> a number (numeric measures) or an Agreement label ("truth"); nodes absent
+    have no value and are drawn hollow.  colors: label -> colour for a categorical measure (None
+    for numeric).  cmin/cmax/scale: the colour scale of a numeric measure.  note: a sentence when
+    the measure cannot be shown for this run (e.g. no step checker).
+    """
+
+    key: str
+    title: str
+    values: dict[int, float | str] = field(default_factory=dict)
+    colors: dict[str, str] | None = None
+    cmin: float = 0.0
+    cmax: float = 1.0
+    scale: str = COLORSCALE
+    note: str | None = None
 
 
 def preview(text: str, limit: int = 80) -> str:
@@ -56,7 +77,8 @@ def step_scores(tree: Tree, source: str = "prm") -> dict[int, float]:
     return out
 
 
-def hover_text(node: Node, score: float | None = None) -> str:
+def hover_text(node: Node, score: float | None = None, colour_line: str | None = None) -> str:
+    """The escaped hover label of one node; `colour_line`: a line saying what its colour shows."""
     lines = [f"<b>#{node.id}</b> depth {node.depth}", preview(node.text) if node.text else "<i>problem</i>"]
     shown = dict(node.scores)
     if score is not None:
@@ -71,6 +93,8 @@ def hover_text(node: Node, score: float | None = None) -> str:
         lines.append(f"answer {html.escape(str(node.answer))} ({verdict})")
     if node.pruned:
         lines.append(f"pruned: {preview(node.prune_reason or '', 60)}")
+    if colour_line:
+        lines.append(html.escape(colour_line))
     return "<br>".join(lines)
 
 
@@ -111,12 +135,18 @@ def tree_figure(
     selected: int | None = None,
     highlight: int | None = None,
     max_backtracks: int = 30,
+    paint: Paint | None = None,
 ) -> go.Figure:
-    """The search tree: colour = PRM score, size = visits, terminal symbols, paths and backtracks.
+    """The search tree: colour = `paint` (default: PRM score), size = visits, terminal symbols,
+    paths and backtracks.
 
     selected: the inspected node (thick black rim); highlight: the node the current narration
     is about (orange ring).  Clicking selects a point, but no node is ever faded for it.
+    paint: what the colour shows (`reasoning_viz.colouring.paint`); nodes it has no value for
+    are hollow, pruned nodes grey and faded whatever it shows.
     """
+    if paint is None:
+        paint = Paint("prm", "PRM score", dict(step_scores(tree)))
     ids = sorted(n for n in tree.nodes if n in positions)
     live = [n for n in ids if not tree.nodes[n].pruned]
     pruned = [n for n in ids if tree.nodes[n].pruned]
@@ -141,11 +171,11 @@ def tree_figure(
             )
         )
     scores = step_scores(tree)
-    unscored = [n for n in live if n not in scores]
-    scored = [n for n in live if n in scores]
-    traces.append(_node_trace(tree, positions, pruned, selected, scores, color=PRUNED, opacity=PRUNED_OPACITY))
-    traces.append(_node_trace(tree, positions, unscored, selected, scores, color=NO_SCORE))
-    traces.append(_node_trace(tree, positions, scored, selected, scores))
+    unscored = [n for n in live if n not in paint.values]
+    scored = [n for n in live if n in paint.values]
+    traces.append(_node_trace(tree, positions, pruned, selected, scores, paint, color=PRUNED, opacity=PRUNED_OPACITY))
+    traces.append(_node_trace(tree, positions, unscored, selected, scores, paint, color=NO_SCORE))
+    traces.append(_node_trace(tree, positions, scored, selected, scores, paint))
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -167,35 +197,26 @@ def _node_trace(
     ids: list[int],
     selected: int | None,
     scores: Mapping[int, float],
+    paint: Paint,
     color: str | None = None,
     opacity: float = 1.0,
 ) -> go.Scatter:
-    """Node markers: coloured by PRM score on one scale, or all in `color` (unscored or pruned
-    nodes), at one `opacity` that a click selection never changes."""
+    """Node markers: coloured by `paint` (a scale, or a colour per class), or all in `color`
+    (nodes without a value, pruned nodes), at one `opacity` that a click selection never changes."""
     nodes = [tree.nodes[n] for n in ids]
-    paint = (
-        {"color": color}
-        if color
-        else {
-            "color": [scores[n.id] for n in nodes],
-            "colorscale": COLORSCALE,
-            "cmin": 0,
-            "cmax": 1,
-            "colorbar": {"title": {"text": "PRM score"}, "thickness": 12},
-        }
-    )
+    fill = _fill(paint, nodes, color)
     return go.Scatter(
         # numpy arrays: plotly validates them in bulk, which keeps 2,000-node trees fast to draw
         x=np.array([positions[n.id][0] for n in nodes], dtype=float),
         y=np.array([positions[n.id][1] for n in nodes], dtype=float),
         mode="markers",
         customdata=np.array([n.id for n in nodes], dtype=int),
-        hovertext=np.array([hover_text(n, scores.get(n.id)) for n in nodes], dtype=object),
+        hovertext=np.array([hover_text(n, scores.get(n.id), _shown(paint, n.id)) for n in nodes], dtype=object),
         hoverinfo="text",
         marker={
             "size": np.array([9 + 3 * math.sqrt(n.visits) for n in nodes], dtype=float),
             "symbol": np.array([_marker_symbol(n) for n in nodes], dtype=object),
-            **paint,
+            **fill,
             "opacity": opacity,
             "line": {
                 "width": np.array([3 if n.id == selected else 1 for n in nodes], dtype=float),
@@ -210,6 +231,37 @@ def _node_trace(
         # validation keeps a 2,000-node tree well under a poll interval.
         _validate=False,
     )
+
+
+def _fill(paint: Paint, nodes: Sequence[Node], color: str | None) -> dict:
+    """plotly marker colour settings: one colour, a colour per class, or a value on a colour scale.
+
+    Pruned nodes (`color` PRUNED) keep their class colour under a categorical paint, faded: a slip
+    the PRM caught is usually a pruned node, and that is what the "PRM vs checker" view must show.
+    """
+    if color == PRUNED and paint.colors is not None:
+        return {"color": np.array([paint.colors.get(paint.values.get(n.id), PRUNED) for n in nodes], dtype=object)}
+    if color:
+        return {"color": color}
+    if paint.colors is not None:
+        return {"color": np.array([paint.colors[paint.values[n.id]] for n in nodes], dtype=object)}
+    return {
+        "color": np.array([paint.values[n.id] for n in nodes], dtype=float),
+        "colorscale": paint.scale,
+        "cmin": paint.cmin,
+        "cmax": paint.cmax,
+        "colorbar": {"title": {"text": paint.title}, "thickness": 12},
+    }
+
+
+def _shown(paint: Paint, node_id: int) -> str | None:
+    """The hover line naming what the node's colour shows (None for the PRM, already listed)."""
+    if paint.key == "prm":
+        return None
+    value = paint.values.get(node_id)
+    if value is None:
+        return f"{paint.title}: none"
+    return f"{paint.title}: {value if isinstance(value, str) else f'{value:.2f}'}"
 
 
 def _backtrack_traces(tree: Tree, positions: Mapping[int, tuple[float, float]], limit: int) -> list[go.Scatter]:

@@ -11,8 +11,11 @@ from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
+from reasoning_viz.colouring import Paint
 from reasoning_viz.figures import score_strip, step_scores, tree_figure
+from reasoning_viz.ground_truth import has_step_checker, node_verdict, tree_task, verdict_text
 from reasoning_viz.narration import narrate
+from reasoning_viz.panels import checker_line
 from reasoning_viz.playback import event_number
 from reasoning_viz.text import safe_markdown
 from search.events import Event, EventKind
@@ -26,15 +29,17 @@ def render_tree(
     key: str,
     selected: int | None = None,
     highlight: int | None = None,
+    paint: Paint | None = None,
 ) -> int | None:
     """Draw the tree; return the node id the user clicked (None when nothing was clicked).
 
-    `selected`: the inspected node (a thick rim), `highlight`: the node the narration is about.
+    `selected`: the inspected node (a thick rim), `highlight`: the node the narration is about,
+    `paint`: what the colour shows (`panels.colour_by`; default the PRM score).
     Resolve the inspected node with `chart_click` BEFORE drawing: drawing the rim changes the
     figure, which makes the chart a new widget with an empty selection, so a click read only
     after drawing a stale rim was lost on the next rerun (every second click was ignored).
     """
-    figure = tree_figure(tree, positions, selected=selected, highlight=highlight)
+    figure = tree_figure(tree, positions, selected=selected, highlight=highlight, paint=paint)
     event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
     return _clicked(tree, event)
 
@@ -89,6 +94,7 @@ def render_inspector(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
         st.text(tree.meta["problem"])
     # one row of numbers as a table: st.metric columns cut "0.53" to "0…" at laptop widths
     st.dataframe([node_numbers(tree, node_id)], hide_index=True, width="stretch")
+    checker_line(tree, node_id)
     if node.parent is not None:
         st.plotly_chart(score_strip(tree, node_id), key=f"strip-{node_id}-{tree.events_applied}", width="stretch")
     else:
@@ -145,6 +151,10 @@ def _path_table(tree: Tree, node_id: int) -> None:
         {"step": i, "node": n.id, "text": n.text, "PRM": prm.get(n.id), "self-eval": n.scores.get("self_eval")}
         for i, n in enumerate(tree.path(node_id)[1:], start=1)
     ]
+    task = tree_task(tree)
+    if task is not None and has_step_checker(task):
+        for row in rows:
+            row["checker"] = verdict_text(node_verdict(tree, row["node"], task))
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
 

@@ -11,6 +11,7 @@ from reasoning_viz.inspector import chart_click, pick_node, render_answer, rende
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import replay_choice
 from reasoning_viz.narration import narrate
+from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import slider_position
 from search.tasks import TASKS
@@ -124,6 +125,7 @@ def controls(total: int, events) -> None:
 
 def page() -> None:
     st.title("Replay")
+    help_expander()
     try:
         store = resources.run_store()
         run_id = run_picker(store)
@@ -174,14 +176,19 @@ def frame(run_id: int, store_key: str) -> None:
         moved = render_moves(tree, events[:k], key=f"replay-moves-{run_id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
     with left:
+        painted = colour_by(tree, events[:k], key="colour-by")
         render_tree(
             tree,
             positions,
             key=f"replay-tree-{run_id}",
             selected=node_id,
             highlight=narrated_node(events[k - 1]) if k else None,
+            paint=painted,
         )
+        tree_legend(painted)
         render_answer(tree)
+        truth_summary(tree)
+        redecide_panel(tree, key=f"replay-redecide-{run_id}")
     with right:
         render_inspector(tree, node_id, events[:k])
 

@@ -12,11 +12,11 @@ from models.bundle import PRM_PRESETS
 from models.prompting import CHAT_TEMPLATE_MODES
 from models.specs import DEVICE_CHOICES
 from reasoning_viz import resources
-from reasoning_viz.figures import LEGEND
 from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
+from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.runinfo import (
     DEFAULT_BUDGET,
     context_problem,
@@ -391,9 +391,12 @@ def live_view(job: Job) -> None:
         moved = render_moves(tree, events, key=f"moves-{job.id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
     with left:
-        render_tree(tree, positions, key=f"tree-{job.id}", selected=node_id)
-        st.caption(LEGEND)
+        painted = colour_by(tree, events, key="colour-by")
+        render_tree(tree, positions, key=f"tree-{job.id}", selected=node_id, paint=painted)
+        tree_legend(painted)
         render_answer(tree)
+        truth_summary(tree)
+        redecide_panel(tree, key=f"redecide-{job.id}")
     with right:
         render_inspector(tree, node_id, events)
 
@@ -434,6 +437,7 @@ def _fraction(spent: dict, limits: dict, tree) -> float | None:
 
 def page() -> None:
     st.title("Search")
+    help_expander()
     job = current_job()
     if job is not None:
         run_panel(job)
