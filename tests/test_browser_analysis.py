@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.browser]
 #: node id -> the fill colour its marker is drawn with, over every node trace.
 NODE_COLOURS = """() => {
   const gd = document.querySelector('.js-plotly-plot'), out = {};
+  if (!gd || !gd._fullData) return out;  // not drawn yet
   for (const t of gd._fullData) {
     if (!t.customdata || t.mode !== 'markers') continue;
     const ids = Array.from(t.customdata);
@@ -81,6 +82,8 @@ def test_tree_coloured_by_prm_vs_checker_matches_the_summary_and_the_inspector(p
     summary.wait_for(timeout=60_000)
     agree, missed, flagged = map(int, SUMMARY.search(summary.inner_text()).groups())
     assert agree + missed + flagged > 0
+    assert wait_for(lambda: page.evaluate(NODE_COLOURS), timeout=60), "the tree was not drawn"
+    page.wait_for_timeout(1000)  # the page reruns once after opening a finished run; let it settle
     choose(page, "Colour by", "PRM vs exact checker")
     page.get_by_text(re.compile("green: PRM agrees")).first.wait_for()
     colours = wait_for(lambda: (c := page.evaluate(NODE_COLOURS)) and GREEN in c.values() and c)
