@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pandas  # noqa: F401 - see below
 import streamlit as st
 
 from models.device import pick_device
 from reasoning_viz import resources
 
+# pandas is imported above, before any session's script thread: plotly imports it lazily, and
+# sessions drawing their first charts at once raced on that import ("partially initialized module
+# 'pandas' has no attribute 'Series'"; tests/test_browser_load.py, eight sessions at once).
 st.set_page_config(page_title="ThoughtScope", page_icon="🌳", layout="wide")
 
 resources.job_registry()
