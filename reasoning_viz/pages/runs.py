@@ -49,6 +49,14 @@ def chosen_run(runs) -> int:
     return run_id
 
 
+def compare_link(runs) -> None:
+    """Pick two or more runs and open them side by side on the Compare page."""
+    labels = {run.id: run_label(run) for run in runs}
+    picked = st.multiselect("Compare runs", list(labels), format_func=labels.__getitem__, key="runs-compare")
+    if len(picked) >= 2:
+        st.markdown(f"[Compare these {len(picked)} runs side by side](/compare?runs={','.join(map(str, picked))})")
+
+
 def actions(store, run) -> None:
     """Open, link, rename, tag, export and delete one run."""
     base = base_url(getattr(st.context, "url", None))
@@ -118,6 +126,7 @@ def page() -> None:
         st.info("No saved runs match. Run a search on the Search page first.")
         return
     st.dataframe(run_rows(runs), hide_index=True, width="stretch")
+    compare_link(runs)
     run_id = chosen_run(runs)
     try:
         actions(store, next(run for run in runs if run.id == run_id))
