@@ -128,7 +128,7 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "PRM tokens": spend.get("prm_tokens", 0),
             "model calls": spend.get("model_calls", 0),
             "seconds": spend.get("elapsed_s"),
-            "shared nodes with run 0": split.shared if i else "—",
+            "step paths shared with run 0": split.shared if i else "—",
         })
     return rows
 

@@ -83,7 +83,7 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     assert [r["run"] for r in rows] == [4, 9] and [r["strategy"] for r in rows] == ["beam", "greedy"]
     assert rows[0]["tokens generated"] == beam.spend["tokens_generated"] > 0
     assert rows[1]["nodes"] == len(greedy) - 1
-    assert rows[1]["shared nodes with run 0"] == divergence(beam, greedy).shared
+    assert rows[1]["step paths shared with run 0"] == divergence(beam, greedy).shared
     assert rows[0]["correct"] in {"✓", "✗", "—"}
 
 
@@ -107,7 +107,7 @@ def test_compare_page_puts_two_runs_side_by_side(runs_db: Path) -> None:
     assert not at.exception, at.exception
     summary = at.dataframe[0].value
     assert list(summary["run"]) == [1, 2] and list(summary["strategy"]) == ["beam", "greedy"]
-    assert any(t.value.startswith("Run 2: ") and "Nodes in both trees" in t.value for t in at.text)
+    assert any(t.value.startswith("Run 2: ") and "step paths in both trees" in t.value for t in at.text)
     assert len(at.get("plotly_chart")) == 2
     with Store.open(runs_db) as store:
         assert at.text[0].value == f"Problem: {store.get_run(1).problem}"

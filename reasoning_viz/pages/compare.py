@@ -64,7 +64,7 @@ def page() -> None:
     st.subheader("Where they diverged (against the first run)")
     for run_id, tree in zip(run_ids[1:], trees[1:], strict=True):
         split = divergence(trees[0], tree)
-        st.text(f"Run {run_id}: {split.sentence()} Nodes in both trees: {split.shared}; "
+        st.text(f"Run {run_id}: {split.sentence()} Distinct step paths in both trees: {split.shared}; "
                 f"only in run {run_ids[0]}: {split.only_theirs}; only in run {run_id}: {split.only_mine}.")
     st.subheader("Trees")
     for start in range(0, len(run_ids), PER_ROW):
