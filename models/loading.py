@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerFast
 
+from search.scope import PerSearch
+
 from .kv_cache import PrefixKVCache
 
 
@@ -199,10 +201,17 @@ class LoadedModel:
         self._lock = threading.RLock()
         self._hash: str | None = None
         self.kv_reuse = kv_reuse
-        self.kv_cache = PrefixKVCache(kv_cache_entries, kv_cache_bytes)
+        self._kv_caches = PerSearch(lambda: PrefixKVCache(kv_cache_entries, kv_cache_bytes))
+
+    @property
+    def kv_cache(self) -> PrefixKVCache:
+        """The prefix KV cache of the search calling (search/scope.py): each search starts with an
+        empty one of its own, so what runs beside it cannot change its numbers.  Outside a search:
+        the cache the last search left, shared by direct calls."""
+        return self._kv_caches.get()
 
     def clear_cache(self) -> None:
-        """Forget every cached prefix (run_search calls this at the start of each search)."""
+        """Forget every prefix in the cache `kv_cache` returns here (a running search's cache is its own)."""
         with self._lock:
             self.kv_cache.clear()
 

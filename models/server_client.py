@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from search.scope import PerSearch, run_in_context, stop_requested
+
 from .loading import ModelLoadError
 
 T = TypeVar("T")
@@ -106,11 +108,13 @@ class ServerClient:
     `url`: the server's base URL; `model`: the served model name (as `/v1/models` lists it).
     `timeout`: seconds for one request; `retries`: extra tries after a 429/5xx/timeout/connection
     error, waiting `backoff * 2**i` seconds; `max_concurrency`: requests in flight at once when a
-    frontier is sent as several requests.  `cancel`: a callable that returns True when the user
-    pressed stop (`run_search` binds it to the search's stop event through the backends'
-    `bind_stop`); it is checked before each request and each retry and every `CANCEL_POLL_S`
-    seconds while a request is in flight, whose answer is then abandoned (the HTTP call finishes
-    in a daemon thread and is dropped), so a stop takes effect within one request.
+    frontier is sent as several requests.  A request stops when the search making it asked to
+    stop (`search.scope.stop_requested`: each search's own stop event, so searches sharing this
+    client stop independently) or when `cancel()` (a callable, `bind_stop`) returns True; this is
+    checked before each request and each retry and every `CANCEL_POLL_S` seconds while a request
+    is in flight, whose answer is then abandoned (the HTTP call finishes in a daemon thread and is
+    dropped), so a stop takes effect within one request.  `usage` counts per search (see
+    search/scope.py), outside searches in one shared counter.
     """
 
     def __init__(
@@ -129,12 +133,17 @@ class ServerClient:
         self.retries = max(0, int(retries))
         self.backoff = backoff
         self.max_concurrency = max(1, int(max_concurrency))
-        self.usage = ServerUsage()
+        self._usage = PerSearch(ServerUsage)
         self.cancel: Callable[[], bool] = lambda: False
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
         self.max_model_len: int | None = None
 
     # -- discovery ---------------------------------------------------------------------------
+
+    @property
+    def usage(self) -> ServerUsage:
+        """What the server reported spending for the calling search (or, outside one, all other calls)."""
+        return self._usage.get()
 
     def served_models(self) -> list[dict[str, Any]]:
         """`GET /v1/models`: the model cards the server lists (each has at least `id`)."""
@@ -174,10 +183,11 @@ class ServerClient:
         if len(items) <= 1 or self.max_concurrency == 1:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(items))) as pool:
-            return list(pool.map(fn, items))
+            return list(pool.map(run_in_context(fn), items))
 
     def bind_stop(self, stop: threading.Event) -> None:
-        """Watch `stop` (a search's stop event): once set, requests are refused or abandoned."""
+        """Watch `stop` for every request of this client, whichever search makes it (searches need
+        not: each request already watches its own search's stop event)."""
         self.cancel = stop.is_set
 
     def close(self) -> None:
@@ -188,7 +198,7 @@ class ServerClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         last: str = ""
         for attempt in range(self.retries + 1):
-            if self.cancel():
+            if self.cancel() or stop_requested():
                 raise ServerCancelled("stopped before the next request to the inference server")
             if attempt:
                 self.usage.retries += 1
@@ -236,7 +246,7 @@ class ServerClient:
 
         threading.Thread(target=call, name="thoughtscope-http", daemon=True).start()
         while not done.wait(CANCEL_POLL_S):
-            if self.cancel():
+            if self.cancel() or stop_requested():
                 raise ServerCancelled(f"stopped while waiting for {self.url}{path}; its answer is dropped")
         if "error" in box:
             raise box["error"]

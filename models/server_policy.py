@@ -97,15 +97,15 @@ class ServerPolicy:
 
     @property
     def usage(self) -> ServerUsage:
-        """What the server reported spending since the last `clear_cache` (one search)."""
+        """What the server reported spending for the calling search (outside one: since `clear_cache`)."""
         return self.client.usage
 
     def bind_stop(self, stop: threading.Event) -> None:
-        """Abandon requests once `stop` is set (run_search binds each search's stop event)."""
+        """Abandon every request once `stop` is set (each search's own Stop needs no binding: search/scope.py)."""
         self.client.bind_stop(stop)
 
     def clear_cache(self) -> None:
-        """Start counting usage afresh (run_search calls this at the start of each search).
+        """Start counting usage afresh (outside searches; each search counts its own: search/scope.py).
 
         The server's prefix cache is its own business (vLLM keeps it across requests)."""
         self.client.usage.reset()

@@ -119,11 +119,11 @@ class ServerPRM:
         return self.client.usage
 
     def bind_stop(self, stop: threading.Event) -> None:
-        """Abandon requests once `stop` is set (run_search binds each search's stop event)."""
+        """Abandon every request once `stop` is set (each search's own Stop needs no binding: search/scope.py)."""
         self.client.bind_stop(stop)
 
     def clear_cache(self) -> None:
-        """Start counting usage afresh (run_search calls this at the start of each search)."""
+        """Start counting usage afresh (outside searches; each search counts its own: search/scope.py)."""
         self.client.usage.reset()
 
     def weights_hash(self) -> str | None:

@@ -18,6 +18,7 @@ from search.context import BudgetExhausted, Cancelled, SearchContext
 from search.events import Event, EventKind, EventSink
 from search.models import Models, render_prompt
 from search.registry import StrategySpec, get_strategy
+from search.scope import search_scope
 from search.tasks import Task, get_task
 from search.tree import Tree
 
@@ -104,47 +105,20 @@ def run_validated(
         clock=clock,
     )
     ctx.log.sinks.extend(sinks)
-    _start_caches_empty(models)
-    _bind_stop(models, ctx.stop)
-    ctx.emit(
-        EventKind.SEARCH_STARTED,
-        problem=problem,
-        task=task.name,
-        strategy=spec.name,
-        config=config.to_json(),
-        budget={"max_nodes": budget.max_nodes, "max_tokens": budget.max_tokens, "max_seconds": budget.max_seconds},
-        seed=seed,
-        models=models.names(),
-        reference=reference,
-        prompt=render_prompt(models.policy, task, problem, []),
-    )
-    return _drive(ctx, spec.grow)
-
-
-def _start_caches_empty(models: Models) -> None:
-    """Let backends with a prefix KV cache (`clear_cache()`) start every search from an empty one.
-
-    Why: a cached prefix gives the same tokens as re-encoding it, but float sums run in another
-    order, so log-probabilities and scores can move in the 6th digit.  Starting empty makes the
-    cache hits, and therefore every number, a function of the search alone: the same seed gives
-    the same event log however many searches ran before on the same models.
-    """
-    for model in (models.policy, models.prm, models.orm):
-        clear = getattr(model, "clear_cache", None)
-        if callable(clear):
-            clear()
-
-
-def _bind_stop(models: Models, stop: threading.Event) -> None:
-    """Hand the stop event to backends that wait on something slow (`bind_stop`: inference servers).
-
-    Why: `raise_if_stopped` runs between model calls, so a stop pressed during a long HTTP request
-    would wait for its answer; a bound server client abandons the request instead (`cancelled`).
-    """
-    for model in (models.policy, models.prm, models.orm):
-        bind = getattr(model, "bind_stop", None)
-        if callable(bind):
-            bind(stop)
+    with search_scope(ctx.stop):  # the backends' per-search state: caches, usage, stop (search/scope.py)
+        ctx.emit(
+            EventKind.SEARCH_STARTED,
+            problem=problem,
+            task=task.name,
+            strategy=spec.name,
+            config=config.to_json(),
+            budget={"max_nodes": budget.max_nodes, "max_tokens": budget.max_tokens, "max_seconds": budget.max_seconds},
+            seed=seed,
+            models=models.names(),
+            reference=reference,
+            prompt=render_prompt(models.policy, task, problem, []),
+        )
+        return _drive(ctx, spec.grow)
 
 
 def _drive(ctx: SearchContext, grow: Callable[[SearchContext], None]) -> SearchResult:

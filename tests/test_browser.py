@@ -45,12 +45,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class AppURL(str):
+    """The app server's base URL; `.db` is the database file it records runs to."""
+
+    db: Path
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Iterator[AppURL]:
     """`streamlit run app.py` on a free port, with a fresh database and the tiny GPT-2 models
     (or the bundled nano pack when it is present)."""
     port = free_port()
-    env = dict(os.environ, THOUGHTSCOPE_DB=str(tmp_path_factory.mktemp("db") / "runs.db"))
+    db = tmp_path_factory.mktemp("db") / "runs.db"
+    env = dict(os.environ, THOUGHTSCOPE_DB=str(db))
     if not all((ROOT / "models" / "nano" / role / "config.json").exists() for role in ("policy", "prm")):
         env.update(THOUGHTSCOPE_POLICY=str(checkpoints["gpt2"]), THOUGHTSCOPE_PRM=str(checkpoints["gpt2"]))
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -58,7 +65,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path
     log_path = tmp_path_factory.mktemp("log") / "streamlit.log"  # a file, not a pipe nobody reads (it fills and blocks)
     log = log_path.open("wb")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = AppURL(f"http://127.0.0.1:{port}")
+    url.db = db
     try:
         _wait_healthy(url, process, log_path)
         yield url

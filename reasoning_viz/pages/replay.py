@@ -14,6 +14,7 @@ from reasoning_viz.narration import narrate
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import slider_position
+from reasoning_viz.share import moment_link
 from search.tasks import TASKS
 
 #: Replay rates in events per second.
@@ -170,6 +171,7 @@ def frame(run_id: int, store_key: str) -> None:
     events = replay.events
     line = narrate(events[k - 1], tree) if k else "The search has not started yet."
     st.text(f"[{k}/{total}] {line}")
+    moment_link(run_id, k)
     left, right = st.columns([3, 2])
     clicked = chart_click(tree, f"replay-tree-{run_id}")  # before drawing: the rim must show this click
     with right:

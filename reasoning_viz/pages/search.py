@@ -25,6 +25,7 @@ from reasoning_viz.runinfo import (
     run_settings,
     run_status,
 )
+from reasoning_viz.share import moment_link
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
 from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
@@ -380,6 +381,8 @@ def live_view(job: Job) -> None:
     if job.sync_run_id() is not None and st.query_params.get("run") != str(job.run_id):
         st.query_params["run"] = str(job.run_id)
     _progress(job, tree)
+    if job.run_id is not None and not job.running:
+        moment_link(job.run_id)
     if not tree.nodes:  # before the first event the models are still loading: nothing to draw yet
         if job.running:
             st.info("Loading the models and starting the search…")

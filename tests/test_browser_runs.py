@@ -1,0 +1,58 @@
+"""Runs management and Compare in a real headless Chromium: rename, export (a real download),
+delete after a confirmation, a link to a moment, and two runs side by side.
+
+Runs are recorded straight into the app server's database (the scripted models: fast); the app
+lists and edits them like any other.  Screenshots: runs-page.png, compare-page.png.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from search import Models
+from search.fakes import ScriptedPolicy, ScriptedPRM
+from storage import Store
+from tests.test_app import record
+from tests.test_browser import browser, page, server, shot  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_rename_export_and_delete_a_run_then_compare_two(page, server) -> None:  # noqa: F811
+    ids = [record(server.db, Models(ScriptedPolicy(), ScriptedPRM()), strategy=s) for s in ("beam", "greedy", "mcts")]
+    first, second, doomed = ids
+    page.set_default_timeout(120_000)  # the first page of a fresh server loads slowly on a busy machine
+    page.goto(f"{server}/runs?run={first}")
+    name = page.get_by_label("Name", exact=True)
+    name.fill("workshop demo")
+    page.get_by_role("button", name="Rename").click()
+    page.get_by_text(f"Run {first} renamed.").wait_for()
+    with Store.open(server.db) as store:
+        assert store.get_run(first).name == "workshop demo"
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Export JSON")).click()
+    exported = json.loads(Path(download.value.path()).read_text(encoding="utf-8"))
+    assert download.value.suggested_filename == f"thoughtscope-run-{first}.json"
+    assert exported["run"]["name"] == "workshop demo" and len(exported["events"]) > 3
+    assert page.locator("code").filter(has_text=f"/?run={first}").count() == 1  # the run's link, to copy
+    shot(page, "runs-page")
+
+    page.goto(f"{server}/runs?run={doomed}")
+    page.get_by_role("button", name=re.compile("Delete")).click()
+    page.get_by_text("cannot be undone").wait_for()
+    with Store.open(server.db) as store:
+        assert store.get_run(doomed).id == doomed, "the first click only asks"
+    page.get_by_role("button", name="Yes, delete it").click()
+    page.get_by_text(f"Run {doomed} deleted.").wait_for()
+    with Store.open(server.db) as store:
+        assert doomed not in [r.id for r in store.list_runs(limit=None)]
+
+    page.goto(f"{server}/compare?runs={first},{second}")
+    page.get_by_text(re.compile(rf"^Run {second}: ")).wait_for()
+    page.locator(".js-plotly-plot").nth(1).wait_for()
+    assert page.locator(".js-plotly-plot").count() == 2
+    shot(page, "compare-page")
