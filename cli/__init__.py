@@ -1,4 +1,4 @@
-"""ThoughtScope's command line, one package: `run`, `strategies`, `docs` (cli.run), `runs ...`
+"""ThoughtScope's command line, one package: `run`, `strategies`, `presets`, `docs` (cli.run), `runs ...`
 (cli.runs), `eval` and `sweep` (cli.evaluate), `train policy|prm` and `eval-prm` (cli.train).
 
 Every command reports bad input as one red ``error: ...`` line and exit code 1
@@ -16,6 +16,7 @@ from cli.runs import runs_app
 app = typer.Typer(help="ThoughtScope: grow, inspect and replay LLM reasoning trees.", no_args_is_help=True)
 app.command("run")(clear_errors(run.run))
 app.command("strategies")(run.strategies)
+app.command("presets")(run.presets)
 app.command("docs")(run.docs)
 app.add_typer(runs_app, name="runs", help="List, show, rename, tag, delete, export and import saved runs.")
 app.command("eval")(clear_errors(evaluate.eval_command))

@@ -1,0 +1,115 @@
+"""Named presets (search/presets.py): one declaration used by `run`, `eval` and the app's sidebar."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from search.config import ConfigError
+from search.presets import PRESETS, REPO, get_preset, resolve
+from search.registry import get_strategy
+from search.tasks import get_task
+
+RUNNER = CliRunner()
+#: Small knobs on top of a preset so a test search on the nano models takes seconds.
+SMALL_TOT = ["-k", "breadth=2", "-k", "proposals=2", "-k", "max_depth=3"]
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_is_a_runnable_setting(name: str) -> None:
+    preset = get_preset(name)
+    get_strategy(preset.strategy).make_config(dict(preset.knobs))  # its knobs fit its strategy
+    task = get_task(preset.task)
+    assert preset.example is None or task.validate(preset.example)
+    from models.bundle import PRM_PRESETS
+
+    assert preset.prm_preset in PRM_PRESETS
+    for role in ("policy", "prm"):
+        path = preset.model_path(role)
+        assert path is None or (Path(path).is_absolute() and (Path(path) / "config.json").is_file()), path
+
+
+def test_the_game24_presets_are_tot_breadth_5_and_mcts_on_the_value_model() -> None:
+    tot, mcts = get_preset("game24-tot"), get_preset("game24-mcts")
+    assert (tot.strategy, tot.knobs["breadth"], tot.task) == ("tot_bfs", 5, "countdown")
+    assert (mcts.strategy, mcts.task) == ("mcts", "countdown")
+    assert get_strategy("mcts").make_config(dict(mcts.knobs)).value_source == "prm"  # the value model is the leaf value
+    for preset in (tot, mcts):
+        assert preset.prm_preset == "nano-value"
+        assert preset.model_path("prm") == str(REPO / "models/nano/value")
+        assert preset.model_path("policy") == str(REPO / "models/nano/countdown_policy")
+
+
+def test_explicit_choices_win_over_the_preset_and_knobs_merge() -> None:
+    setup = resolve("game24-tot", knobs={"breadth": "3"}, policy="/elsewhere/policy", prm_preset="head")
+    assert setup.knobs["breadth"] == "3" and setup.knobs["proposals"] == 8
+    assert setup.policy == "/elsewhere/policy" and setup.prm == str(REPO / "models/nano/value")
+    assert setup.prm_preset == "head" and (setup.task, setup.strategy) == ("countdown", "tot_bfs")
+    other = resolve("game24-tot", strategy="beam")
+    assert other.strategy == "beam" and other.knobs == {}  # ToT's knobs are not beam's
+    plain = resolve(None)
+    assert (plain.task, plain.strategy, plain.knobs, plain.policy, plain.prm_preset) == ("arith", "beam", {}, None,
+                                                                                         "nano")
+
+
+def test_an_unknown_preset_is_refused_with_the_names() -> None:
+    with pytest.raises(ConfigError, match="game24-tot"):
+        resolve("game42")
+    result = RUNNER.invoke(app, ["run", "Use 1 2 3 4 to make 10.", "--preset", "game42", "--no-record"])
+    assert result.exit_code == 1 and "unknown preset 'game42'" in result.output and "Traceback" not in result.output
+
+
+def test_presets_command_and_help_list_every_preset() -> None:
+    listing = RUNNER.invoke(app, ["presets"], env={"COLUMNS": "300"})
+    assert listing.exit_code == 0, listing.output
+    for command in (["run", "--help"], ["eval", "--help"]):
+        words = set(re.findall(r"[\w-]+", RUNNER.invoke(app, command, env={"COLUMNS": "400"}).output))
+        assert set(PRESETS) <= words, command
+    for name, preset in PRESETS.items():
+        assert name in listing.output and preset.strategy in listing.output
+
+
+def test_run_with_a_preset_uses_its_strategy_and_models(tmp_path: Path) -> None:
+    events = tmp_path / "events.json"
+    args = ["run", "Use 2 3 4 to make 10.", "--preset", "game24-tot", *SMALL_TOT, "--device", "cpu",
+            "--no-record", "--events-json", str(events)]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads(events.read_text())[0]["data"]
+    assert meta["strategy"] == "tot_bfs" and meta["task"] == "countdown"
+    assert meta["config"]["breadth"] == 2 and meta["config"]["temperature"] == 1.0
+    assert meta["models"]["policy"].endswith("countdown_policy") and meta["models"]["prm"].endswith("value")
+
+
+def test_eval_with_a_preset_reports_nodes_and_greedy_beside(tmp_path: Path) -> None:
+    out = tmp_path / "cd.json"
+    args = ["eval", "--preset", "game24-tot", "--task", "countdown", "--exclude-target", "24", "-n", "2",
+            *SMALL_TOT, "--with-greedy", "--device", "cpu", "--out", str(out)]
+    result = RUNNER.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    greedy = json.loads(out.with_name("cd_greedy.json").read_text())
+    assert len(rows) == len(greedy) == 2
+    assert [r["problem"] for r in rows] == [r["problem"] for r in greedy]
+    assert all(r["nodes"] > 1 and r["tokens_generated"] > 0 for r in rows)
+    assert all("to make 24." not in r["problem"] for r in rows)
+    assert "mean_nodes" in result.output and "tot_bfs" in result.output and "greedy" in result.output
+
+
+def test_exclude_target_reads_on_along_the_held_out_stream() -> None:
+    from cli.evaluate import load_problems
+    from search.tasks.countdown import parse_problem
+
+    plain = load_problems("countdown", 40)
+    kept = load_problems("countdown", 40, exclude_targets=(24,))
+    assert any(parse_problem(p.text).target == 24 for p in plain)  # the stream has Game-of-24-style problems
+    assert len(kept) == 40 and all(parse_problem(p.text).target != 24 for p in kept)
+    non24 = [p for p in plain if parse_problem(p.text).target != 24]
+    assert kept[: len(non24)] == non24  # the same stream, read further
+    with pytest.raises(ConfigError, match="countdown"):
+        load_problems("arith", 3, exclude_targets=(24,))
