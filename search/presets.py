@@ -58,6 +58,7 @@ _COUNTDOWN_MODELS = {
 }
 #: Game of 24: three moves and the answer line (ToT's T=4); temperature 1, as the countdown policy is measured.
 _GAME24_KNOBS = {"max_depth": 4, "temperature": 1.0, "aggregation": "last"}
+_COUNTDOWN_KNOBS = {"max_depth": 5, "temperature": 1.0, "aggregation": "last"}
 GAME24_EXAMPLE = "Use 4 5 6 10 to make 24."
 
 PRESETS: dict[str, Preset] = {
@@ -90,6 +91,40 @@ PRESETS: dict[str, Preset] = {
             "greedy",
             {"max_depth": 4},
             example=GAME24_EXAMPLE,
+            **_COUNTDOWN_MODELS,
+        ),
+        # Held-out countdown (3-5 numbers: up to four moves and the answer), compared at equal generated
+        # tokens: run best-of-N first, then the others with `eval --max-tokens` set to its mean tokens.
+        Preset(
+            "countdown-best-of-n",
+            "Countdown: 16 sampled chains of the countdown policy, the value model's best last step wins.",
+            "countdown",
+            "best_of_n",
+            {**_COUNTDOWN_KNOBS, "n": 16},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-beam",
+            "Countdown: step-level beam search (16 candidates, 4 beams) ranked by the value model.",
+            "countdown",
+            "beam",
+            {**_COUNTDOWN_KNOBS, "n": 16, "beam_width": 4},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-mcts",
+            "Countdown: MCTS with the value model as the leaf value; set the budget with eval --max-tokens.",
+            "countdown",
+            "mcts",
+            {**_COUNTDOWN_KNOBS, "simulations": 400, "expand_width": 4, "widen_below": 0.3, "max_children": 12},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-greedy",
+            "Countdown: one greedy chain of the countdown policy (the baseline).",
+            "countdown",
+            "greedy",
+            {"max_depth": 5},
             **_COUNTDOWN_MODELS,
         ),
     )

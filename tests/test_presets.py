@@ -113,3 +113,53 @@ def test_exclude_target_reads_on_along_the_held_out_stream() -> None:
     assert kept[: len(non24)] == non24  # the same stream, read further
     with pytest.raises(ConfigError, match="countdown"):
         load_problems("arith", 3, exclude_targets=(24,))
+
+
+def test_preset_form_state_fills_every_knob_and_the_models() -> None:
+    from reasoning_viz.preset_form import MODEL_SOURCE, POLICY_PATH, PRM_PATH, PRM_RECIPE, preset_form_state
+
+    state = preset_form_state("game24-tot")
+    assert (state["task"], state["strategy"]) == ("countdown", "tot_bfs")
+    knobs = {name for name, _, _ in get_strategy("tot_bfs").config_cls.knobs()}
+    assert {key.removeprefix("knob-tot_bfs-") for key in state if key.startswith("knob-")} == knobs
+    assert state["knob-tot_bfs-breadth"] == 5 and state["knob-tot_bfs-temperature"] == 1.0
+    assert state[MODEL_SOURCE] == "Hugging Face" and state[PRM_RECIPE] == "nano-value"
+    assert state[POLICY_PATH].endswith("countdown_policy") and state[PRM_PATH].endswith("value")
+    assert state["problem-countdown"] == get_preset("game24-tot").example
+    assert not any(key.startswith("budget-") or key in ("seed", "reference") for key in state)  # the user's stay
+
+
+def test_the_app_preset_menu_fills_the_sidebar_and_runs_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Choose game24-tot in the sidebar, shrink it, start: the page runs ToT on the preset's own models."""
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from storage import Store
+
+    db = tmp_path / "runs.db"
+    monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.sidebar.selectbox(key="preset").set_value("game24-tot").run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="task").value == "countdown"
+    assert at.sidebar.selectbox(key="strategy").value == "tot_bfs"
+    assert at.sidebar.number_input(key="knob-tot_bfs-breadth").value == 5
+    assert at.sidebar.text_input(key="model-policy").value.endswith("countdown_policy")
+    assert at.sidebar.selectbox(key="model-prm-recipe").value == "nano-value"
+    assert at.sidebar.text_area(key="problem-countdown").value == get_preset("game24-tot").example
+    for knob, value in (("breadth", 1), ("proposals", 1), ("max_depth", 2)):
+        at.sidebar.number_input(key=f"knob-tot_bfs-{knob}").set_value(value)
+    next(b for b in at.sidebar.button if "Start search" in b.label).click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    for _ in range(600):
+        if {m.label: m.value for m in at.metric}.get("status") == "finished":
+            break
+        time.sleep(0.1)
+        at.run()
+    with Store.open(str(db)) as store:
+        run = store.get_run(1)
+    assert (run.strategy, run.status, run.config["breadth"]) == ("tot_bfs", "finished", 1)
+    assert run.models["policy"]["path"].endswith("countdown_policy") and run.models["prm"]["path"].endswith("value")
