@@ -238,3 +238,51 @@ def plot_sweep(points: Sequence[dict[str, Any]], out: Path, title: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(out.with_suffix(".html"), include_plotlyjs="cdn")
     save_png(out.with_suffix(".png"), series, title, "mean generated tokens per problem", "accuracy", logx=True)
+
+
+def pick_example_command(
+    preset: Annotated[str, typer.Argument(help=f"One of {', '.join(PRESETS)}.")],
+    problems: Annotated[int, typer.Option("--problems", "-n", help="How many candidates to try at most.")] = 20,
+    seed: int = 0,
+    policy: str | None = None,
+    prm: str | None = None,
+    device: Device = None,
+    write: Annotated[bool, typer.Option(help="Store the pick for the app (models/nano/preset_examples.json).")] = False,
+) -> None:
+    """Find a problem where the preset's search answers correctly and greedy does not (the app's example).
+
+    Candidates: for game24-* presets the Game-of-24 validation puzzles (ranks 5, 15, 25, ... outside the
+    test slice 901-1000, never training problems); otherwise held-out problems of the preset's task.
+    """
+    from tqdm import tqdm
+
+    from models.bundle import describe
+    from search.preset_examples import EXAMPLES_FILE, find_example, write_example
+
+    setup = resolve(preset, policy=policy, prm=prm)
+    if preset.startswith("game24"):
+        from nano.countdown_data import validation_ranks
+        from search.tasks.game24 import load_puzzles
+
+        ranks = set(validation_ranks())
+        chosen = [Problem("countdown", p.text, None) for p in load_puzzles() if p.rank in ranks][:problems]
+    else:
+        chosen = load_problems(setup.task, problems, seed)
+    models = load_models(setup.policy, setup.prm, device, setup.prm_preset)
+    bar = tqdm(total=len(chosen), desc=f"pick-example {preset}")
+
+    def tried(row: dict) -> None:
+        bar.update(1)
+        bar.set_postfix(search=row["search_correct"], greedy=row["greedy_correct"])
+
+    pick = find_example(preset, chosen, models, seed=seed, on_try=tried)
+    bar.close()
+    if pick is None:
+        console.print(f"no example in {len(chosen)} candidates: the search never answered right where greedy "
+                      "missed (try more with -n, or better weights)")
+        raise typer.Exit(1)
+    console.print(f"example: {pick['problem']}  search: {pick['search_answer']}  greedy: {pick['greedy_answer']}",
+                  markup=False)
+    if write:
+        write_example(pick, describe(models))
+        console.print(f"stored in {EXAMPLES_FILE}")

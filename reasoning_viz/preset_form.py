@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from reasoning_viz.runinfo import form_state
+from search.preset_examples import example_for
 from search.presets import get_preset
 from search.registry import get_strategy
 
@@ -26,10 +27,11 @@ def preset_form_state(name: str) -> dict[str, Any]:
     spec = get_strategy(preset.strategy)
     config = spec.make_config(dict(preset.knobs)).to_json()
     knobs = [(knob, default) for knob, default, _ in spec.config_cls.knobs()]
-    meta = {"task": preset.task, "strategy": preset.strategy, "config": config, "problem": preset.example or ""}
+    example = example_for(preset)
+    meta = {"task": preset.task, "strategy": preset.strategy, "config": config, "problem": example or ""}
     state = {key: value for key, value in form_state(meta, knobs).items()
              if not key.startswith("budget-") and key not in ("seed", "reference")}
-    if not preset.example:
+    if not example:
         state.pop(f"problem-{preset.task}")
     policy, prm = preset.model_path("policy"), preset.model_path("prm")
     if policy is None and prm is None and preset.prm_preset == "nano":

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from search.config import ConfigError
+from search.preset_examples import example_for
 from search.presets import PRESETS, REPO, get_preset, resolve
 from search.registry import get_strategy
 from search.tasks import get_task
@@ -125,7 +126,7 @@ def test_preset_form_state_fills_every_knob_and_the_models() -> None:
     assert state["knob-tot_bfs-breadth"] == 5 and state["knob-tot_bfs-temperature"] == 1.0
     assert state[MODEL_SOURCE] == "Hugging Face" and state[PRM_RECIPE] == "nano-value"
     assert state[POLICY_PATH].endswith("countdown_policy") and state[PRM_PATH].endswith("value")
-    assert state["problem-countdown"] == get_preset("game24-tot").example
+    assert state["problem-countdown"] == example_for(get_preset("game24-tot"))
     assert not any(key.startswith("budget-") or key in ("seed", "reference") for key in state)  # the user's stay
 
 
@@ -148,7 +149,7 @@ def test_the_app_preset_menu_fills_the_sidebar_and_runs_it(monkeypatch: pytest.M
     assert at.sidebar.number_input(key="knob-tot_bfs-breadth").value == 5
     assert at.sidebar.text_input(key="model-policy").value.endswith("countdown_policy")
     assert at.sidebar.selectbox(key="model-prm-recipe").value == "nano-value"
-    assert at.sidebar.text_area(key="problem-countdown").value == get_preset("game24-tot").example
+    assert at.sidebar.text_area(key="problem-countdown").value == example_for(get_preset("game24-tot"))
     for knob, value in (("breadth", 1), ("proposals", 1), ("max_depth", 2)):
         at.sidebar.number_input(key=f"knob-tot_bfs-{knob}").set_value(value)
     next(b for b in at.sidebar.button if "Start search" in b.label).click()
@@ -163,3 +164,43 @@ def test_the_app_preset_menu_fills_the_sidebar_and_runs_it(monkeypatch: pytest.M
         run = store.get_run(1)
     assert (run.strategy, run.status, run.config["breadth"]) == ("tot_bfs", "finished", 1)
     assert run.models["policy"]["path"].endswith("countdown_policy") and run.models["prm"]["path"].endswith("value")
+
+
+def test_find_example_returns_a_problem_search_solves_and_greedy_misses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from search import run_search
+    from search.preset_examples import find_example
+    from search.presets import Preset
+    from search.tasks.arith import ArithTask
+    from search.tasks.base import Problem
+    from tests.engine_cases import scripted_models
+
+    monkeypatch.setitem(PRESETS, "arith-beam", Preset("arith-beam", "", "arith", "beam", {"n": 8, "beam_width": 2}))
+    monkeypatch.setitem(PRESETS, "arith-greedy", Preset("arith-greedy", "", "arith", "greedy", {}))
+    candidates = [Problem("arith", ArithTask().generate(random.Random(i), 3).text, None) for i in range(12)]
+    seen: list[dict] = []
+    pick = find_example("arith-beam", candidates, scripted_models(), on_try=seen.append)
+    assert pick is not None and pick["tried"] == len(seen)
+    beam = run_search(pick["problem"], task="arith", strategy="beam", models=scripted_models(),
+                      config={"n": 8, "beam_width": 2})
+    greedy = run_search(pick["problem"], task="arith", strategy="greedy", models=scripted_models())
+    assert beam.correct and not greedy.correct
+    assert (pick["search_answer"], pick["greedy_answer"]) == (beam.answer, greedy.answer)
+    assert all(not (row["search_correct"] and not row["greedy_correct"]) for row in seen[:-1])
+    assert find_example("arith-greedy", candidates, scripted_models()) is None  # greedy never beats itself
+
+
+def test_the_stored_example_is_shown_and_a_broken_file_falls_back(tmp_path: Path) -> None:
+    from search.preset_examples import example_for, read_examples, write_example
+
+    path = tmp_path / "examples.json"
+    preset = get_preset("game24-tot")
+    assert example_for(preset, path) == preset.example  # no file yet
+    write_example({"preset": "game24-tot", "problem": "Use 1 1 4 6 to make 24."}, {"policy": {"name": "p"}}, path)
+    write_example({"preset": "game24-mcts", "problem": "Use 1 1 3 8 to make 24."}, {}, path)
+    assert example_for(preset, path) == "Use 1 1 4 6 to make 24."
+    assert set(read_examples(path)) == {"game24-tot", "game24-mcts"}
+    for broken in ("{not json", "[1, 2]", '{"game24-tot": {"problem": 7}}'):
+        path.write_text(broken)
+        assert example_for(preset, path) == preset.example
