@@ -204,3 +204,23 @@ def test_the_stored_example_is_shown_and_a_broken_file_falls_back(tmp_path: Path
     for broken in ("{not json", "[1, 2]", '{"game24-tot": {"problem": 7}}'):
         path.write_text(broken)
         assert example_for(preset, path) == preset.example
+
+
+def test_the_default_game24_example_is_neither_a_test_nor_a_training_puzzle() -> None:
+    from search.presets import GAME24_EXAMPLE
+    from search.tasks.countdown import parse_problem
+    from search.tasks.game24 import is_test_puzzle
+
+    numbers = parse_problem(GAME24_EXAMPLE).numbers
+    assert not is_test_puzzle(numbers)
+    csv = game24_csv()
+    if csv is not None:
+        from nano.countdown_data import validation_multisets
+
+        assert tuple(sorted(numbers)) in validation_multisets()
+
+
+def game24_csv() -> Path | None:
+    from search.tasks.game24 import csv_path
+
+    return csv_path() if csv_path().is_file() else None
