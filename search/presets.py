@@ -79,10 +79,11 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "game24-mcts",
             "MCTS on Game of 24 with the countdown value model as the leaf value (AlphaZero-style PUCT, "
-            "32 simulations x 4 proposals: about the nodes of game24-tot).",
+            "32 simulations x 4 proposals, about the nodes of game24-tot, in waves of 4 with virtual loss).",
             "countdown",
             "mcts",
-            {**_GAME24_KNOBS, "simulations": 32, "expand_width": 4, "widen_below": 0.3, "max_children": 12},
+            {**_GAME24_KNOBS, "simulations": 32, "expand_width": 4, "widen_below": 0.3, "max_children": 12,
+             "parallel": 4},
             example=GAME24_EXAMPLE,
             **_COUNTDOWN_MODELS,
         ),
@@ -118,7 +119,8 @@ PRESETS: dict[str, Preset] = {
             "Countdown: MCTS with the value model as the leaf value; set the budget with eval --max-tokens.",
             "countdown",
             "mcts",
-            {**_COUNTDOWN_KNOBS, "simulations": 400, "expand_width": 4, "widen_below": 0.3, "max_children": 12},
+            {**_COUNTDOWN_KNOBS, "simulations": 400, "expand_width": 4, "widen_below": 0.3, "max_children": 12,
+             "parallel": 4},
             **_COUNTDOWN_MODELS,
         ),
         Preset(
