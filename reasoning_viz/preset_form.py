@@ -8,6 +8,7 @@ value from an earlier choice lingers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from reasoning_viz.runinfo import form_state
@@ -38,3 +39,18 @@ def preset_form_state(name: str) -> dict[str, Any]:
         return {**state, MODEL_SOURCE: BUNDLED}
     return {**state, MODEL_SOURCE: LOCAL, POLICY_PATH: policy or "", PRM_PATH: prm or "",
             PRM_RECIPE: preset.prm_preset}
+
+
+def apply_preset(state: MutableMapping[str, Any], choices: Callable[[str], list[str]]) -> None:
+    """The Preset menu's callback: fill `state` (session state) with the chosen preset, if any.
+
+    `choices(task)` lists the example picker's options; the picker is marked as already seen so
+    that it does not overwrite the preset's problem on the next rerun.
+    """
+    name = state.get("preset", NO_PRESET)
+    if name == NO_PRESET:
+        return
+    values = preset_form_state(name)
+    task = values["task"]
+    state[f"picked-{task}"] = state.get(f"pick-{task}", choices(task)[0])
+    state.update(values)

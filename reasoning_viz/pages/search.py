@@ -17,14 +17,7 @@ from reasoning_viz.inspector import chart_click, pick_node, render_answer, rende
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
-from reasoning_viz.preset_form import (
-    MODEL_SOURCE,
-    NO_PRESET,
-    POLICY_PATH,
-    PRM_PATH,
-    PRM_RECIPE,
-    preset_form_state,
-)
+from reasoning_viz.preset_form import MODEL_SOURCE, NO_PRESET, POLICY_PATH, PRM_PATH, PRM_RECIPE, apply_preset
 from reasoning_viz.runinfo import (
     DEFAULT_BUDGET,
     context_problem,
@@ -87,7 +80,8 @@ def sidebar_form() -> dict | None:
             "Preset",
             [NO_PRESET, *PRESETS],
             key="preset",
-            on_change=_apply_preset,
+            on_change=apply_preset,
+            args=(st.session_state, problem_choices),
             format_func=lambda name: name if name == NO_PRESET else f"{name}: {PRESETS[name].summary}",
             help="A named setting (task, strategy, knobs, models; `python cli.py presets`): choosing one fills "
             "the fields below, which you can still change.",
@@ -187,17 +181,6 @@ def _fill_form(meta: dict) -> None:
     state = form_state(meta, knobs)
     task = state["task"]
     # the example picker must not overwrite the run's problem on this run
-    st.session_state[f"picked-{task}"] = st.session_state.get(f"pick-{task}", problem_choices(task)[0])
-    st.session_state.update(state)
-
-
-def _apply_preset() -> None:
-    """Fill the sidebar with the chosen preset (the example picker must not overwrite its problem)."""
-    name = st.session_state.get("preset", NO_PRESET)
-    if name == NO_PRESET:
-        return
-    state = preset_form_state(name)
-    task = state["task"]
     st.session_state[f"picked-{task}"] = st.session_state.get(f"pick-{task}", problem_choices(task)[0])
     st.session_state.update(state)
 
