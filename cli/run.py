@@ -24,6 +24,7 @@ from models.specs import PRM_KINDS
 from search import Budget, EventKind, all_strategies
 from search.config import split_pairs
 from search.events import Event
+from search.presets import PRESETS, resolve
 from search.request import LaunchedRun, ModelChoice, Recording, RunRequest, launch
 from search.runner import SearchResult
 from search.tasks import TASKS
@@ -51,18 +52,27 @@ class ProgressSink:
 
 def run(
     problem: Annotated[str, typer.Argument(help="The problem text (arith / countdown format, or free text).")],
-    task: Annotated[str, typer.Option(help=f"{', '.join(TASKS)}.")] = "arith",
-    strategy: Annotated[str, typer.Option(help="See `strategies`.")] = "beam",
+    task: Annotated[str | None, typer.Option(help=f"{', '.join(TASKS)} (default: the preset's, else arith).")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="See `strategies` (default: the preset's, else beam).")
+    ] = None,
     knob: Annotated[list[str] | None, typer.Option("--knob", "-k", help="Strategy knob name=value.")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help=f"Named setting (task, strategy, knobs, models): {', '.join(PRESETS)}; options win."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Search seed (same seed, same tree).")] = 0,
     reference: Annotated[str | None, typer.Option(help="Known answer, for grading.")] = None,
     policy: Annotated[str | None, typer.Option(help="Policy model: local dir or hub id.")] = None,
     prm: Annotated[str | None, typer.Option(help="Process reward model: local dir or hub id.")] = None,
     orm: Annotated[str | None, typer.Option(help="Optional outcome verifier (same loader as --prm).")] = None,
     prm_preset: Annotated[
-        str,
-        typer.Option(help=f"PRM input recipe: {', '.join(STEP_PRESETS)}, or a JSON/YAML spec file (see README)."),
-    ] = "nano",
+        str | None,
+        typer.Option(
+            help=f"PRM input recipe: {', '.join(STEP_PRESETS)}, or a JSON/YAML spec file (see README); "
+            "default: the preset's, else nano."
+        ),
+    ] = None,
     orm_preset: Annotated[
         str | None,
         typer.Option(
@@ -116,19 +126,21 @@ def run(
 
     prm_options = {"kind": prm_kind, "step_tag": step_tag, "step_separator": step_separator}
     prm_options |= {"good_token": good_token, "bad_token": bad_token}
+    setup = resolve(preset, task=task, strategy=strategy, knobs=split_pairs(knob), policy=policy, prm=prm,
+                    prm_preset=prm_preset)
     request = RunRequest(
         problem,
-        task=task,
-        strategy=strategy,
-        knobs=split_pairs(knob),
+        task=setup.task,
+        strategy=setup.strategy,
+        knobs=setup.knobs,
         reference=reference,
         budget=Budget(max_nodes=max_nodes, max_tokens=max_tokens, max_seconds=max_seconds),
         seed=seed,
         models=ModelChoice(
-            policy,
-            prm,
+            setup.policy,
+            setup.prm,
             orm,
-            prm_preset,
+            setup.prm_preset,
             prm_options,
             device,
             trust_remote_code,
@@ -215,6 +227,18 @@ def strategies() -> None:
             values = ", ".join(choices) if choices else kind.base.__name__
             table.add_row(knob_name, repr(default), f"{values} or None" if kind.optional else values, help_text)
         console.print(table)
+
+
+def presets() -> None:
+    """List the named settings (`--preset` of run and eval, the app's Preset menu): task, strategy, knobs, models."""
+    table = Table(title="presets (options given beside --preset win)", title_justify="left")
+    for column in ("preset", "task", "strategy", "knobs", "models", "what it is"):
+        table.add_column(column)
+    for name, spec in PRESETS.items():
+        knobs = " ".join(f"{k}={v}" for k, v in spec.knobs.items())
+        models = f"policy {spec.policy or 'nano'}; prm {spec.prm or 'nano'} ({spec.prm_preset})"
+        table.add_row(name, spec.task, spec.strategy, knobs, models, spec.summary)
+    console.print(table)
 
 
 def docs(

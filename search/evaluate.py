@@ -40,6 +40,8 @@ class EvalSummary:
     mean_model_calls: float
     mean_seconds: float
     errors: int
+    #: Tree nodes per problem (the root not counted), as the search's own spend counter reports them.
+    mean_nodes: float = 0.0
 
     def as_row(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -95,7 +97,8 @@ def summarize(strategy: str, knobs: Mapping[str, Any], rows: Sequence[dict[str, 
         return statistics.fmean(r[key] for r in rows) if rows else 0.0
 
     return EvalSummary(strategy, dict(knobs), len(rows), mean("correct"), mean("found"), mean("tokens_generated"),
-                       mean("prm_tokens"), mean("model_calls"), mean("seconds"), sum(bool(r["error"]) for r in rows))
+                       mean("prm_tokens"), mean("model_calls"), mean("seconds"), sum(bool(r["error"]) for r in rows),
+                       mean("nodes"))
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:

@@ -16,6 +16,7 @@ CASES: dict[str, tuple[str, dict]] = {
     "best_of_n_orm_vote": ("best_of_n", {"n": 6, "ranker": "orm", "answer_method": "prm_vote"}),
     "beam": ("beam", {"n": 8, "beam_width": 2}),
     "dvts": ("dvts", {"n": 8, "beam_width": 2}),
+    "tot_bfs": ("tot_bfs", {"breadth": 3, "proposals": 3}),
     "mcts_puct_prm": ("mcts", {"simulations": 12, "expand_width": 3, "c": 2.0}),
     "mcts_widen": ("mcts", {"simulations": 16, "expand_width": 3, "widen_below": 0.6}),
     "mcts_parallel": ("mcts", {"simulations": 12, "expand_width": 3, "parallel": 4}),

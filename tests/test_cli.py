@@ -23,6 +23,7 @@ KNOBS = {
     "beam": ["-k", "n=4", "-k", "beam_width=2"],
     "dvts": ["-k", "n=4", "-k", "beam_width=2"],
     "mcts": ["-k", "simulations=4", "-k", "expand_width=2"],
+    "tot_bfs": ["-k", "breadth=2", "-k", "proposals=2"],
 }
 
 

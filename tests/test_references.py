@@ -168,7 +168,7 @@ def test_the_apps_known_answer_box_refuses_a_bad_reference_before_the_search(kno
     monkeypatch.setenv("THOUGHTSCOPE_DB", str(tmp_path / "runs.db"))
     monkeypatch.setenv("THOUGHTSCOPE_POLICY", "/nonexistent/policy")  # a search would fail to load it
     at = app()
-    at.sidebar.selectbox[0].set_value("arith").run()
+    at.sidebar.selectbox(key="task").set_value("arith").run()
     next(t for t in at.sidebar.text_input if t.label.startswith("Known answer")).set_value(known)
     at = sidebar_button(at.run(), "Start search")
     assert not at.exception

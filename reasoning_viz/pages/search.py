@@ -17,6 +17,7 @@ from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
+from reasoning_viz.preset_form import MODEL_SOURCE, NO_PRESET, POLICY_PATH, PRM_PATH, PRM_RECIPE, apply_preset
 from reasoning_viz.runinfo import (
     DEFAULT_BUDGET,
     context_problem,
@@ -27,6 +28,7 @@ from reasoning_viz.runinfo import (
 )
 from reasoning_viz.share import moment_link
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
+from search.presets import PRESETS
 from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
 
@@ -75,6 +77,16 @@ def sidebar_form() -> dict | None:
     """The whole setup; returns the request when Start is pressed."""
     with st.sidebar:
         st.header("Setup")
+        st.selectbox(
+            "Preset",
+            [NO_PRESET, *PRESETS],
+            key="preset",
+            on_change=apply_preset,
+            args=(st.session_state, problem_choices),
+            format_func=lambda name: name if name == NO_PRESET else f"{name}: {PRESETS[name].summary}",
+            help="A named setting (task, strategy, knobs, models; `python cli.py presets`): choosing one fills "
+            "the fields below, which you can still change.",
+        )
         task = st.selectbox(
             "Task", list(TASKS), key="task", help="arith and countdown have exact checkers; freeform is free text."
         )
@@ -191,6 +203,7 @@ def model_inputs() -> dict:
     source = st.radio(
         "Models",
         ["Bundled nano pack", "Hugging Face", "Inference server"],
+        key=MODEL_SOURCE,
         horizontal=True,
         help="The nano pack runs offline on a laptop CPU; or give your own models, in this process or on a "
         "vLLM / OpenAI-compatible server.",
@@ -203,9 +216,12 @@ def model_inputs() -> dict:
     if source == "Inference server":
         return server_model_inputs()
     return {
-        "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.") or None,
-        "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.") or None,
-        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
+        "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.",
+                                key=POLICY_PATH) or None,
+        "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.",
+                             key=PRM_PATH) or None,
+        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README).",
+                               key=PRM_RECIPE),
         "device": st.selectbox("Device", list(DEVICE_CHOICES), help="auto: CUDA, then MPS, then CPU."),
         "chat_template": st.selectbox(
             "Chat template",

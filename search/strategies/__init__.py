@@ -1,5 +1,5 @@
 """Built-in strategies; importing this package registers them."""
 
-from search.strategies import beam, chains, mcts
+from search.strategies import beam, chains, mcts, tot
 
-__all__ = ["beam", "chains", "mcts"]
+__all__ = ["beam", "chains", "mcts", "tot"]

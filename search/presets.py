@@ -1,0 +1,187 @@
+"""Named search settings: the one place declaring a preset's task, strategy, knobs and models.
+
+`python cli.py run --preset game24-tot ...`, `cli.py eval --preset ...` and the app's sidebar
+("Preset") all read `PRESETS`; anything the user names explicitly (a task, a strategy, a knob,
+a model path, a PRM recipe) wins over the preset, so a preset is a starting point, never a lock.
+Model paths are relative to the repository (the bundled nano weights) or absolute / hub ids;
+`--policy` / `--prm` point a preset at other weights without editing this file.
+
+Sources: `game24-tot` is Tree-of-Thoughts BFS on the Game of 24 (Yao et al. 2023, breadth 5);
+`game24-mcts` is AlphaZero-style MCTS with a learned value network as the leaf value (Silver et
+al. 2017); both read the countdown value model through the PRM slot (preset `nano-value`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named setting.
+
+    `policy` / `prm`: a path relative to the repository, an absolute path or a hub id (None: the
+    bundled nano model); `prm_preset` names how the PRM reads a path (models.bundle.PRM_PRESETS).
+    `example`: a problem the app fills in with the preset.
+    """
+
+    name: str
+    summary: str
+    task: str
+    strategy: str
+    knobs: Mapping[str, Any] = field(default_factory=dict)
+    policy: str | None = None
+    prm: str | None = None
+    prm_preset: str = "nano"
+    example: str | None = None
+
+    def model_path(self, role: str) -> str | None:
+        """The preset's model for `role` ("policy" / "prm") as a loader takes it (repo paths made absolute)."""
+        value = getattr(self, role)
+        if value is None:
+            return None
+        local = REPO / value
+        return str(local) if not Path(value).is_absolute() and local.exists() else value
+
+
+_COUNTDOWN_MODELS = {
+    "policy": "models/nano/countdown_policy",
+    "prm": "models/nano/value",
+    "prm_preset": "nano-value",
+}
+#: Game of 24: three moves and the answer line (ToT's T=4); temperature 1, as the countdown policy is measured.
+_GAME24_KNOBS = {"max_depth": 4, "temperature": 1.0, "aggregation": "last"}
+_COUNTDOWN_KNOBS = {"max_depth": 5, "temperature": 1.0, "aggregation": "last"}
+#: Rank 405 of game24.csv, a validation puzzle: never a training problem and outside the test slice
+#: (901-1000).  `cli.py pick-example` replaces it in the app with one the search solves and greedy misses.
+GAME24_EXAMPLE = "Use 1 2 6 7 to make 24."
+
+PRESETS: dict[str, Preset] = {
+    preset.name: preset
+    for preset in (
+        Preset(
+            "game24-tot",
+            "Tree-of-Thoughts BFS on Game of 24: 8 proposals per kept state, the best 5 kept by the "
+            "countdown value model (Yao et al. 2023, breadth 5).",
+            "countdown",
+            "tot_bfs",
+            {**_GAME24_KNOBS, "breadth": 5, "proposals": 8},
+            example=GAME24_EXAMPLE,
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "game24-mcts",
+            "MCTS on Game of 24 with the countdown value model as the leaf value (AlphaZero-style PUCT, "
+            "32 simulations x 4 proposals, about the nodes of game24-tot, in waves of 4 with virtual loss).",
+            "countdown",
+            "mcts",
+            {**_GAME24_KNOBS, "simulations": 32, "expand_width": 4, "widen_below": 0.3, "max_children": 12,
+             "parallel": 4},
+            example=GAME24_EXAMPLE,
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "game24-greedy",
+            "The baseline beside them: one greedy chain of the countdown policy (no search).",
+            "countdown",
+            "greedy",
+            {"max_depth": 4},
+            example=GAME24_EXAMPLE,
+            **_COUNTDOWN_MODELS,
+        ),
+        # Held-out countdown (3-5 numbers: up to four moves and the answer), compared at equal generated
+        # tokens: run best-of-N first, then the others with `eval --max-tokens` set to its mean tokens.
+        Preset(
+            "countdown-best-of-n",
+            "Countdown: 16 sampled chains of the countdown policy, the value model's best last step wins.",
+            "countdown",
+            "best_of_n",
+            {**_COUNTDOWN_KNOBS, "n": 16},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-beam",
+            "Countdown: step-level beam search (16 candidates, 4 beams) ranked by the value model.",
+            "countdown",
+            "beam",
+            {**_COUNTDOWN_KNOBS, "n": 16, "beam_width": 4},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-mcts",
+            "Countdown: MCTS with the value model as the leaf value; set the budget with eval --max-tokens.",
+            "countdown",
+            "mcts",
+            {**_COUNTDOWN_KNOBS, "simulations": 400, "expand_width": 4, "widen_below": 0.3, "max_children": 12,
+             "parallel": 4},
+            **_COUNTDOWN_MODELS,
+        ),
+        Preset(
+            "countdown-greedy",
+            "Countdown: one greedy chain of the countdown policy (the baseline).",
+            "countdown",
+            "greedy",
+            {"max_depth": 5},
+            **_COUNTDOWN_MODELS,
+        ),
+    )
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset `name`; ConfigError lists the valid names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}.") from None
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A preset with the user's explicit choices on top: what one run or eval uses."""
+
+    task: str
+    strategy: str
+    knobs: dict[str, Any]
+    policy: str | None
+    prm: str | None
+    prm_preset: str
+
+
+def resolve(
+    preset: str | None,
+    *,
+    task: str | None = None,
+    strategy: str | None = None,
+    knobs: Mapping[str, Any] | None = None,
+    policy: str | None = None,
+    prm: str | None = None,
+    prm_preset: str | None = None,
+    default_task: str = "arith",
+    default_strategy: str = "beam",
+) -> Setup:
+    """Merge a preset (or none) with explicit choices; explicit values win, knobs merge key by key.
+
+    A preset's knobs are dropped when the user picks another strategy (they belong to the preset's
+    strategy).  Raises ConfigError for an unknown preset name.
+    """
+    if preset is None:
+        return Setup(task or default_task, strategy or default_strategy, dict(knobs or {}), policy, prm,
+                     prm_preset or "nano")
+    chosen = get_preset(preset)
+    own = strategy is None or strategy == chosen.strategy
+    return Setup(
+        task or chosen.task,
+        strategy or chosen.strategy,
+        {**(chosen.knobs if own else {}), **dict(knobs or {})},
+        policy or chosen.model_path("policy"),
+        prm or chosen.model_path("prm"),
+        prm_preset or chosen.prm_preset,
+    )
