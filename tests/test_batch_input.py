@@ -84,15 +84,20 @@ def test_a_failure_inside_one_problem_is_recorded_in_its_row_and_the_eval_goes_o
     assert str(error) in rows[1]["error"] and summary.errors == 1 and summary.problems == 4
 
 
-class BrokenCachePolicy(ScriptedPolicy):
-    """Its prefix cache cannot be cleared: run_search raises before the first event (outside the strategy)."""
+class FailingTemplate:
+    """A chat format whose template fails on one problem: run_search raises while it renders the
+    prompt for SEARCH_STARTED, before the strategy runs (outside it)."""
 
-    calls = 0
+    def __init__(self, problem: str):
+        self.problem = problem
 
-    def clear_cache(self) -> None:
-        type(self).calls += 1
-        if type(self).calls == 2:
-            raise OSError("cache file vanished")
+    def prompt(self, task, problem: str, steps) -> str:
+        if problem == self.problem:
+            raise OSError("chat template file vanished")
+        return task.prompt(problem, steps)
+
+    def judge(self, task, problem: str, steps, step: str) -> str:
+        return task.self_eval_question(problem, steps, step)
 
 
 @pytest.mark.parametrize("case", ["bad reference", "raises before the search"])
@@ -102,8 +107,7 @@ def test_an_error_outside_the_strategy_is_recorded_in_its_row_too(case: str) -> 
     if case == "bad reference":
         problems[1] = Problem("arith", problems[1].text, "eight")
     else:
-        BrokenCachePolicy.calls = 0
-        policy = BrokenCachePolicy()
+        policy.chat = FailingTemplate(problems[1].text)
     summary, rows = run_eval(problems, "greedy", Models(policy, ScriptedPRM()))
     assert [r["status"] for r in rows] == ["finished", "failed", "finished", "finished"]
     assert rows[1]["error"] and rows[1]["correct"] is False and summary.errors == 1
