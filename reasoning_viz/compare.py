@@ -29,11 +29,13 @@ def same_problem(trees: Sequence[Tree]) -> str | None:
     return None
 
 
-def settings_diff(trees: Sequence[Tree]) -> list[dict[str, Any]]:
-    """One row per setting or knob whose value differs between the runs: {'setting', 'run 0', ...}.
+def settings_diff(trees: Sequence[Tree], run_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """One row per setting or knob whose value differs between the runs: {'setting', 'run <id>', ...}.
 
+    Columns are named by `run_ids` (the runs' database ids; positions 0, 1, ... when None).
     Knobs are the strategies' configs (`knob` rows); a knob one strategy lacks shows as '—'.
     """
+    names = [f"run {i}" for i in (run_ids if run_ids is not None else range(len(trees)))]
     def flat(tree: Tree) -> dict[str, Any]:
         meta = tree.meta
         out = {key: meta.get(key) for key in SETTINGS}
@@ -46,13 +48,13 @@ def settings_diff(trees: Sequence[Tree]) -> list[dict[str, Any]]:
     for key in keys:
         values = [f.get(key, "—") for f in flats]
         if any(v != values[0] for v in values[1:]):
-            rows.append({"setting": key, **{f"run {i}": _text(v) for i, v in enumerate(values)}})
+            rows.append({"setting": key, **{name: _text(v) for name, v in zip(names, values, strict=True)}})
     return rows
 
 
 def _text(value: Any) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k}={_text(v)}" for k, v in value.items() if v is not None)
+        return ", ".join(f"{k}={_text(v)}" for k, v in value.items() if v is not None) or "no limit"
     return "—" if value is None else str(value)
 
 
@@ -112,7 +114,8 @@ def divergence(baseline: Tree, other: Tree) -> Divergence:
 
 
 def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """One row per run: strategy, answer, verdict, nodes and what it spent, and its split from run 0."""
+    """One row per run: strategy, answer, verdict, nodes and what it spent, and the step paths it
+    shares with the first run (None on the first run's own row)."""
     rows = []
     for i, (tree, run_id) in enumerate(zip(trees, run_ids, strict=True)):
         chosen, spend = tree.chosen or {}, tree.spend or {}
@@ -127,8 +130,8 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "tokens generated": spend.get("tokens_generated", 0),
             "PRM tokens": spend.get("prm_tokens", 0),
             "model calls": spend.get("model_calls", 0),
-            "seconds": spend.get("elapsed_s"),
-            "step paths shared with run 0": split.shared if i else "—",
+            "seconds": None if spend.get("elapsed_s") is None else round(spend["elapsed_s"], 2),
+            f"step paths shared with run {run_ids[0]}": split.shared if i else None,  # one type per column
         })
     return rows
 

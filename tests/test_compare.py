@@ -72,6 +72,8 @@ def test_settings_diff_lists_only_what_differs() -> None:
     a, b = _search("beam", n=4, beam_width=2), _search("beam", n=8, beam_width=2)
     rows = {row["setting"]: row for row in settings_diff([a, b])}
     assert set(rows) == {"knob n"} and (rows["knob n"]["run 0"], rows["knob n"]["run 1"]) == ("4", "8")
+    named = settings_diff([a, b], [7, 9])  # columns carry the runs' own ids, as the rest of the page does
+    assert [(row["run 7"], row["run 9"]) for row in named] == [("4", "8")]
     assert settings_diff([a, _search("beam", n=4, beam_width=2)]) == []
     mixed = {row["setting"] for row in settings_diff([a, _search("greedy")])}
     assert "strategy" in mixed and "knob beam_width" in mixed  # greedy has no beam_width: '—'
@@ -83,7 +85,8 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     assert [r["run"] for r in rows] == [4, 9] and [r["strategy"] for r in rows] == ["beam", "greedy"]
     assert rows[0]["tokens generated"] == beam.spend["tokens_generated"] > 0
     assert rows[1]["nodes"] == len(greedy) - 1
-    assert rows[1]["step paths shared with run 0"] == divergence(beam, greedy).shared
+    assert rows[1]["step paths shared with run 4"] == divergence(beam, greedy).shared  # run ids, not positions
+    assert rows[0]["step paths shared with run 4"] is None  # one type per column (Arrow refuses "—" beside ints)
     assert rows[0]["correct"] in {"✓", "✗", "—"}
 
 
@@ -118,3 +121,9 @@ def test_compare_page_refuses_runs_of_different_problems(runs_db: Path) -> None:
     assert not at.exception, at.exception
     assert any("different problems" in i.value for i in at.info)
     assert not at.get("plotly_chart")
+
+
+def test_compare_page_names_the_runs_of_a_link_that_do_not_exist(runs_db: Path) -> None:
+    at = app(PAGE, runs="1,99999")
+    assert not at.exception, at.exception
+    assert any("99999" in w.value and "do not exist" in w.value for w in at.warning)

@@ -25,7 +25,12 @@ def pick_runs(store) -> list[int]:
     """The runs to compare: a multiselect, initialised from and kept in the URL (`?runs=3,5`)."""
     runs = store.list_runs(limit=500)
     labels = {run.id: run_label(run) for run in runs}
-    wanted = [i for i in parse_run_ids(st.query_params.get("runs")) if i in labels]
+    asked = parse_run_ids(st.query_params.get("runs"))
+    missing = [i for i in asked if i not in labels]
+    if missing:  # a link says plainly which of its runs do not exist (as Replay does)
+        st.warning(f"Run(s) {', '.join(map(str, missing))} do not exist in this run database (or are not among "
+                   "the newest 500); pick runs in the list below.")
+    wanted = [i for i in asked if i in labels]
     picked = st.multiselect(
         "Runs to compare (of one problem)", list(labels), default=wanted, format_func=labels.__getitem__,
         key="compare-runs",
@@ -55,7 +60,7 @@ def page() -> None:
     st.text(f"Problem: {trees[0].meta.get('problem', '')}")
     st.subheader("Answers and spend")
     st.dataframe(summary_rows(trees, run_ids), hide_index=True, width="stretch")
-    diff = settings_diff(trees)
+    diff = settings_diff(trees, run_ids)
     st.subheader("Settings that differ")
     if diff:
         st.dataframe(diff, hide_index=True, width="stretch")
