@@ -367,10 +367,7 @@ class SearchContext:
     # ------------------------------------------------------------------ scores
     def q_value(self, node_id: int) -> float:
         """Backed-up value of a node: mean, or max when the config backs up by max."""
-        node = self.node(node_id)
-        if self.config.backs_up_by == "max":
-            return node.value_max if node.value_max is not None else 0.0
-        return node.q_mean
+        return backed_up_value(self.node(node_id), self.config.backs_up_by)
 
     def step_value(self, node_id: int) -> float:
         """The node's own step score under `config.score_source`."""
@@ -387,17 +384,29 @@ class SearchContext:
 
         A node whose score was refused (on_bad_number=unscored) is valued 0.
         """
-        source = self.config.score_source
-        path = self.tree.path(node_id)[1:]
-        prm_steps = self.node(node_id).step_scores.get("prm", [])
-        if source != "self_eval" and not prm_steps:
-            return 0.0
-        if source == "prm":
-            return aggregate(prm_steps, how)
-        self_evals = [n.scores.get("self_eval", 0.0) for n in path]
-        if source == "self_eval":
-            return aggregate(self_evals, how)
-        return aggregate([a * b for a, b in zip(prm_steps, self_evals, strict=True)], how)
+        return path_value(self.tree, node_id, self.config.score_source, how)
+
+
+def backed_up_value(node: Node, backs_up_by: str) -> float:
+    """A node's backed-up value: its max when the strategy backs up by max, else its mean Q."""
+    if backs_up_by == "max":
+        return node.value_max if node.value_max is not None else 0.0
+    return node.q_mean
+
+
+def path_value(tree: Tree, node_id: int, score_source: str, how: str) -> float:
+    """The node's path score: `score_source` (prm, self_eval or prm_x_self_eval) over its root
+    path, aggregated by `how`; 0 when the PRM never scored the path.  Shared by the search and by
+    re-deciding a stored run (`search.redecide`)."""
+    prm_steps = tree.nodes[node_id].step_scores.get("prm", [])
+    if score_source != "self_eval" and not prm_steps:
+        return 0.0
+    if score_source == "prm":
+        return aggregate(prm_steps, how)
+    self_evals = [n.scores.get("self_eval", 0.0) for n in tree.path(node_id)[1:]]
+    if score_source == "self_eval":
+        return aggregate(self_evals, how)
+    return aggregate([a * b for a, b in zip(prm_steps, self_evals, strict=True)], how)
 
 
 def _finite_logprobs(options: Sequence[Proposal]) -> list[float]:

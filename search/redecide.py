@@ -5,7 +5,7 @@ scores on each solution, self-evaluations, ORM scores, visits and backed-up valu
 is the run's own: its solutions that were not pruned, as `runner.decide` saw them.  With the
 run's own aggregation and rule `redecide` returns the recorded answer (a test holds it to that
 for every strategy); with others it says which answer would have been chosen and whether it is
-right.  The weights mirror `runner.candidate_weight` and `SearchContext.path_value`.
+right.  The weights are the search's own (`runner.solution_weight`, `context.path_value`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 from search.answer import Candidate, choose
 from search.config import StrategyConfig
 from search.registry import get_strategy
-from search.scoring import AGGREGATIONS, aggregate
+from search.runner import solution_weight
+from search.scoring import AGGREGATIONS
 from search.tasks import TASKS
 from search.tree import Tree
 
@@ -50,43 +51,9 @@ def answer_methods(tree: Tree) -> tuple[str, ...]:
     return get_strategy((tree.meta or {}).get("strategy", "")).config_cls.ALLOWED_ANSWER_METHODS
 
 
-def path_value(tree: Tree, node_id: int, score_source: str, how: str) -> float:
-    """The node's path score: `score_source` (prm, self_eval or prm_x_self_eval) over its root path,
-    aggregated by `how`; 0 when the PRM never scored the path (as in `SearchContext.path_value`)."""
-    node = tree.nodes[node_id]
-    prm_steps = node.step_scores.get("prm", [])
-    if score_source != "self_eval" and not prm_steps:
-        return 0.0
-    if score_source == "prm":
-        return aggregate(prm_steps, how)
-    self_evals = [n.scores.get("self_eval", 0.0) for n in tree.path(node_id)[1:]]
-    if score_source == "self_eval":
-        return aggregate(self_evals, how)
-    return aggregate([a * b for a, b in zip(prm_steps, self_evals, strict=True)], how)
-
-
 def uses_aggregation(config: StrategyConfig, method: str) -> bool:
     """Whether `method` ranks solutions by the aggregated path score under this config."""
     return method in ("argmax", "prm_vote") and config.ranks_with != "orm"
-
-
-def candidate_weight(tree: Tree, config: StrategyConfig, node_id: int, method: str, aggregation: str) -> float:
-    """The weight `method` ranks a solution by (unscored solutions weigh 0), as in `runner.candidate_weight`."""
-    node = tree.nodes[node_id]
-    if method == "majority":
-        return 1.0
-    if method == "most_visits":
-        return float(node.visits)
-    if method == "best_value":
-        if config.backs_up_by == "max":
-            return node.value_max if node.value_max is not None else 0.0
-        return node.q_mean
-    if config.ranks_with == "orm":
-        return node.scores.get("orm", 0.0)
-    try:
-        return path_value(tree, node_id, config.score_source, aggregation)
-    except (KeyError, ValueError):
-        return 0.0
 
 
 def redecide(tree: Tree, *, aggregation: str | None = None, method: str | None = None) -> Redecision:
@@ -105,7 +72,7 @@ def redecide(tree: Tree, *, aggregation: str | None = None, method: str | None =
         raise ValueError(f"{tree.meta.get('strategy')} has no answer rule {method!r}; it allows {allowed}")
     task = TASKS.get(tree.meta.get("task"))
     candidates = [
-        Candidate(n.id, n.answer, candidate_weight(tree, config, n.id, method, aggregation))
+        Candidate(n.id, n.answer, solution_weight(tree, config, n.id, method, aggregation))
         for n in tree.terminals()
         if not n.pruned
     ]

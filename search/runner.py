@@ -14,7 +14,7 @@ from typing import Any
 
 from search.answer import AnswerChoice, Candidate, choose
 from search.config import Budget, StrategyConfig
-from search.context import BudgetExhausted, Cancelled, SearchContext
+from search.context import BudgetExhausted, Cancelled, SearchContext, backed_up_value, path_value
 from search.events import Event, EventKind, EventSink
 from search.models import Models, render_prompt
 from search.registry import StrategySpec, get_strategy
@@ -188,17 +188,23 @@ def _cap_answer_pool(ctx: SearchContext) -> None:
 
 def candidate_weight(ctx: SearchContext, node_id: int, method: str) -> float:
     """The weight a method ranks a solution by; unscored solutions weigh 0."""
-    node = ctx.node(node_id)
+    return solution_weight(ctx.tree, ctx.config, node_id, method, ctx.config.aggregation)
+
+
+def solution_weight(tree: Tree, config: StrategyConfig, node_id: int, method: str, aggregation: str) -> float:
+    """The weight `method` ranks the solution `node_id` by under `config`, its path aggregated by
+    `aggregation`; unscored solutions weigh 0.  Shared by the search and by re-deciding a stored run."""
+    node = tree.nodes[node_id]
     if method == "majority":
         return 1.0
     if method == "most_visits":
         return float(node.visits)
     if method == "best_value":
-        return ctx.q_value(node_id)
-    if ctx.config.ranks_with == "orm":
+        return backed_up_value(node, config.backs_up_by)
+    if config.ranks_with == "orm":
         return node.scores.get("orm", 0.0)
     try:
-        return ctx.path_value(node_id, ctx.config.aggregation)
+        return path_value(tree, node_id, config.score_source, aggregation)
     except (KeyError, ValueError):
         return 0.0
 
