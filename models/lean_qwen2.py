@@ -102,6 +102,11 @@ class LeanQwen2:
         self.kv_heads = config.num_key_value_heads
         self.groups = self.heads // self.kv_heads
         self.config = config
+        dim = self.layers[0].head_dim if self.layers else 0
+        half = dim // 2
+        device = self.embed.device
+        self.order = torch.cat([torch.arange(half, dim), torch.arange(half)]).to(device)
+        self.signs = torch.cat([-torch.ones(dim - half), torch.ones(half)]).to(device=device, dtype=self.embed.dtype)
 
     def __call__(
         self,
@@ -123,6 +128,7 @@ class LeanQwen2:
             position_ids = (torch.arange(q_len, device=hidden.device) + cache.get_seq_length()).unsqueeze(0)
         mask = self._mask(attention_mask, cache, hidden)
         cos, sin = self._rotary(hidden, position_ids)
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # apply_rotary_pos_emb's unsqueeze, once for all layers
         for index, layer in enumerate(self.layers):
             hidden = layer(self, hidden, cos, sin, mask, cache, index)
         hidden = _rms_norm(hidden, self.norm, self.eps)
@@ -135,6 +141,7 @@ class LeanQwen2:
 
         return not (
             self.model.training
+            or self.order.device != self.embed.device
             or torch_module._global_forward_hooks
             or torch_module._global_forward_pre_hooks
             or any(m._forward_hooks or m._forward_pre_hooks for m in self._modules)
@@ -186,17 +193,18 @@ def _all(tensor: torch.Tensor) -> bool:
 
 
 def _rms_norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """Qwen2RMSNorm.forward."""
+    """Qwen2RMSNorm.forward (its casts skipped where they are no-ops: float32 in and out)."""
     dtype = hidden.dtype
-    hidden = hidden.to(torch.float32)
+    if dtype is not torch.float32:
+        hidden = hidden.to(torch.float32)
     variance = hidden.pow(2).mean(-1, keepdim=True)
     hidden = hidden * torch.rsqrt(variance + eps)
-    return weight * hidden.to(dtype)
+    return weight * (hidden if dtype is torch.float32 else hidden.to(dtype))
 
 
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+def _rotate_half(x: torch.Tensor, order: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """modeling_qwen2.rotate_half, `cat((-x2, x1))`, as one gather and one multiplication by +-1 (exact)."""
+    return x.index_select(-1, order) * signs
 
 
 class _Layer:
@@ -237,10 +245,9 @@ class _Layer:
         query = F.linear(x, self.q_w, self.q_b).view(shape).transpose(1, 2)
         key = F.linear(x, self.k_w, self.k_b).view(shape).transpose(1, 2)
         value = F.linear(x, self.v_w, self.v_b).view(shape).transpose(1, 2)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
-        query = (query * cos) + (_rotate_half(query) * sin)
-        key = (key * cos) + (_rotate_half(key) * sin)
-        key, value = cache.update(key, value, index)
+        query = (query * cos) + (_rotate_half(query, lean.order, lean.signs) * sin)
+        key = (key * cos) + (_rotate_half(key, lean.order, lean.signs) * sin)
+        key, value = _append(cache, index, key, value)
         q_len = query.shape[2]
         extra: dict[str, Any] = {}
         if lean.groups > 1:
@@ -262,6 +269,49 @@ class _Layer:
         out = out.reshape(out.shape[0], -1, q_len, value.shape[-1]).transpose(1, 2).contiguous()
         out = out.reshape(*input_shape, -1).contiguous()
         return F.linear(out, self.o_w, self.o_b)
+
+
+#: Spare positions a grown cache layer keeps after its tokens (decode steps then write in place).
+SPARE = 32
+
+
+def _append(cache: Any, index: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`cache.update(key, value, index)` for a DynamicCache layer, without re-copying the layer every step.
+
+    DynamicLayer.update concatenates (copies the whole layer) on every call.  Here the layer's
+    `keys`/`values` become views of the first positions of a buffer with `SPARE` free positions
+    after them, and the next call writes into that space: the same values at the same positions,
+    so attention reads the same numbers.  Anything that replaced the layer's tensors since (crop,
+    repeat, transformers' own update) is seen by comparing storage and shape, and is copied into a
+    fresh buffer first.  A layer's first fill goes through transformers' own `update`.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    layer = layers[index] if layers is not None and index < len(layers) else None
+    if type(layer) is not DynamicLayer or not layer.is_initialized or layer.keys.numel() == 0 or cache.offloading:
+        return cache.update(key, value, index)
+    old_k, old_v = layer.keys, layer.values
+    length, more = old_k.shape[-2], key.shape[-2]
+    buffers = getattr(layer, "_lean_buffers", None)
+    if buffers is None or not _prefix_view(old_k, buffers[0]) or not _prefix_view(old_v, buffers[1]) \
+            or length + more > buffers[0].shape[-2]:
+        capacity = length + more + SPARE
+        buffers = tuple(t.new_empty((*t.shape[:2], capacity, t.shape[-1])) for t in (old_k, old_v))
+        buffers[0][:, :, :length] = old_k
+        buffers[1][:, :, :length] = old_v
+        layer._lean_buffers = buffers
+    k_buf, v_buf = buffers
+    k_buf[:, :, length : length + more] = key
+    v_buf[:, :, length : length + more] = value
+    layer.keys, layer.values = k_buf[:, :, : length + more], v_buf[:, :, : length + more]
+    return layer.keys, layer.values
+
+
+def _prefix_view(tensor: torch.Tensor, buffer: torch.Tensor) -> bool:
+    """`tensor` is `buffer[:, :, :n]` for some n (same storage start, strides, batch, heads and width)."""
+    return (tensor.data_ptr() == buffer.data_ptr() and tensor.stride() == buffer.stride()
+            and tensor.shape[:2] == buffer.shape[:2] and tensor.shape[-1] == buffer.shape[-1])
 
 
 def _repeat_kv(hidden: torch.Tensor, groups: int) -> torch.Tensor:
