@@ -47,6 +47,7 @@ from search.models import Judgement, Proposal
 
 from .batching import TokenCounter, cached_block
 from .kv_cache import row_slice
+from .lean_qwen2 import lean_forward
 from .loading import LoadedModel, distinct_pair
 from .prompting import (
     ChatFormat,
@@ -123,6 +124,7 @@ class HFPolicy(LoadedModel):
         super().__init__(name, local, model.device, model.dtype, trust_remote_code, kv_reuse=kv_reuse,
                          kv_cache_entries=kv_cache_entries, kv_cache_bytes=kv_cache_bytes)
         self.model = model
+        self._forward = lean_forward(model)  # the model's forward, less per-call cost where supported
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"  # generation continues right after each prompt
         self.max_batch = max(1, int(max_batch))
@@ -282,7 +284,7 @@ class HFPolicy(LoadedModel):
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             positions = positions + 1
             with torch.inference_mode():
-                out = self.model(
+                out = self._forward(
                     input_ids=token[:, None],
                     attention_mask=mask,
                     position_ids=positions,
@@ -320,8 +322,8 @@ class HFPolicy(LoadedModel):
         block = cached_block(ids, found, self.tokenizer.pad_token_id, self.device)
         self.tokens.count_prefill(block.tokens_run, block.suffix.numel())
         with torch.inference_mode():
-            out = self.model(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
-                             past_key_values=block.cache, use_cache=True)
+            out = self._forward(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
+                               past_key_values=block.cache, use_cache=True)
         return out.logits[:, -1, :].float(), out.past_key_values, block.mask, [block.total - len(row) for row in ids]
 
     def _store(

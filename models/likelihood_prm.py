@@ -38,6 +38,7 @@ from search.models import StepScores
 
 from .batching import TokenCounter, cached_block, right_padded, score_in_batches, split_by_counts
 from .kv_cache import Entry, row_slice
+from .lean_qwen2 import lean_forward
 from .loading import LoadedModel, ModelLoadError
 from .prm_layouts import PRMLayout, prm_text
 
@@ -182,6 +183,7 @@ class LikelihoodPRM(LoadedModel):
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"{name}: PRM scoring needs a fast tokenizer (offset mapping); this one is slow.")
         self.model, self.tokenizer, self.layout, self.sep = model, tokenizer, layout, sep
+        self._forward = lean_forward(model)  # the model's forward, less per-call cost where supported
         self.kind = "likelihood"
         self.calibration = calibration(model)
         self.max_batch = max(1, int(max_batch))
@@ -212,7 +214,7 @@ class LikelihoodPRM(LoadedModel):
         rows = [b for b, (_, spans) in enumerate(items) for _ in spans]
         spans = [span for _, item_spans in items for span in item_spans]
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            logits = self._forward(input_ids=input_ids, attention_mask=mask).logits
             minima = step_min_logprobs(logits, input_ids, rows, spans, self.end_ids)
         return self._scores_from_minima(minima, [len(item_spans) for _, item_spans in items])
 
@@ -244,8 +246,8 @@ class LikelihoodPRM(LoadedModel):
             shifted += [(first - block.shift(r), last - block.shift(r)) for first, last in fresh]
         self.tokens.count_prefill(block.tokens_run, block.suffix.numel())
         with torch.inference_mode():
-            out = self.model(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
-                             past_key_values=block.cache, use_cache=True)
+            out = self._forward(input_ids=block.suffix, attention_mask=block.mask, position_ids=block.position_ids,
+                               past_key_values=block.cache, use_cache=True)
             fresh_minima = iter(step_min_logprobs(out.logits, block.suffix, rows, shifted, self.end_ids).tolist())
             minima: list[float] = []
             for r, ((ids, spans), (_, entry), start) in enumerate(zip(items, found, block.prefix, strict=True)):

@@ -11,10 +11,13 @@ from typing import Any
 
 import streamlit as st
 
-from models.bundle import PRMSpec, choice_device, choice_spec, default_model, describe, load_models
+from models.bundle import PRMSpec, choice_device, choice_orm_spec, choice_spec, default_model, describe, load_models
 from reasoning_viz.jobs import JobRegistry
 from search.models import Models
 from search.request import ModelChoice, ModelLoader
+
+#: An outcome reward model choice: (name or path, spec or None, server URL or None).
+OutcomeChoice = tuple[str | None, PRMSpec | None, str | None]
 
 
 @st.cache_resource(show_spinner=False)
@@ -47,11 +50,18 @@ def models_for(
     system_prompt: str | None = None,
     policy_url: str | None = None,
     prm_url: str | None = None,
+    orm: OutcomeChoice = (None, None, None),
 ) -> Models:
-    """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration."""
+    """Policy and PRM (None means the bundled nano model), loaded once per resolved configuration.
+
+    `orm`: the optional outcome reward model as (name or path, its spec (None: the PRM's), its
+    server URL (None: the PRM's)), as in `models.bundle.load_models`.
+    """
     policy = policy or default_model("policy")
     prm = prm or default_model("prm")
-    return _load_models(policy, prm, spec, device, trust_remote_code, chat_template, system_prompt, policy_url, prm_url)
+    return _load_models(
+        policy, prm, spec, device, trust_remote_code, chat_template, system_prompt, policy_url, prm_url, orm
+    )
 
 
 @st.cache_resource(show_spinner="Loading models…", max_entries=4)
@@ -65,6 +75,7 @@ def _load_models(
     system_prompt: str | None,
     policy_url: str | None,
     prm_url: str | None,
+    orm: OutcomeChoice,
 ) -> Models:
     return load_models(
         policy,
@@ -76,6 +87,9 @@ def _load_models(
         system_prompt=system_prompt,
         policy_url=policy_url,
         prm_url=prm_url,
+        orm=orm[0],
+        orm_spec=orm[1],
+        orm_url=orm[2],
     )
 
 
@@ -84,6 +98,7 @@ class CachedLoader:
 
     def check(self, choice: ModelChoice) -> None:
         choice_spec(choice)
+        choice_orm_spec(choice)
 
     def load(self, choice: ModelChoice) -> Models:
         return models_for(
@@ -96,6 +111,7 @@ class CachedLoader:
             choice.system_prompt,
             choice.policy_url,
             choice.prm_url,
+            (choice.orm, choice_orm_spec(choice), choice.orm_url),
         )
 
     def describe(self, models: Models) -> dict[str, dict[str, Any]]:

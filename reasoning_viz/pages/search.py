@@ -16,6 +16,7 @@ from reasoning_viz.inspector import chart_click, pick_node, render_answer, rende
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
+from reasoning_viz.orm_form import check_orm, orm_inputs
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.preset_form import MODEL_SOURCE, NO_PRESET, POLICY_PATH, PRM_PATH, PRM_RECIPE, apply_preset
 from reasoning_viz.runinfo import (
@@ -232,6 +233,7 @@ def model_inputs() -> dict:
         "trust_remote_code": st.checkbox(
             "Trust remote code", help="Run custom model code from the hub (off by default)."
         ),
+        **orm_inputs(server=False),
     }
 
 
@@ -247,6 +249,7 @@ def server_model_inputs() -> dict:
                                  value=os.environ.get("THOUGHTSCOPE_PRM_URL", "")) or None,
         "prm": st.text_input("PRM (local dir or hub id; the served name with a PRM URL)") or None,
         "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
+        **orm_inputs(server=True),
         "device": None,
         "trust_remote_code": False,
         "chat_template": "auto",
@@ -258,6 +261,7 @@ def run_request(form: dict) -> RunRequest:
     m = form["models"]
     if "policy_url" in m and not m["policy_url"]:
         raise ConfigError("Give the policy server's URL (e.g. http://127.0.0.1:8000), or choose another source.")
+    check_orm(m)
     return RunRequest(
         form["problem"],
         task=form["task"],
@@ -275,6 +279,9 @@ def run_request(form: dict) -> RunRequest:
             chat_template=m.get("chat_template", "auto"),
             policy_url=m.get("policy_url"),
             prm_url=m.get("prm_url"),
+            orm=m.get("orm"),
+            orm_preset=m.get("orm_preset"),
+            orm_url=m.get("orm_url"),
         ),
         recording=Recording(name=form["name"]),
     )
