@@ -22,6 +22,9 @@ from reasoning_viz.tree_view import TreeView
 from search.events import Event, EventKind
 from search.tree import Tree
 
+#: The most height (px) the tree chart takes on the page; a taller chart scrolls inside it.
+VIEW_HEIGHT = 820
+
 
 def render_tree(
     tree: Tree,
@@ -47,7 +50,10 @@ def render_tree(
     figure = tree_figure(
         tree, positions, selected=selected, highlight=highlight, paint=paint, view=view, orientation=orientation
     )
-    event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    # a tree taller than the window scrolls in its own box, so the inspector stays beside it
+    tall = (figure.layout.height or 0) > VIEW_HEIGHT
+    with st.container(height=VIEW_HEIGHT if tall else None, border=False):
+        event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
     return _clicked(tree, event)
 
 
