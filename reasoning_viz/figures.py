@@ -310,7 +310,9 @@ def _fill(paint: Paint, nodes: Sequence[Node], color: str | None) -> dict:
         "colorscale": paint.scale,
         "cmin": paint.cmin,
         "cmax": paint.cmax,
-        "colorbar": {"title": {"text": paint.title}, "thickness": 12},
+        # a fixed length at the top: a tall tree's chart must not stretch the bar over its height
+        "colorbar": {"title": {"text": paint.title}, "thickness": 12, "lenmode": "pixels", "len": 320,
+                     "yanchor": "top", "y": 1},
     }
 
 

@@ -19,7 +19,8 @@ def view_options(*, key: str, tree_key: str) -> tuple[ViewOptions, str]:
 
     key: prefix of the widget keys (one per page); tree_key: the shown run (folds are per run).
     """
-    find, pruned, chosen, depth, layout = st.columns([2.2, 1.3, 1.5, 1.2, 1.3], vertical_alignment="bottom")
+    find, depth, layout = st.columns([2.4, 1, 1.2], vertical_alignment="bottom")
+    pruned, chosen = st.columns(2)
     query = find.text_input(
         "Find in steps", key=f"{key}-find", placeholder="text in a step or answer",
         help="Rings every node whose step or answer contains this text (any case) and opens the folds that hide it.",
