@@ -52,7 +52,7 @@ def render_tree(
     )
     # a tree taller than the window scrolls in its own box, so the inspector stays beside it
     tall = (figure.layout.height or 0) > VIEW_HEIGHT
-    with st.container(height=VIEW_HEIGHT if tall else None, border=False):
+    with st.container(height=VIEW_HEIGHT if tall else "content", border=False):
         event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
     return _clicked(tree, event)
 
