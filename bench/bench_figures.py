@@ -10,7 +10,8 @@ import statistics
 import time
 
 from reasoning_viz.figures import tree_figure
-from reasoning_viz.layout import stable_layout, tidy_layout
+from reasoning_viz.layout import tidy_layout
+from reasoning_viz.tree_view import ViewOptions, tree_view
 from search import run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
 from search.models import Models
@@ -31,16 +32,16 @@ def timed(fn, repeats: int = 5) -> float:
 
 def main() -> None:
     models = Models(ScriptedPolicy(), ScriptedPRM())
-    print(f"{'nodes':>6} {'tidy ms':>8} {'stable ms':>10} {'figure ms':>10} {'json MB':>8}")
+    print(f"{'nodes':>6} {'tidy ms':>8} {'view ms':>8} {'figure ms':>10} {'json MB':>8}")
+    options = ViewOptions(hide_pruned=True, fold_depth=3, query="add")
     for n in (16, 64, 200, 500):
         tree = run_search(PROBLEM, task="arith", strategy="beam", models=models, config={"n": n, "beam_width": 4}).tree
         positions = tidy_layout(tree)
-        previous = {k: v for k, v in positions.items() if k < len(tree) * 0.9}
         tidy = timed(lambda t=tree: tidy_layout(t))
-        stable = timed(lambda t=tree, p=previous: stable_layout(t, p))
+        view = timed(lambda t=tree: tidy_layout(t, tree_view(t, options).visible))  # folds + filters + layout
         figure = timed(lambda t=tree, p=positions: tree_figure(t, p))
         size = len(tree_figure(tree, positions).to_json()) / 1e6
-        print(f"{len(tree):>6} {tidy:>8.1f} {stable:>10.1f} {figure:>10.1f} {size:>8.2f}")
+        print(f"{len(tree):>6} {tidy:>8.1f} {view:>8.1f} {figure:>10.1f} {size:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import plotly.graph_objects as go
 
+from reasoning_viz.layout import chart_frame
+from reasoning_viz.tree_view import TreeView, hidden_label
 from search.tree import Node, Tree
 
 COLORSCALE = "RdYlGn"
@@ -22,9 +24,13 @@ NO_SCORE = "#ffffff"
 PRUNED = "#9e9e9e"
 PRUNED_OPACITY = 0.35
 HIGHLIGHT = "#ff7f0e"
+#: Search matches get a magenta ring; a folded node a grey square around it and "+k hidden".
+MATCH = "#c2185b"
+FOLDED = "#616161"
 LEGEND = (
     "Colour: PRM score (white: not scored) · size: visits · ★ correct ✕ wrong ◆ unchecked · "
-    "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned"
+    "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned · "
+    "grey square, +k hidden: a folded subtree · magenta ring: a search match"
 )
 
 
@@ -136,18 +142,29 @@ def tree_figure(
     highlight: int | None = None,
     max_backtracks: int = 30,
     paint: Paint | None = None,
+    view: TreeView | None = None,
+    orientation: str = "auto",
 ) -> go.Figure:
     """The search tree: colour = `paint` (default: PRM score), size = visits, terminal symbols,
     paths and backtracks.
 
+    positions: a `layout.tidy_layout` (of the visible nodes, or of a replay's final tree); only
+    nodes both in it and in `tree` are drawn, but all of it sets the orientation and height.
     selected: the inspected node (thick black rim); highlight: the node the current narration
     is about (orange ring).  Clicking selects a point, but no node is ever faded for it.
     paint: what the colour shows (`reasoning_viz.colouring.paint`); nodes it has no value for
     are hollow, pruned nodes grey and faded whatever it shows.
+    view: folds and search (`tree_view.tree_view`): a node with hidden descendants gets a grey
+    square and "+k hidden", a search match a magenta ring.
+    orientation: "auto", "top-down" or "left-right" (`layout.chart_frame`); the figure's height
+    grows with the tree so that no two nodes overlap.
+    The node markers are always the last traces (clicks carry node ids in `customdata`).
     """
     if paint is None:
         paint = Paint("prm", "PRM score", dict(step_scores(tree)))
-    ids = sorted(n for n in tree.nodes if n in positions)
+    frame = chart_frame(dict(positions), orientation)  # a replay's frames share the final tree's frame
+    positions = {n: xy for n, xy in frame.positions.items() if n in tree.nodes}
+    ids = sorted(positions)
     live = [n for n in ids if not tree.nodes[n].pruned]
     pruned = [n for n in ids if tree.nodes[n].pruned]
     chosen = (tree.chosen or {}).get("node")
@@ -155,27 +172,21 @@ def tree_figure(
         _edge_trace(tree, positions, live, color="#8a8a8a", width=1),
         _edge_trace(tree, positions, pruned, color=PRUNED, width=1, dash="dot"),
         _edge_trace(tree, positions, [n for n in tree.current_path if n in positions], color="#1f77b4", width=3),
-        _edge_trace(tree, positions, _path_ids(tree, chosen), color="#111111", width=5),
+        _edge_trace(tree, positions, [n for n in _path_ids(tree, chosen) if n in positions], color="#111111", width=5),
     ]
     traces += _backtrack_traces(tree, positions, max_backtracks)
+    if view is not None:
+        traces += _view_traces(view, positions, frame.orientation, frame.max_marker)
     if highlight is not None and highlight in positions:
-        x, y = positions[highlight]
-        traces.append(
-            go.Scatter(
-                x=[x],
-                y=[y],
-                mode="markers",
-                hoverinfo="skip",
-                showlegend=False,
-                marker={"size": 26, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": HIGHLIGHT}},
-            )
-        )
+        traces.append(_ring([highlight], positions, size=frame.max_marker + 10, color=HIGHLIGHT))
     scores = step_scores(tree)
     unscored = [n for n in live if n not in paint.values]
     scored = [n for n in live if n in paint.values]
-    traces.append(_node_trace(tree, positions, pruned, selected, scores, paint, color=PRUNED, opacity=PRUNED_OPACITY))
-    traces.append(_node_trace(tree, positions, unscored, selected, scores, paint, color=NO_SCORE))
-    traces.append(_node_trace(tree, positions, scored, selected, scores, paint))
+    sizes = _marker_sizes(tree, frame.max_marker)
+    common = (tree, positions, selected, scores, paint, sizes)
+    traces.append(_node_trace(*common, pruned, color=PRUNED, opacity=PRUNED_OPACITY))
+    traces.append(_node_trace(*common, unscored, color=NO_SCORE))
+    traces.append(_node_trace(*common, scored))
     figure = go.Figure(traces)
     figure.update_layout(
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
@@ -186,18 +197,67 @@ def tree_figure(
         clickmode="event+select",
         dragmode="pan",
         showlegend=False,
-        height=560,
+        height=frame.height,
     )
     return figure
+
+
+def _marker_sizes(tree: Tree, biggest: float) -> dict[int, float]:
+    """Marker diameters (px): 9 + 3·sqrt(visits), scaled down so the busiest node is at most
+    `biggest` px (the room a neighbour leaves; `layout.chart_frame`)."""
+    base = min(9.0, biggest)
+    extra = {n.id: 3 * math.sqrt(n.visits) for n in tree}
+    top = max(extra.values(), default=0.0)
+    scale = min(1.0, (biggest - base) / top) if top > 0 else 1.0
+    return {node_id: base + value * scale for node_id, value in extra.items()}
+
+
+def _ring(ids: Sequence[int], positions: Mapping[int, tuple[float, float]], *, size: float, color: str,
+          symbol: str = "circle") -> go.Scatter:
+    return go.Scatter(
+        x=np.array([positions[n][0] for n in ids], dtype=float),
+        y=np.array([positions[n][1] for n in ids], dtype=float),
+        mode="markers",
+        hoverinfo="skip",
+        showlegend=False,
+        marker={"size": size, "symbol": symbol, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": color}},
+    )
+
+
+def _view_traces(
+    view: TreeView, positions: Mapping[int, tuple[float, float]], orientation: str, biggest: float
+) -> list[go.Scatter]:
+    """Grey squares and "+k hidden" beside nodes with hidden descendants; rings on search matches."""
+    traces = []
+    folded = [n for n in sorted(view.hidden_below) if n in positions]
+    if folded:
+        traces.append(_ring(folded, positions, size=biggest + 8, color=FOLDED, symbol="square"))
+        traces.append(
+            go.Scatter(
+                x=np.array([positions[n][0] for n in folded], dtype=float),
+                y=np.array([positions[n][1] for n in folded], dtype=float),
+                mode="text",
+                text=[hidden_label(view.hidden_below[n]) for n in folded],
+                textposition="middle right" if orientation == "left-right" else "bottom center",
+                textfont={"size": 10, "color": FOLDED},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    matches = [n for n in view.matches if n in positions]
+    if matches:
+        traces.append(_ring(matches, positions, size=biggest + 12, color=MATCH))
+    return traces
 
 
 def _node_trace(
     tree: Tree,
     positions: Mapping[int, tuple[float, float]],
-    ids: list[int],
     selected: int | None,
     scores: Mapping[int, float],
     paint: Paint,
+    sizes: Mapping[int, float],
+    ids: list[int],
     color: str | None = None,
     opacity: float = 1.0,
 ) -> go.Scatter:
@@ -214,7 +274,7 @@ def _node_trace(
         hovertext=np.array([hover_text(n, scores.get(n.id), _shown(paint, n.id)) for n in nodes], dtype=object),
         hoverinfo="text",
         marker={
-            "size": np.array([9 + 3 * math.sqrt(n.visits) for n in nodes], dtype=float),
+            "size": np.array([sizes[n.id] for n in nodes], dtype=float),
             "symbol": np.array([_marker_symbol(n) for n in nodes], dtype=object),
             **fill,
             "opacity": opacity,
@@ -250,7 +310,9 @@ def _fill(paint: Paint, nodes: Sequence[Node], color: str | None) -> dict:
         "colorscale": paint.scale,
         "cmin": paint.cmin,
         "cmax": paint.cmax,
-        "colorbar": {"title": {"text": paint.title}, "thickness": 12},
+        # a fixed length at the top: a tall tree's chart must not stretch the bar over its height
+        "colorbar": {"title": {"text": paint.title}, "thickness": 12, "lenmode": "pixels", "len": 320,
+                     "yanchor": "top", "y": 1},
     }
 
 

@@ -18,8 +18,12 @@ from reasoning_viz.narration import narrate
 from reasoning_viz.panels import checker_line
 from reasoning_viz.playback import event_number
 from reasoning_viz.text import safe_markdown
+from reasoning_viz.tree_view import TreeView
 from search.events import Event, EventKind
 from search.tree import Tree
+
+#: The most height (px) the tree chart takes on the page; a taller chart scrolls inside it.
+VIEW_HEIGHT = 820
 
 
 def render_tree(
@@ -30,17 +34,26 @@ def render_tree(
     selected: int | None = None,
     highlight: int | None = None,
     paint: Paint | None = None,
+    view: TreeView | None = None,
+    orientation: str = "auto",
 ) -> int | None:
     """Draw the tree; return the node id the user clicked (None when nothing was clicked).
 
     `selected`: the inspected node (a thick rim), `highlight`: the node the narration is about,
-    `paint`: what the colour shows (`panels.colour_by`; default the PRM score).
+    `paint`: what the colour shows (`panels.colour_by`; default the PRM score), `view`: folds and
+    search matches (`tree_view`; `positions` then holds the visible nodes only), `orientation`:
+    see `layout.chart_frame`.  Clicks are read as node ids, never positions.
     Resolve the inspected node with `chart_click` BEFORE drawing: drawing the rim changes the
     figure, which makes the chart a new widget with an empty selection, so a click read only
     after drawing a stale rim was lost on the next rerun (every second click was ignored).
     """
-    figure = tree_figure(tree, positions, selected=selected, highlight=highlight, paint=paint)
-    event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
+    figure = tree_figure(
+        tree, positions, selected=selected, highlight=highlight, paint=paint, view=view, orientation=orientation
+    )
+    # a tree taller than the window scrolls in its own box, so the inspector stays beside it
+    tall = (figure.layout.height or 0) > VIEW_HEIGHT
+    with st.container(height=VIEW_HEIGHT if tall else "content", border=False):
+        event = st.plotly_chart(figure, key=key, on_select="rerun", selection_mode="points", width="stretch")
     return _clicked(tree, event)
 
 

@@ -15,6 +15,8 @@ from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import slider_position
 from reasoning_viz.share import moment_link
+from reasoning_viz.tree_view import tree_view
+from reasoning_viz.view_panel import fold_button, view_caption, view_options
 from search.tasks import TASKS
 
 #: Replay rates in events per second.
@@ -179,6 +181,10 @@ def frame(run_id: int, store_key: str) -> None:
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"replay-pick-{run_id}")
     with left:
         painted = colour_by(tree, events[:k], key="colour-by")
+        options, orientation = view_options(key="replay-view", tree_key=f"run-{run_id}")
+        view = tree_view(tree, options)
+        if options.hides:  # the final tree's layout would leave gaps where nodes are hidden
+            positions = tidy_layout(tree, view.visible)
         render_tree(
             tree,
             positions,
@@ -186,12 +192,16 @@ def frame(run_id: int, store_key: str) -> None:
             selected=node_id,
             highlight=narrated_node(events[k - 1]) if k else None,
             paint=painted,
+            view=view,
+            orientation=orientation,
         )
+        view_caption(view, options, key="replay-view", tree_key=f"run-{run_id}")
         tree_legend(painted)
         render_answer(tree)
         truth_summary(tree)
         redecide_panel(tree, key=f"replay-redecide-{run_id}")
     with right:
+        fold_button(tree, view, options, node_id, key="replay-view", tree_key=f"run-{run_id}")
         render_inspector(tree, node_id, events[:k])
 
 

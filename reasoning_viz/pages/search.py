@@ -28,6 +28,8 @@ from reasoning_viz.runinfo import (
     run_status,
 )
 from reasoning_viz.share import moment_link
+from reasoning_viz.tree_view import tree_view
+from reasoning_viz.view_panel import fold_button, view_caption, view_options
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
 from search.presets import PRESETS
 from search.request import ModelChoice, Recording, RunRequest, launch
@@ -387,14 +389,14 @@ def _stored_run(run_id: int) -> Job | None:
     return job
 
 
-def _layout(job: Job, tree):
-    """The layout a fresh load of this tree shows (Reingold-Tilford of the whole tree), computed
-    once per new event count; never an incremental layout, which drifted into overlaps."""
+def _layout(job: Job, tree, visible: frozenset[int]):
+    """The layout a fresh load of this tree shows (Reingold-Tilford of its visible nodes), computed
+    once per new event count and view; never an incremental layout, which drifted into overlaps."""
     cache = st.session_state.setdefault("layouts", {})
-    key = (job.id, tree.events_applied)
+    key = (job.id, tree.events_applied, visible)
     if key not in cache:
         cache.clear()
-        cache[key] = tidy_layout(tree)
+        cache[key] = tidy_layout(tree, visible)
     return cache[key]
 
 
@@ -410,7 +412,6 @@ def live_view(job: Job) -> None:
         if job.running:
             st.info("Loading the models and starting the search…")
         return
-    positions = _layout(job, tree)
     left, right = st.columns([3, 2])
     clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
     with right:
@@ -418,12 +419,19 @@ def live_view(job: Job) -> None:
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
     with left:
         painted = colour_by(tree, events, key="colour-by")
-        render_tree(tree, positions, key=f"tree-{job.id}", selected=node_id, paint=painted)
+        options, orientation = view_options(key="view", tree_key=job.id)
+        view = tree_view(tree, options)
+        positions = _layout(job, tree, view.visible)
+        render_tree(
+            tree, positions, key=f"tree-{job.id}", selected=node_id, paint=painted, view=view, orientation=orientation
+        )
+        view_caption(view, options, key="view", tree_key=job.id)
         tree_legend(painted)
         render_answer(tree)
         truth_summary(tree)
         redecide_panel(tree, key=f"redecide-{job.id}")
     with right:
+        fold_button(tree, view, options, node_id, key="view", tree_key=job.id)
         render_inspector(tree, node_id, events)
 
 
