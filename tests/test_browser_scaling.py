@@ -63,12 +63,12 @@ def test_a_click_on_a_point_lists_its_runs_and_a_wrong_one_opens_in_replay(page,
     wrong = [i for i in greedy["run_ids"] if not saved["correct"][i]]
     assert greedy["spec"] == "greedy" and wrong, "the scripted greedy policy slips on some held-out problems"
     page.goto(f"{server}/scaling?sweep={sweep_id}", timeout=180_000)
-    page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for(timeout=180_000)
+    page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for(timeout=300_000)
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2  # one line per strategy
     assert metric(page, "status") == "finished"
     click_marker(page, trace=0, index=0)  # greedy's only point
     heading = page.get_by_role("heading", name=re.compile(r"greedy @ 1: \d right, \d wrong"))
-    heading.wait_for()
+    heading.wait_for(timeout=120_000)
     assert f"{len(wrong)} wrong" in heading.inner_text()
     run_links = page.locator('[data-testid="stPageLink"] a').filter(has_text=re.compile(r"run \d+ · problem"))
     run_links.first.wait_for()
