@@ -80,7 +80,8 @@ def test_a_click_on_a_point_lists_its_runs_and_a_wrong_one_opens_in_replay(page,
     shot(page, "scaling-point-runs")
     run_links.first.click()  # the first wrong answer, one click away
     page.wait_for_url(re.compile(rf"/replay\?run={wrong[0]}\b"))
-    page.get_by_text(re.compile(rf"#{wrong[0]} · sweep {sweep_id} · greedy @ 1")).first.wait_for()
+    picked = page.locator('[data-testid="stSelectbox"]').filter(has_text=f"#{wrong[0]} · sweep {sweep_id} · greedy @ 1")
+    picked.first.wait_for(timeout=120_000)  # Replay's run picker shows the run the link named
 
 
 def test_a_sweep_started_from_the_page_shows_progress_and_stops(page, server) -> None:  # noqa: F811
