@@ -24,6 +24,7 @@ PAGES = [
     st.Page("reasoning_viz/pages/replay.py", title="Replay", icon="⏯", url_path="replay"),
     st.Page("reasoning_viz/pages/runs.py", title="Runs", icon="🗂", url_path="runs"),
     st.Page("reasoning_viz/pages/compare.py", title="Compare", icon="⚖", url_path="compare"),
+    st.Page("reasoning_viz/pages/scaling.py", title="Scaling", icon="📈", url_path="scaling"),
     st.Page("reasoning_viz/pages/home.py", title="About", icon="🌳", url_path="about"),
 ]
 st.sidebar.caption(f"Models run on: {pick_device(None)}")

@@ -226,12 +226,9 @@ def plot_sweep(points: Sequence[dict[str, Any]], out: Path, title: str) -> None:
     import plotly.graph_objects as go
 
     from nano.report import save_png
+    from search.evaluate import sweep_series
 
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for p in points:
-        xs, ys = series.setdefault(p["spec"], ([], []))
-        xs.append(max(1.0, p["mean_tokens"]))
-        ys.append(p["accuracy"])
+    series = sweep_series(points)
     fig = go.Figure([go.Scatter(x=xs, y=ys, mode="lines+markers", name=name) for name, (xs, ys) in series.items()])
     fig.update_layout(title=title, xaxis_title="mean generated tokens per problem (log)", yaxis_title="accuracy",
                       xaxis_type="log", template="plotly_white")

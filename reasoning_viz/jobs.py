@@ -32,6 +32,8 @@ class Job:
     run_id: int | None = None
     #: The sink recording this job, whose run id appears once the first event is stored.
     recorder: Any = None
+    #: What a non-search job reports while it runs (a sweep's `SweepProgress`); None for searches.
+    progress: Any = None
     started: float = field(default_factory=time.monotonic)
     thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -82,13 +84,15 @@ class JobRegistry:
         *,
         recorder: EventSink | None = None,
         on_done: Callable[[Job], Any] | None = None,
+        progress: Any = None,
     ) -> Job:
         """Start `search(sinks, stop)` in a daemon thread and return its job at once.
 
         `search` feeds its events to `sinks` (the job's list); `recorder` is the sink that saves
         the run, which `search` already feeds (a `LaunchedRun` does): the job only reads its run id.
+        `progress` is kept on the job for pages to read (a sweep's progress; see `sweep_job`).
         """
-        job = Job(id=f"job-{next(self._ids)}", label=label, recorder=recorder)
+        job = Job(id=f"job-{next(self._ids)}", label=label, recorder=recorder, progress=progress)
 
         def target() -> None:
             try:

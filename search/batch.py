@@ -15,6 +15,7 @@ import csv
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,14 +92,17 @@ def run_rows(
     run_one: Callable[[int, T], dict[str, Any]],
     failed_row: Callable[[int, T, str], dict[str, Any]],
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """`run_one(i, item)` for each item; an exception inside one becomes `failed_row(i, item, error)`.
 
     KeyboardInterrupt is not caught: it ends the batch, and `on_row` (e.g. `RowsFile.add`) has
-    already saved every finished row.
+    already saved every finished row.  Once `stop` is set no further item starts (the app's Stop).
     """
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(items):
+        if stop is not None and stop.is_set():
+            break
         try:
             row = run_one(index, item)
         except Exception as exc:  # noqa: BLE001 - one problem's failure is recorded in its row

@@ -11,16 +11,17 @@ Where the problems come from (held-out generators, JSONL, Game of 24) is the cal
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from search.batch import run_rows
 from search.config import Budget
 from search.models import Models
 from search.registry import get_strategy
-from search.request import LoadedModels, RunRequest, launch
+from search.request import LoadedModels, Recording, RunRequest, RunStore, launch
 from search.tasks.base import Problem
 
 DEFAULT_SWEEP = ("greedy", "self_consistency", "best_of_n:answer_method=prm_vote", "best_of_n", "beam", "mcts")
@@ -47,6 +48,20 @@ class EvalSummary:
         return dict(self.__dict__)
 
 
+@dataclass(frozen=True)
+class EvalRecording:
+    """Save each problem's search as a run (the app's sweeps; the CLI's `eval` and `sweep` save none).
+
+    `open_store()` returns the run store (`search.request.RunStore`, e.g. `storage.Store`; None:
+    unsaved), called once per problem as `launch` does; `name` starts each run's name (the problem's
+    number follows); `models_info` is what each run record says about the models (name, path, hash).
+    """
+
+    open_store: Callable[[], RunStore | None]
+    name: str = "eval"
+    models_info: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+
 def run_eval(
     problems: Sequence[Problem],
     strategy: str,
@@ -55,6 +70,8 @@ def run_eval(
     seed: int = 0,
     on_problem: Callable[[dict[str, Any]], None] | None = None,
     budget: Budget | None = None,
+    record: EvalRecording | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[EvalSummary, list[dict[str, Any]]]:
     """Run `strategy` on each problem; returns the summary and one row per problem.
 
@@ -64,17 +81,23 @@ def run_eval(
     `budget` caps every problem's search alike (e.g. `max_tokens` = what best-of-16 spends), so
     strategies whose knobs do not map to tokens, such as MCTS's simulations, can be compared at
     equal generated tokens; a capped search answers from the tree it has.
+
+    `record` saves each search as a run; each row then also holds its `run_id` (None when the
+    store gave none).  `stop` cancels the search in flight (its row says ``cancelled``) and starts
+    no further problem, so the rows cover only the problems reached.
     """
     get_strategy(strategy).make_config(dict(knobs or {}))  # a bad knob fails once, before any problem
-    loader = LoadedModels(models)
+    loader = LoadedModels(models, record.models_info if record else {})
 
     def one(i: int, problem: Problem) -> dict[str, Any]:
         started = time.monotonic()
+        saving = Recording(enabled=True, name=_run_name(record.name, i)) if record else Recording(False)
         request = RunRequest(problem.text, task=problem.task, strategy=strategy, knobs=dict(knobs or {}),
-                             reference=problem.answer, budget=budget or Budget(), seed=seed + i)
-        result = launch(request, loader=loader).run()
+                             reference=problem.answer, budget=budget or Budget(), seed=seed + i, recording=saving)
+        launched = launch(request, loader=loader, open_store=record.open_store if record else None)
+        result = launched.run(stop=stop)
         spent = result.spend or {}
-        return {
+        row = {
             "index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
             "answer": result.answer, "correct": bool(result.correct),
             "found": any(node.correct for node in result.tree.terminals()), "status": result.status,
@@ -82,14 +105,24 @@ def run_eval(
             "model_calls": spent.get("model_calls", 0), "nodes": spent.get("nodes", 0),
             "seconds": round(time.monotonic() - started, 3), "error": result.error,
         }
+        if record:
+            row["run_id"] = getattr(launched.recorder, "run_id", None)
+        return row
 
     def failed(i: int, problem: Problem, error: str) -> dict[str, Any]:
-        return {"index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
-                "answer": None, "correct": False, "found": False, "status": "failed", "tokens_generated": 0,
-                "prm_tokens": 0, "model_calls": 0, "nodes": 0, "seconds": 0.0, "error": error}
+        row = {"index": i, "task": problem.task, "problem": problem.text, "reference": problem.answer,
+               "answer": None, "correct": False, "found": False, "status": "failed", "tokens_generated": 0,
+               "prm_tokens": 0, "model_calls": 0, "nodes": 0, "seconds": 0.0, "error": error}
+        return {**row, "run_id": None} if record else row
 
-    rows = run_rows(problems, one, failed, on_problem)
+    rows = run_rows(problems, one, failed, on_problem, stop)
     return summarize(strategy, knobs or {}, rows), rows
+
+
+def _run_name(prefix: str, index: int) -> str:
+    """``<prefix> · problem <index + 1>``, the prefix shortened so the name fits a run's 200 characters."""
+    tail = f" · problem {index + 1}"
+    return (prefix if len(prefix) + len(tail) <= 200 else prefix[: 199 - len(tail)] + "…") + tail
 
 
 def summarize(strategy: str, knobs: Mapping[str, Any], rows: Sequence[dict[str, Any]]) -> EvalSummary:
@@ -115,6 +148,31 @@ def size_knobs(strategy: str, size: int) -> dict[str, Any]:
     return scale(size) if scale else {}
 
 
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point a sweep will measure: the spec as written, its strategy, the size and the knobs."""
+
+    spec: str
+    strategy: str
+    size: int
+    knobs: dict[str, Any]
+
+
+def sweep_plan(specs: Sequence[str], sizes: Sequence[int]) -> list[SweepPoint]:
+    """Every point of a sweep in run order: each spec at each size (a strategy without a scale,
+    e.g. greedy, once at size 1).  Every spec is parsed and checked at every size here, so a bad
+    spec or an impossible size raises ConfigError before any search."""
+    plan = []
+    for spec in specs:
+        name, extra = parse_spec(spec)
+        scales = get_strategy(name).scale is not None
+        for size in sizes if scales else sizes[:1]:
+            knobs = {**size_knobs(name, size), **extra}
+            get_strategy(name).make_config(knobs)
+            plan.append(SweepPoint(spec, name, size if scales else 1, knobs))
+    return plan
+
+
 def run_sweep(
     problems: Sequence[Problem],
     specs: Sequence[str],
@@ -123,30 +181,44 @@ def run_sweep(
     seed: int = 0,
     on_point: Callable[[EvalSummary], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    on_problem: Callable[[dict[str, Any]], None] | None = None,
+    record: EvalRecording | None = None,
+    stop: threading.Event | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy and cost of each strategy spec at each size (a strategy without a scale, e.g. greedy: once).
 
-    Each point is the spec, its `size` and the `EvalSummary` fields; `on_row` sees each point.
-    Every spec is parsed and checked at every size before the first point runs; a failure inside
-    one problem is recorded in that problem's row (`run_eval`) and counted in the point's `errors`.
+    Each point is the spec, its `size` and the `EvalSummary` fields; `on_row` sees each point,
+    `on_problem` each problem's row (`run_eval`).  Every spec is parsed and checked at every size
+    before the first point runs (`sweep_plan`); a failure inside one problem is recorded in that
+    problem's row and counted in the point's `errors`.  With `record`, every search is saved as a
+    run and each point also lists its `run_ids` (one per problem, in problem order).  Once `stop`
+    is set the point in flight is dropped (it did not cover every problem) and no further starts:
+    the points returned are the finished ones.
     """
-    for spec in specs:  # bad specs fail before any search
-        name, extra = parse_spec(spec)
-        scales = get_strategy(name).scale is not None
-        for size in sizes if scales else sizes[:1]:
-            get_strategy(name).make_config({**size_knobs(name, size), **extra})
+    plan = sweep_plan(specs, sizes)  # bad specs fail before any search
     points = []
-    for spec in specs:
-        name, extra = parse_spec(spec)
-        scales = get_strategy(name).scale is not None
-        for size in sizes if scales else sizes[:1]:
-            knobs = {**size_knobs(name, size), **extra}
-            summary, _ = run_eval(problems, name, models, knobs, seed)
-            points.append({"spec": spec, "size": size if scales else 1, **summary.as_row()})
-            if on_row:
-                on_row(points[-1])
-            if on_point:
-                on_point(summary)
+    for item in plan:
+        saving = replace(record, name=f"{record.name} · {item.spec} @ {item.size}") if record else None
+        summary, rows = run_eval(problems, item.strategy, models, item.knobs, seed, on_problem=on_problem,
+                                 record=saving, stop=stop)
+        if stop is not None and stop.is_set():
+            break
+        points.append({"spec": item.spec, "size": item.size, **summary.as_row()})
+        if record:
+            points[-1]["run_ids"] = [row["run_id"] for row in rows]
+        if on_row:
+            on_row(points[-1])
+        if on_point:
+            on_point(summary)
     return points
 
 
+def sweep_series(points: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    """The sweep plot's lines: spec -> (mean generated tokens per problem, floored at 1 for a log
+    axis; accuracy), in point order.  Shared by the CLI's figure and the app's Scaling page."""
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for p in points:
+        xs, ys = series.setdefault(p["spec"], ([], []))
+        xs.append(max(1.0, p["mean_tokens"]))
+        ys.append(p["accuracy"])
+    return series

@@ -315,6 +315,29 @@ class RunDatabase:
         )
 
     @_db_errors
+    def get_sweep(self, sweep_id: int) -> dict[str, Any]:
+        """One sweep as {id, created, name, meta, runs}; StorageError when there is none."""
+        runs = select(func.count(Run.id)).where(Run.sweep_id == Sweep.id).scalar_subquery()
+        stmt = select(Sweep.id, Sweep.created, Sweep.name, Sweep.meta, runs.label("runs")).where(
+            Sweep.id == sweep_id
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+        if row is None:
+            raise StorageError(f"no sweep {sweep_id} in {self.where}.")
+        return row._asdict()
+
+    @_db_errors
+    def update_sweep(self, sweep_id: int, meta: Mapping[str, Any]) -> None:
+        """Replace a sweep's `meta` (its settings, status and points so far); StorageError when missing."""
+
+        def work(conn: Connection) -> None:
+            if not conn.execute(update(Sweep).where(Sweep.id == sweep_id).values(meta=dict(meta))).rowcount:
+                raise StorageError(f"no sweep {sweep_id} in {self.where}.")
+
+        write(self.engine, work)
+
+    @_db_errors
     def list_sweeps(self) -> list[dict[str, Any]]:
         runs = select(func.count(Run.id)).where(Run.sweep_id == Sweep.id).scalar_subquery()
         stmt = select(Sweep.id, Sweep.created, Sweep.name, Sweep.meta, runs.label("runs")).order_by(
