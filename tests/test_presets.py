@@ -75,6 +75,21 @@ def test_presets_command_and_help_list_every_preset() -> None:
         assert name in listing.output and preset.strategy in listing.output
 
 
+def test_presets_listing_is_readable_at_80_columns() -> None:
+    """One block per preset: nothing cut ('…'), no line over 80, every knob and model path whole."""
+    listing = RUNNER.invoke(app, ["presets"], env={"COLUMNS": "80"})
+    assert listing.exit_code == 0, listing.output
+    lines = listing.output.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in listing.output
+    words = set(listing.output.split())
+    for name, preset in PRESETS.items():
+        assert f"{name}  {preset.task} · {preset.strategy}" in lines
+        assert {f"{k}={v}" for k, v in preset.knobs.items()} <= words, name
+        assert {preset.policy, preset.prm} - {None} <= words, name
+        summary = " ".join(" ".join(lines).split())
+        assert preset.summary in summary, name
+
+
 def test_run_with_a_preset_uses_its_strategy_and_models(tmp_path: Path) -> None:
     events = tmp_path / "events.json"
     args = ["run", "Use 2 3 4 to make 10.", "--preset", "game24-tot", *SMALL_TOT, "--device", "cpu",
