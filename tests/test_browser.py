@@ -78,6 +78,19 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixture
         log.close()
 
 
+def wait_ready(chromium, url: str, timeout_s: float = 300) -> None:
+    """Open the app once and wait until its Search page can start a search: the first page of a
+    fresh server imports the app and warms the models, which on a loaded machine outlasts a test's
+    own timeouts (a condition, waited for once, instead of a fixed sleep)."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url, timeout=timeout_s * 1000)
+        page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=timeout_s * 1000)
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def server(shared_app_server: AppURL) -> AppURL:
     """The app server every browser test module uses: one per test session (tests/conftest.py
