@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.padding import Padding
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -231,14 +232,18 @@ def strategies() -> None:
 
 def presets() -> None:
     """List the named settings (`--preset` of run and eval, the app's Preset menu): task, strategy, knobs, models."""
-    table = Table(title="presets (options given beside --preset win)", title_justify="left")
-    for column in ("preset", "task", "strategy", "knobs", "models", "what it is"):
-        table.add_column(column)
+    console.print("[bold]presets[/bold] (options given beside --preset win)")
     for name, spec in PRESETS.items():
-        knobs = " ".join(f"{k}={v}" for k, v in spec.knobs.items())
-        models = f"policy {spec.policy or 'nano'}; prm {spec.prm or 'nano'} ({spec.prm_preset})"
-        table.add_row(name, spec.task, spec.strategy, knobs, models, spec.summary)
-    console.print(table)
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="dim")
+        block.add_column(overflow="fold")
+        block.add_row("", spec.summary)
+        block.add_row("knobs", " ".join(f"{k}={v}" for k, v in spec.knobs.items()) or "(the strategy's defaults)")
+        block.add_row("policy", spec.policy or "the bundled nano policy")
+        block.add_row("prm", f"{spec.prm or 'the bundled nano PRM'} (read as {spec.prm_preset})")
+        console.print()
+        console.print(Text.assemble((name, "bold"), f"  {spec.task} · {spec.strategy}"))
+        console.print(Padding(block, (0, 0, 0, 2)))
 
 
 def docs(

@@ -4,26 +4,65 @@ Pure: returns session-state values by widget key, so the page applies them in on
 tests read them without a browser.  The budget, seed and known answer are left as the user set
 them; every knob of the preset's strategy is filled (the preset's value or the default), so no
 value from an earlier choice lingers.
+
+Models: a preset keeps the user's model source.  A user on the bundled nano pack stays on it,
+with the bundled set the preset needs (the countdown presets: the countdown policy and value
+model); a user with their own models keeps them; only a preset whose models are not bundled
+switches the source to "Hugging Face".  Each case says what it did in a note (`PRESET_NOTE`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any, NamedTuple
 
 from reasoning_viz.runinfo import form_state
 from search.preset_examples import example_for
-from search.presets import get_preset
+from search.presets import REPO, Preset, get_preset
 from search.registry import get_strategy
 
 #: Sidebar widget keys of the model inputs (reasoning_viz/pages/search.py `model_inputs`).
 MODEL_SOURCE, POLICY_PATH, PRM_PATH, PRM_RECIPE = "model-source", "model-policy", "model-prm", "model-prm-recipe"
+BUNDLED_SET = "model-bundled"
 BUNDLED, LOCAL = "Bundled nano pack", "Hugging Face"
 NO_PRESET = "(none)"
+#: Session-state key of the sentence saying what the last chosen preset did to the Models section.
+PRESET_NOTE = "preset-note"
 
 
-def preset_form_state(name: str) -> dict[str, Any]:
-    """Widget key -> value that show preset `name` in the sidebar (ConfigError for an unknown name)."""
+class BundledModels(NamedTuple):
+    """One set of bundled nano weights: paths relative to the repository (None: models/nano/<role>)."""
+
+    policy: str | None
+    prm: str | None
+    prm_preset: str
+
+    def choice(self) -> dict[str, Any]:
+        """The Models section's values for this set (absolute paths, as a loader takes them)."""
+        return {"policy": self.policy and str(REPO / self.policy), "prm": self.prm and str(REPO / self.prm),
+                "preset": self.prm_preset}
+
+
+#: The bundled sets the "Bundled nano pack" source offers, by the label the sidebar shows.
+BUNDLED_MODELS: dict[str, BundledModels] = {
+    "arith: nano policy + PRM": BundledModels(None, None, "nano"),
+    "countdown: countdown policy + value model": BundledModels(
+        "models/nano/countdown_policy", "models/nano/value", "nano-value"),
+}
+
+
+def bundled_label(preset: Preset) -> str | None:
+    """The BUNDLED_MODELS label of the preset's models, or None when they are not bundled."""
+    wanted = BundledModels(preset.policy, preset.prm, preset.prm_preset)
+    return next((label for label, models in BUNDLED_MODELS.items() if models == wanted), None)
+
+
+def preset_form_state(name: str, current: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Widget key -> value that show preset `name` in the sidebar (ConfigError for an unknown name).
+
+    `current`: the sidebar's present values (session state); its model source is kept (see the
+    module docstring) and `PRESET_NOTE` says which models the preset left or chose.
+    """
     preset = get_preset(name)
     spec = get_strategy(preset.strategy)
     config = spec.make_config(dict(preset.knobs)).to_json()
@@ -34,11 +73,25 @@ def preset_form_state(name: str) -> dict[str, Any]:
              if not key.startswith("budget-") and key not in ("seed", "reference")}
     if not example:
         state.pop(f"problem-{preset.task}")
+    return {**state, **_model_state(preset, current or {})}
+
+
+def _model_state(preset: Preset, current: Mapping[str, Any]) -> dict[str, Any]:
+    source = current.get(MODEL_SOURCE, BUNDLED)
+    own = source != BUNDLED and (source != LOCAL or current.get(POLICY_PATH) or current.get(PRM_PATH))
+    label = bundled_label(preset)
+    if label is not None and own:
+        return {PRESET_NOTE: f"{preset.name} was made for the bundled {label.partition(': ')[2]}; your own "
+                f"models ({source}) are kept. Choose \"{BUNDLED}\" to run it on the bundled ones."}
+    if label is not None:
+        changed = current.get(BUNDLED_SET, next(iter(BUNDLED_MODELS))) != label
+        return {MODEL_SOURCE: BUNDLED, BUNDLED_SET: label,
+                PRESET_NOTE: f"{preset.name} runs on the bundled {label.partition(': ')[2]}"
+                + (": the Models section now shows them." if changed else ".")}
     policy, prm = preset.model_path("policy"), preset.model_path("prm")
-    if policy is None and prm is None and preset.prm_preset == "nano":
-        return {**state, MODEL_SOURCE: BUNDLED}
-    return {**state, MODEL_SOURCE: LOCAL, POLICY_PATH: policy or "", PRM_PATH: prm or "",
-            PRM_RECIPE: preset.prm_preset}
+    return {MODEL_SOURCE: LOCAL, POLICY_PATH: policy or "", PRM_PATH: prm or "", PRM_RECIPE: preset.prm_preset,
+            PRESET_NOTE: f"{preset.name} needs models that are not bundled: the Models section now names them "
+            f"({LOCAL})."}
 
 
 def apply_preset(state: MutableMapping[str, Any], choices: Callable[[str], list[str]]) -> None:
@@ -49,8 +102,9 @@ def apply_preset(state: MutableMapping[str, Any], choices: Callable[[str], list[
     """
     name = state.get("preset", NO_PRESET)
     if name == NO_PRESET:
+        state.pop(PRESET_NOTE, None)
         return
-    values = preset_form_state(name)
+    values = preset_form_state(name, state)
     task = values["task"]
     state[f"picked-{task}"] = state.get(f"pick-{task}", choices(task)[0])
     state.update(values)

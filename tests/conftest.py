@@ -21,3 +21,23 @@ def _private_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     db = tmp_path / "thoughtscope-test.db"
     monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
     return db
+
+
+@pytest.fixture(scope="session")
+def shared_app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, shared_browser):
+    """One `streamlit run app.py` for every browser test module (tests/test_browser.py `server`),
+    handed out once its Search page is ready."""
+    from tests.test_browser import app_server, wait_ready
+
+    with app_server(tmp_path_factory, request) as url:
+        wait_ready(shared_browser, url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def shared_browser():
+    """One headless Chromium for every browser test module (tests/test_browser.py `browser`)."""
+    from tests.test_browser import chromium_browser
+
+    with chromium_browser() as chromium:
+        yield chromium

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,14 +52,15 @@ class AppURL(str):
     db: Path
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path]) -> Iterator[AppURL]:
-    """`streamlit run app.py` on a free port, with a fresh database and the tiny GPT-2 models
-    (or the bundled nano pack when it is present)."""
+@contextmanager
+def app_server(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AppURL]:
+    """`streamlit run app.py` on a free port, with a fresh database and the bundled nano pack
+    (or the tiny GPT-2 models, built only when the nano pack is missing)."""
     port = free_port()
     db = tmp_path_factory.mktemp("db") / "runs.db"
     env = dict(os.environ, THOUGHTSCOPE_DB=str(db))
     if not all((ROOT / "models" / "nano" / role / "config.json").exists() for role in ("policy", "prm")):
+        checkpoints = request.getfixturevalue("checkpoints")
         env.update(THOUGHTSCOPE_POLICY=str(checkpoints["gpt2"]), THOUGHTSCOPE_PRM=str(checkpoints["gpt2"]))
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false"]
@@ -76,6 +78,27 @@ def server(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict[str, Path
         log.close()
 
 
+def wait_ready(chromium, url: str, timeout_s: float = 300) -> None:
+    """Open the app once and wait until its Search page can start a search: the first page of a
+    fresh server imports the app and warms the models, which on a loaded machine outlasts a test's
+    own timeouts (a condition, waited for once, instead of a fixed sleep)."""
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(url, timeout=timeout_s * 1000)
+        page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=timeout_s * 1000)
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def server(shared_app_server: AppURL) -> AppURL:
+    """The app server every browser test module uses: one per test session (tests/conftest.py
+    `shared_app_server`), as starting it and loading its models is most of a browser test's time.
+    Its database is shared too: a test counts only the runs it made."""
+    return shared_app_server
+
+
 def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,12 +113,19 @@ def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: 
     raise TimeoutError("streamlit did not become healthy")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+@contextmanager
+def chromium_browser() -> Iterator[object]:
+    """Debian's headless Chromium under Playwright."""
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(shared_browser) -> object:
+    """One Chromium per test session (tests/conftest.py `shared_browser`); each test opens its own context."""
+    return shared_browser
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Runs management and Compare in a real headless Chromium: rename, export (a real download),
 delete after a confirmation, a link to a moment, and two runs side by side.
 
-Runs are recorded straight into the app server's database (the scripted models: fast); the app
-lists and edits them like any other.  Screenshots: runs-page.png, compare-page.png.
+Runs are recorded straight into the app server's database (small searches on the bundled nano
+pack, so the README's pictures show real models; no page drives them); the app lists and edits
+them like any other.  Screenshots: runs-page.png, compare-page.png.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from search import Models
-from search.fakes import ScriptedPolicy, ScriptedPRM
 from storage import Store
 from tests.test_app import record
 from tests.test_browser import browser, page, server, shot  # noqa: F401 - fixtures
@@ -23,7 +22,11 @@ pytestmark = [pytest.mark.browser]
 
 
 def test_rename_export_and_delete_a_run_then_compare_two(page, server) -> None:  # noqa: F811
-    ids = [record(server.db, Models(ScriptedPolicy(), ScriptedPRM()), strategy=s) for s in ("beam", "greedy", "mcts")]
+    from models.bundle import load_models
+
+    nano = load_models(device="cpu")
+    small = {"beam": {"n": 4, "beam_width": 2}, "greedy": {}, "mcts": {"simulations": 6, "expand_width": 2}}
+    ids = [record(server.db, nano, strategy=s, **config) for s, config in small.items()]
     first, second, doomed = ids
     page.set_default_timeout(120_000)  # the first page of a fresh server loads slowly on a busy machine
     page.goto(f"{server}/runs?run={first}")

@@ -75,6 +75,21 @@ def test_presets_command_and_help_list_every_preset() -> None:
         assert name in listing.output and preset.strategy in listing.output
 
 
+def test_presets_listing_is_readable_at_80_columns() -> None:
+    """One block per preset: nothing cut ('…'), no line over 80, every knob and model path whole."""
+    listing = RUNNER.invoke(app, ["presets"], env={"COLUMNS": "80"})
+    assert listing.exit_code == 0, listing.output
+    lines = listing.output.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in listing.output
+    words = set(listing.output.split())
+    for name, preset in PRESETS.items():
+        assert f"{name}  {preset.task} · {preset.strategy}" in lines
+        assert {f"{k}={v}" for k, v in preset.knobs.items()} <= words, name
+        assert {preset.policy, preset.prm} - {None} <= words, name
+        summary = " ".join(" ".join(lines).split())
+        assert preset.summary in summary, name
+
+
 def test_run_with_a_preset_uses_its_strategy_and_models(tmp_path: Path) -> None:
     events = tmp_path / "events.json"
     args = ["run", "Use 2 3 4 to make 10.", "--preset", "game24-tot", *SMALL_TOT, "--device", "cpu",
@@ -117,17 +132,54 @@ def test_exclude_target_reads_on_along_the_held_out_stream() -> None:
 
 
 def test_preset_form_state_fills_every_knob_and_the_models() -> None:
-    from reasoning_viz.preset_form import MODEL_SOURCE, POLICY_PATH, PRM_PATH, PRM_RECIPE, preset_form_state
+    from reasoning_viz.preset_form import BUNDLED, BUNDLED_MODELS, BUNDLED_SET, MODEL_SOURCE, preset_form_state
 
     state = preset_form_state("game24-tot")
     assert (state["task"], state["strategy"]) == ("countdown", "tot_bfs")
     knobs = {name for name, _, _ in get_strategy("tot_bfs").config_cls.knobs()}
     assert {key.removeprefix("knob-tot_bfs-") for key in state if key.startswith("knob-")} == knobs
     assert state["knob-tot_bfs-breadth"] == 5 and state["knob-tot_bfs-temperature"] == 1.0
-    assert state[MODEL_SOURCE] == "Hugging Face" and state[PRM_RECIPE] == "nano-value"
-    assert state[POLICY_PATH].endswith("countdown_policy") and state[PRM_PATH].endswith("value")
+    assert state[MODEL_SOURCE] == BUNDLED  # the bundled choice is kept, with the bundled set the preset needs
+    chosen = BUNDLED_MODELS[state[BUNDLED_SET]].choice()
+    assert chosen["policy"].endswith("countdown_policy") and chosen["prm"].endswith("value")
+    assert chosen["preset"] == "nano-value"
     assert state["problem-countdown"] == example_for(get_preset("game24-tot"))
     assert not any(key.startswith("budget-") or key in ("seed", "reference") for key in state)  # the user's stay
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_keeps_the_users_model_source_and_says_which_models(name: str) -> None:
+    """Bundled stays bundled (the set the preset needs); the user's own models (paths or a server)
+    stay; each case says so in the note under the Preset menu."""
+    from reasoning_viz import preset_form as pf
+
+    arith, countdown = pf.BUNDLED_MODELS
+    for current in ({}, {pf.MODEL_SOURCE: pf.BUNDLED, pf.BUNDLED_SET: arith}, {pf.MODEL_SOURCE: pf.LOCAL}):
+        state = pf.preset_form_state(name, current)
+        assert (state[pf.MODEL_SOURCE], state[pf.BUNDLED_SET]) == (pf.BUNDLED, countdown)
+        assert pf.POLICY_PATH not in state and "countdown policy + value model" in state[pf.PRESET_NOTE]
+    again = pf.preset_form_state(name, {pf.MODEL_SOURCE: pf.BUNDLED, pf.BUNDLED_SET: countdown})
+    assert "now shows" not in again[pf.PRESET_NOTE]  # nothing changed, nothing claimed
+    for own in ({pf.MODEL_SOURCE: pf.LOCAL, pf.POLICY_PATH: "/my/policy", pf.PRM_PATH: "/my/prm"},
+                {pf.MODEL_SOURCE: "Inference server"}):
+        state = pf.preset_form_state(name, own)
+        assert not {pf.MODEL_SOURCE, pf.BUNDLED_SET, pf.POLICY_PATH, pf.PRM_PATH} & set(state)
+        assert "are kept" in state[pf.PRESET_NOTE] and own[pf.MODEL_SOURCE] in state[pf.PRESET_NOTE]
+
+
+def test_a_preset_with_models_outside_the_pack_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasoning_viz import preset_form as pf
+    from search import presets
+    from search.presets import Preset
+
+    hub = Preset("hub-beam", "Beam on hub models.", "arith", "beam", policy="org/policy", prm="org/prm",
+                 prm_preset="math-shepherd")
+    monkeypatch.setitem(presets.PRESETS, hub.name, hub)
+    for current in ({pf.MODEL_SOURCE: pf.BUNDLED}, {pf.MODEL_SOURCE: pf.LOCAL, pf.POLICY_PATH: "/my/policy"}):
+        state = pf.preset_form_state("hub-beam", current)
+        assert (state[pf.MODEL_SOURCE], state[pf.POLICY_PATH], state[pf.PRM_PATH], state[pf.PRM_RECIPE]) == (
+            pf.LOCAL, "org/policy", "org/prm", "math-shepherd")
+        assert "not bundled" in state[pf.PRESET_NOTE]
 
 
 def test_the_app_preset_menu_fills_the_sidebar_and_runs_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -147,8 +199,9 @@ def test_the_app_preset_menu_fills_the_sidebar_and_runs_it(monkeypatch: pytest.M
     assert at.sidebar.selectbox(key="task").value == "countdown"
     assert at.sidebar.selectbox(key="strategy").value == "tot_bfs"
     assert at.sidebar.number_input(key="knob-tot_bfs-breadth").value == 5
-    assert at.sidebar.text_input(key="model-policy").value.endswith("countdown_policy")
-    assert at.sidebar.selectbox(key="model-prm-recipe").value == "nano-value"
+    assert at.sidebar.radio(key="model-source").value == "Bundled nano pack"  # the user's source is kept
+    assert at.sidebar.selectbox(key="model-bundled").value.startswith("countdown")
+    assert "countdown policy + value model" in " ".join(c.value for c in at.sidebar.caption)
     assert at.sidebar.text_area(key="problem-countdown").value == example_for(get_preset("game24-tot"))
     for knob, value in (("breadth", 1), ("proposals", 1), ("max_depth", 2)):
         at.sidebar.number_input(key=f"knob-tot_bfs-{knob}").set_value(value)

@@ -18,9 +18,19 @@ from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
 from reasoning_viz.orm_form import check_orm, orm_inputs
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
-from reasoning_viz.preset_form import MODEL_SOURCE, NO_PRESET, POLICY_PATH, PRM_PATH, PRM_RECIPE, apply_preset
+from reasoning_viz.preset_form import (
+    BUNDLED,
+    BUNDLED_MODELS,
+    BUNDLED_SET,
+    MODEL_SOURCE,
+    NO_PRESET,
+    POLICY_PATH,
+    PRESET_NOTE,
+    PRM_PATH,
+    PRM_RECIPE,
+    apply_preset,
+)
 from reasoning_viz.runinfo import (
-    DEFAULT_BUDGET,
     context_problem,
     form_state,
     live_spend,
@@ -28,6 +38,7 @@ from reasoning_viz.runinfo import (
     run_status,
 )
 from reasoning_viz.share import moment_link
+from reasoning_viz.sidebar_inputs import budget_inputs, keyed, knob_inputs
 from reasoning_viz.tree_view import tree_view
 from reasoning_viz.view_panel import fold_button, view_caption, view_options
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
@@ -54,28 +65,6 @@ def problem_choices(task_name: str) -> list[str]:
     return list(dict.fromkeys(choices))
 
 
-def knob_inputs(strategy: str) -> dict:
-    """One widget per knob, chosen by the knob's declared type, with its learner-facing help text."""
-    config_cls = get_strategy(strategy).config_cls
-    kinds = config_cls.knob_types()
-    values = {}
-    for name, default, help_text in config_cls.knobs():
-        key = f"knob-{strategy}-{name}"
-        kind, choices = kinds[name], config_cls.knob_choices(name)
-        if choices:
-            values[name] = st.selectbox(name, choices, index=choices.index(default), help=help_text, key=key)
-        elif kind.base is bool:
-            values[name] = st.checkbox(name, value=default, help=help_text, key=key)
-        elif kind.optional:
-            raw = st.number_input(f"{name} (0 = default)", value=0, step=1, help=help_text, key=key)
-            values[name] = kind.base(raw) or None
-        elif kind.base is int:
-            values[name] = int(st.number_input(name, value=default, step=1, help=help_text, key=key))
-        else:
-            values[name] = float(st.number_input(name, value=default, step=0.1, help=help_text, key=key))
-    return values
-
-
 def sidebar_form() -> dict | None:
     """The whole setup; returns the request when Start is pressed."""
     with st.sidebar:
@@ -90,6 +79,8 @@ def sidebar_form() -> dict | None:
             help="A named setting (task, strategy, knobs, models; `python cli.py presets`): choosing one fills "
             "the fields below, which you can still change.",
         )
+        if st.session_state.get(PRESET_NOTE):
+            st.caption(st.session_state[PRESET_NOTE])
         task = st.selectbox(
             "Task", list(TASKS), key="task", help="arith and countdown have exact checkers; freeform is free text."
         )
@@ -107,15 +98,14 @@ def sidebar_form() -> dict | None:
         strategy = st.selectbox(
             "Strategy",
             list(all_strategies()),
-            index=list(all_strategies()).index("beam"),
-            key="strategy",
+            key=keyed("strategy", "beam"),
             help="How the tree is grown; see the Home page for each one.",
         )
         with st.expander("Strategy knobs", expanded=False):
             knobs = knob_inputs(strategy)
         with st.expander("Budget and seed"):
             budget = budget_inputs()
-            seed = int(st.number_input("seed", 0, 2**31 - 1, 0, help="Same seed, same tree.", key="seed"))
+            seed = int(st.number_input("seed", 0, 2**31 - 1, help="Same seed, same tree.", key=keyed("seed", 0)))
         name = st.text_input("Run name (optional)")
         rerun = st.session_state.pop("rerun-pending", False)
         if st.button("▶ Start search", type="primary", width="stretch") or rerun:
@@ -131,30 +121,6 @@ def sidebar_form() -> dict | None:
                 "name": name or None,
             }
     return None
-
-
-def budget_inputs() -> dict:
-    """Node / token / time limits; by default a node limit, so a seed's tree does not depend on
-    the machine's speed (see reasoning_viz.runinfo); time is an opt-in guard."""
-    helps = {
-        "max_nodes": "Stop after this many tree nodes.",
-        "max_tokens": "Stop after the policy generated this many tokens.",
-        "max_seconds": "Stop after this much wall time. Off by default: the tree would depend on the machine's speed.",
-    }
-    labels = {"max_nodes": "max nodes", "max_tokens": "max generated tokens", "max_seconds": "max seconds"}
-    out = {}
-    for name, default in DEFAULT_BUDGET.items():
-        kind = float if name == "max_seconds" else int
-        value = st.number_input(
-            f"{labels[name]} (0 = none)",
-            kind(0),
-            kind(10_000_000),
-            kind(default),
-            help=helps[name],
-            key=f"budget-{name}",
-        )
-        out[name] = kind(value) or None
-    return out
 
 
 def run_panel(job: Job) -> None:
@@ -211,11 +177,12 @@ def model_inputs() -> dict:
         help="The nano pack runs offline on a laptop CPU; or give your own models, in this process or on a "
         "vLLM / OpenAI-compatible server.",
     )
-    if source == "Bundled nano pack":
-        return {
-            "policy": None, "prm": None, "preset": "nano", "device": None, "trust_remote_code": False,
-            "chat_template": "auto",
-        }
+    if source == BUNDLED:
+        bundled = st.selectbox("Bundled models", list(BUNDLED_MODELS), key=BUNDLED_SET,
+                               help="arith: the maths policy and step PRM; countdown: the countdown policy and "
+                               "its value model (read through the PRM slot), which the countdown presets use.")
+        return {**BUNDLED_MODELS[bundled].choice(), "device": None, "trust_remote_code": False,
+                "chat_template": "auto"}
     if source == "Inference server":
         return server_model_inputs()
     return {
