@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,24 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(autouse=True)
-def _private_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No test may touch ./thoughtscope.db: each gets its own database file by default."""
+def _private_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No test may touch ./thoughtscope.db: each gets its own database file by default.
+
+    The app's job registry is one per process (one server, one database); AppTests share the
+    process, so each test starts with an empty registry: a job left by an earlier test (its run 1
+    in another database) must not answer for this test's run 1.
+    """
     db = tmp_path / "thoughtscope-test.db"
     monkeypatch.setenv("THOUGHTSCOPE_DB", str(db))
-    return db
+    _clear_job_registry()
+    yield db
+    _clear_job_registry()
+
+
+def _clear_job_registry() -> None:
+    resources = sys.modules.get("reasoning_viz.resources")
+    if resources is not None:
+        resources.job_registry.clear()
 
 
 @pytest.fixture(scope="session")
