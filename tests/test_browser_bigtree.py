@@ -78,18 +78,34 @@ def chart(tab, count: int | None = None, timeout: float = 60) -> dict:
         time.sleep(0.3)
 
 
+#: Scroll marker (trace index, point index) into view and return its centre in the viewport (px).
+#: The trace is found by plotly's own index on its DOM node, not by DOM position.
+SHOW_MARKER = """([ti, i]) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const tr = Array.from(gd.querySelectorAll('.scatterlayer .trace'))
+    .find(e => e.__data__ && e.__data__[0] && e.__data__[0].trace.index === ti);
+  if (!tr) return null;
+  const p = tr.querySelectorAll('.points path')[i];
+  if (!p) return null;
+  p.scrollIntoView({block: 'center', inline: 'center'});
+  const b = p.getBoundingClientRect();
+  return {x: b.x + b.width / 2, y: b.y + b.height / 2};
+}"""
+
+
 def click_node(tab, state: dict, node_id: int) -> None:
     """Scroll the node's marker into view and click it where a person would."""
     marker = next(m for m in state["markers"] if m["id"] == node_id)
-    point = tab.locator(".js-plotly-plot").first.locator(".scatterlayer .trace").nth(marker["trace"])
-    point = point.locator(".points path").nth(marker["point"])
-    point.scroll_into_view_if_needed()
-    tab.wait_for_timeout(200)
-    box = point.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    tab.mouse.move(x, y)
+    centre = None
+    deadline = time.monotonic() + 30
+    while centre is None and time.monotonic() < deadline:
+        centre = tab.evaluate(SHOW_MARKER, [marker["trace"], marker["point"]])
+        tab.wait_for_timeout(300)
+    assert centre is not None, f"node {node_id}'s marker is not drawn"
+    centre = tab.evaluate(SHOW_MARKER, [marker["trace"], marker["point"]])  # after any scroll settled
+    tab.mouse.move(centre["x"], centre["y"])
     tab.wait_for_timeout(150)
-    tab.mouse.click(x, y)
+    tab.mouse.click(centre["x"], centre["y"])
 
 
 def inspected(tab, node_id: int, timeout: float = 30) -> None:
@@ -134,7 +150,7 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     # hide pruned and find: the counts are said
     page.get_by_text("Hide pruned").first.click()
     page.get_by_text(re.compile(r"^Showing [\d,]+ of [\d,]+ nodes")).first.wait_for()
-    find = page.get_by_label("Find in steps")
+    find = page.get_by_role("textbox", name="Find in steps")
     find.fill("Answer")
     find.press("Enter")
     page.get_by_text(re.compile(r"[\d,]+ nodes match “Answer”")).first.wait_for()
