@@ -57,6 +57,11 @@ def click_marker(page, trace: int, index: int) -> None:
     page.mouse.click(x, y)
 
 
+#: What every select box on the page shows: its text and its input's value.
+PICKED = """() => Array.from(document.querySelectorAll('[data-testid="stSelectbox"]')).map(
+  box => [box.textContent, ...Array.from(box.querySelectorAll('input')).map(i => i.value)].join(' | '))"""
+
+
 def test_a_click_on_a_point_lists_its_runs_and_a_wrong_one_opens_in_replay(page, server) -> None:  # noqa: F811
     sweep_id, saved = saved_sweep(server.db)
     greedy = saved["meta"]["points"][0]
@@ -80,8 +85,15 @@ def test_a_click_on_a_point_lists_its_runs_and_a_wrong_one_opens_in_replay(page,
     shot(page, "scaling-point-runs")
     run_links.first.click()  # the first wrong answer, one click away
     page.wait_for_url(re.compile(rf"/replay\?run={wrong[0]}\b"))
-    picked = page.locator('[data-testid="stSelectbox"]').filter(has_text=f"#{wrong[0]} · sweep {sweep_id} · greedy @ 1")
-    picked.first.wait_for(timeout=120_000)  # Replay's run picker shows the run the link named
+    want = f"#{wrong[0]} · sweep {sweep_id} · greedy @ 1"
+    shown: list[str] = []
+    deadline = time.monotonic() + 120
+    while not any(want in text for text in shown) and time.monotonic() < deadline:
+        time.sleep(0.5)  # Replay's run picker shows the run the link named (its value sits in the box's input)
+        shown = page.evaluate(PICKED)
+    if not any(want in text for text in shown):
+        shot(page, "failure-scaling-replay")
+    assert any(want in text for text in shown), shown
 
 
 def test_a_sweep_started_from_the_page_shows_progress_and_stops(page, server) -> None:  # noqa: F811
