@@ -172,7 +172,7 @@ def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) 
         return last_path
     children = ctx.expand([p[-1] for p in to_expand], ctx.config.expand_width)
     if ctx.config.distinct:
-        children = [_drop_duplicates(ctx, group) for group in children]
+        children = [drop_duplicates(ctx, group) for group in children]
     values = iter(evaluate(ctx, [c for group in children for c in group]))
     for path, group in zip(to_expand, children, strict=True):
         for child in group:
@@ -187,7 +187,7 @@ def _may_widen(ctx: SearchContext, node_id: int) -> bool:
     return cfg.widen_below > 0 and ctx.is_open(node_id) and room >= cfg.expand_width
 
 
-def _drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
+def drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
     """Keep the first child of each distinct step text; prune the copies and say which sibling they repeat.
 
     Why: a small policy often samples its favourite step several times.  Copies would each get a

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from search.config import StrategyConfig, knob, require
 from search.context import SearchContext
 from search.registry import register
+from search.strategies.mcts import drop_duplicates
 from search.tree import ROOT_ID, Tree
 
 
@@ -69,26 +70,12 @@ def tot_bfs(ctx: SearchContext) -> None:
     while frontier:
         groups = ctx.expand(frontier, config.proposals)
         if config.distinct:
-            groups = [_merge_repeats(ctx, group) for group in groups]
+            groups = [drop_duplicates(ctx, group) for group in groups]
         candidates = [c for group in groups for c in group]
         ctx.score(candidates)
         kept = _select(ctx, candidates, config.breadth)
         ctx.report_spend()
         frontier = [c for c in kept if not ctx.node(c).terminal and _within_depth(ctx, c)]
-
-
-def _merge_repeats(ctx: SearchContext, group: list[int]) -> list[int]:
-    """Keep the first of each distinct step text under one state; prune the repeats, naming the sibling."""
-    first: dict[str, int] = {}
-    kept = []
-    for child in group:
-        text = ctx.node(child).text.strip()
-        if text in first:
-            ctx.prune(child, f"same step as sibling {first[text]}: merged into it")
-        else:
-            first[text] = child
-            kept.append(child)
-    return kept
 
 
 def _select(ctx: SearchContext, candidates: list[int], breadth: int) -> list[int]:
