@@ -156,6 +156,11 @@ class StrategyConfig:
     max_depth: int = knob(12, "Most reasoning steps in one path before it is cut off.")
     max_step_tokens: int | None = knob(None, "Longest step in tokens (None: the task's default).")
     self_evaluate: bool = knob(False, "Ask the policy 'is this step correct?' after every new step and record P(yes).")
+    answer_from_steps: bool = knob(
+        False,
+        "When the steps already determine the answer (countdown: one number left), write the answer "
+        "line from them instead of asking the policy (no tokens; graded like any answer).",
+    )
     score_source: ScoreSource = knob(
         "prm",
         "Which score ranks steps: the PRM, the policy's own P(yes), or their product.",

@@ -174,6 +174,24 @@ class SearchContext:
         return children
 
     def _propose(self, parents: Sequence[int], counts: list[int], temperature: float) -> list[list[Proposal]]:
+        """The next steps per parent: one composed answer where the task writes it, else the policy's."""
+        composed = [self._composed_answer(p) if count else None for p, count in zip(parents, counts, strict=True)]
+        ask = [i for i, text in enumerate(composed) if text is None]
+        if len(ask) == len(parents):
+            return self._ask_policy(parents, counts, temperature)
+        asked = self._ask_policy([parents[i] for i in ask], [counts[i] for i in ask], temperature) if ask else []
+        out = [[Proposal(text, 0, ())] if text is not None else [] for text in composed]
+        for i, group in zip(ask, asked, strict=True):
+            out[i] = group
+        return out
+
+    def _composed_answer(self, node_id: int) -> str | None:
+        """The answer line the task writes from this node's steps (`answer_from_steps`), or None."""
+        if not self.config.answer_from_steps:
+            return None
+        return self.task.compose_answer(self.problem, self.steps(node_id))
+
+    def _ask_policy(self, parents: Sequence[int], counts: list[int], temperature: float) -> list[list[Proposal]]:
         """One batched policy call; unequal counts are sent as repeated prompts with k=1."""
         prompts = [self.prompt(p) for p in parents]
         options = dict(temperature=temperature, max_new_tokens=self.step_tokens, stop=self.task.step_delimiter)

@@ -112,6 +112,15 @@ class Task(ABC):
         """A step that states the final answer (an `Answer:` line, also `**Answer:**`) ends the solution."""
         return answer_line(step) is not None
 
+    def compose_answer(self, problem: str, steps: Sequence[str]) -> str | None:
+        """The final step that `steps` already determine, written without the policy; None: the policy writes it.
+
+        Used by the `answer_from_steps` knob.  A task overrides it when its steps spell out the
+        whole solution (countdown: the moves are the expression).  It transcribes and never
+        checks: the composed answer is graded like any other.
+        """
+        return None
+
     def extract_answer(self, step: str) -> str | None:
         """The answer written in a final step, normalised; None when there is none or it is empty."""
         answer = answer_line(step)

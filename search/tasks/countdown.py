@@ -317,6 +317,28 @@ class CountdownTask(Task):
             )
         return [*steps, f"Answer: {expression(parsed.numbers, moves)} = {parsed.target}"]
 
+    def compose_answer(self, problem: str, steps: Sequence[str]) -> str | None:
+        """``Answer: (13 - 1) * (1 + 1) = 24`` once the moves leave one number: the moves as one expression.
+
+        The value after ``=`` is the one the last move claims, right or wrong, and the expression
+        is built from the operands as written, so a slip stays a slip for the checker to grade.
+        None while numbers remain, or when a step is malformed, final or uses a number the steps
+        before it did not leave (the policy then writes the answer).  The moves are the solution
+        (Yao et al. 2023 ask the model for this line; a nano policy often miscopies it).
+        """
+        parsed = parse_problem(problem)
+        if len(steps) != len(parsed.numbers) - 1:
+            return None
+        parts = [parse_step(step) for step in steps]
+        if any(part is None for part in parts):
+            return None
+        moves = [(part.a, part.op, part.b, part.result) for part in parts if part is not None]
+        try:
+            text = expression(parsed.numbers, moves)
+        except StopIteration:  # an operand the earlier moves did not leave
+            return None
+        return f"Answer: {text} = {render(moves[-1][3])}"
+
     def check_answer(self, problem: str, answer: str | None, reference: str | None) -> bool:
         """True when `answer` uses each problem number exactly once and equals the target.
 
