@@ -122,3 +122,19 @@ def test_a_run_recorded_without_its_choice_is_recognised_by_its_paths() -> None:
 def test_scripted_names_are_not_bundled() -> None:
     names = Models(ScriptedPolicy(), ScriptedPRM()).names()
     assert run_model_state(names)[MODEL_SOURCE] == "Hugging Face"
+
+
+def test_replay_shows_the_run_models_and_opens_it_on_the_search_page(scripted: Path) -> None:  # noqa: F811
+    import json
+
+    at = app()
+    _countdown_set(at)
+    run_id = _start(at, scripted)
+    replay = app("reasoning_viz/pages/replay.py", run=str(run_id))
+    assert not replay.exception, replay.exception
+    shown = json.loads(replay.sidebar.json[0].proto.body)
+    assert shown["task"] == "countdown"
+    assert shown["models"][CHOICE_KEY]["policy"].endswith("countdown_policy")
+    link = next(e.proto for e in replay.get("page_link") if "Search page" in e.proto.label)
+    assert link.query_string == f"run={run_id}"
+    assert link.page_script_hash  # the Search page, resolved by Streamlit
