@@ -18,7 +18,7 @@ from reasoning_viz.run_models import run_model_state
 from search import Models
 from search.fakes import ScriptedPolicy, ScriptedPRM
 from search.presets import REPO
-from search.request import CHOICE_KEY
+from search.request import CHOICE_KEY, ModelChoice, choice_record
 from tests.test_app import app, scripted, sidebar_button  # noqa: F401 - `scripted` is a fixture
 
 ARITH, COUNTDOWN = list(BUNDLED_MODELS)
@@ -117,6 +117,20 @@ def test_a_run_recorded_without_its_choice_is_recognised_by_its_paths() -> None:
     assert run_model_state(served)["model-policy-url"] == "http://h:1"
     assert run_model_state({"policy": {"name": "a/b"}, "prm": {"name": "c/d"}})["model-policy"] == "a/b"
     assert run_model_state({}) == {}
+
+
+@pytest.mark.parametrize(("choice", "expected"), [
+    (ModelChoice(), {MODEL_SOURCE: "Bundled nano pack", BUNDLED_SET: ARITH}),  # `cli.py run`'s default
+    (ModelChoice("models/nano/countdown_policy", "models/nano/value", prm_preset="nano-value"),  # a preset, relative
+     {MODEL_SOURCE: "Bundled nano pack", BUNDLED_SET: COUNTDOWN}),
+    (ModelChoice(prm_preset="nano", device="cpu"), {MODEL_SOURCE: "Hugging Face", "model-policy": "",
+                                                    "model-device": "cpu"}),  # not what the bundled source loads
+    (ModelChoice("p", "q", orm="o", orm_preset="orm-seq", policy_url="http://h:1"),
+     {MODEL_SOURCE: "Inference server", "model-served-policy": "p", "model-orm": "o", "model-orm-recipe": "orm-seq"}),
+])
+def test_a_recorded_choice_becomes_the_sidebar_that_loads_it(choice: ModelChoice, expected: dict) -> None:
+    state = run_model_state({"policy": {"name": "x"}, "prm": {"name": "y"}, CHOICE_KEY: choice_record(choice)})
+    assert {key: state.get(key) for key in expected} == expected
 
 
 def test_scripted_names_are_not_bundled() -> None:
