@@ -48,3 +48,22 @@ def test_eval_prints_its_rows_file_on_one_line(cli: CliRunner, tmp_path: Path, p
     result = cli.invoke(app, ["eval", "--jsonl", str(jsonl), "--strategy", "greedy", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert any(str(out) in line for line in _lines(result.output)), result.output
+
+
+def test_run_records_its_model_choice_and_runs_show_lists_the_roles(cli: CliRunner, tmp_path: Path) -> None:  # noqa: F811
+    """`cli.py run` saves the model choice it was given (an opened run restores it in the app);
+    `runs show` still lists one entry per model role."""
+    from cli import app
+    from search.request import CHOICE_KEY
+    from storage import Store
+
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    problem = sorted(REFERENCES)[0]
+    args = ["run", problem, "--task", "freeform", "--strategy", "greedy", "--db", db, "--prm-preset", "math-shepherd"]
+    assert cli.invoke(app, args).exit_code == 0
+    with Store.open(db) as store:
+        choice = store.get_run(1).models[CHOICE_KEY]
+    assert (choice["policy"], choice["prm_preset"]) == (None, "math-shepherd")
+    shown = cli.invoke(app, ["runs", "show", "1", "--db", db])
+    models = next(line for line in shown.output.splitlines() if line.strip().startswith("models"))
+    assert "policy=" in models and CHOICE_KEY not in models, models
