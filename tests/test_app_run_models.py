@@ -7,6 +7,7 @@ choice; the run record keeps it, as with real models).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,6 +99,8 @@ def test_an_opened_run_shows_and_reruns_its_models(scripted: Path, case: str) ->
     opened = app(run=str(run_id))  # a fresh session, as a link opens it
     assert not opened.exception, opened.exception
     assert {key: _shown(opened, key) for key in expected} == expected
+    panel = json.loads(opened.sidebar.json[0].proto.body)  # "This run": the recorded models, choice included
+    assert CHOICE_KEY in panel["models"]
     rerun_id = _start(opened, scripted, "Re-run with these settings")
     with Store.open(scripted) as store:
         first, again = store.get_run(run_id), store.get_run(rerun_id)
@@ -139,8 +142,6 @@ def test_scripted_names_are_not_bundled() -> None:
 
 
 def test_replay_shows_the_run_models_and_opens_it_on_the_search_page(scripted: Path) -> None:  # noqa: F811
-    import json
-
     at = app()
     _countdown_set(at)
     run_id = _start(at, scripted)

@@ -116,7 +116,7 @@ def run_panel(job: Job) -> None:
         st.session_state["form-run"] = job.id
         _fill_form(tree.meta, models)
     with st.sidebar.expander(f"This run ({job.label})", expanded=False):
-        st.json(run_settings(tree.meta), expanded=1)
+        st.json({**run_settings(tree.meta), "models": models}, expanded=1)
         st.button(
             "↻ Re-run with these settings",
             on_click=_rerun_with,
