@@ -52,7 +52,7 @@ def keyed(key: str, default):
 
 #: The example picker's first option, shown when the Problem box holds a problem that is not one
 #: of the examples (typed, drawn at random, a preset's or an opened run's).
-CUSTOM_PROBLEM = "✎ your own problem (as in the box below)"
+CUSTOM_PROBLEM = "✎ custom problem (below)"
 
 
 def problem_inputs(task: str, choices: list[str], draw: Callable[[str], str]) -> str:
