@@ -165,7 +165,7 @@ def _eval_one(
     with interrupt_keeps(saved):
         summary, _ = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget)
     bar.close()
-    console.print(f"{strategy} per-problem results: {out}")
+    console.print(f"{strategy} per-problem results: {out}", soft_wrap=True, markup=False)
     return {"strategy": strategy, **summary.as_row()}
 
 
@@ -218,7 +218,7 @@ def sweep_command(
     shown = ("spec", "size", "accuracy", "found", "mean_nodes", "mean_tokens", "mean_prm_tokens", "mean_model_calls",
              "mean_seconds")
     print_rows(f"sweep on {name}", [{k: p[k] for k in shown} for p in points])
-    console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}")
+    console.print(f"figure: {out.with_suffix('.html')} and {out.with_suffix('.png')}", soft_wrap=True, markup=False)
 
 
 def plot_sweep(points: Sequence[dict[str, Any]], out: Path, title: str) -> None:
@@ -282,4 +282,4 @@ def pick_example_command(
                   markup=False)
     if write:
         write_example(pick, describe(models))
-        console.print(f"stored in {EXAMPLES_FILE}")
+        console.print(f"stored in {EXAMPLES_FILE}", soft_wrap=True, markup=False)

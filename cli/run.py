@@ -170,7 +170,9 @@ def run(
     print_result(result)
     if launched.recorder is not None:
         run_id = launched.recorder.run_id
-        console.print(_line("saved", f"run #{run_id} in {opened[0].where}  (replay: python cli.py runs show {run_id})"))
+        # one line each, never wrapped by rich: a command cut in two at 80 columns cannot be copied
+        console.print(_line("saved", f"run #{run_id} in {opened[0].where}"), soft_wrap=True)
+        console.print(_line("replay", f"python cli.py runs show {run_id}"), soft_wrap=True)
     if result.status == "failed":
         raise typer.Exit(1)
 
@@ -200,7 +202,7 @@ def print_result(result: SearchResult, max_nodes: int = 80) -> None:
     shown = "(no answer)" if answer is None else answer
     console.print(_line("answer", f"{shown}  [{verdict}] by {chosen.get('method')}"))
     if result.error:
-        console.print(_line("error", result.error))
+        console.print(_line("error", result.error), soft_wrap=True)
     if tree.unscored:
         console.print(_line("unscored", f"{tree.unscored} NaN/infinite model number(s) refused (on_bad_number)"))
     if chosen.get("node") is not None:

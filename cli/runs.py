@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOption, cut, echo_lines, errors, fail, render_tree
+from search.request import CHOICE_KEY
 from storage import RunSummary, Store
 from storage.errors import StorageError
 from storage.exchange import GRAPH_FORMATS
@@ -121,7 +122,7 @@ def run_header(run: RunSummary) -> list[str]:
     models = ", ".join(
         f"{role}={info.get('name')}" + (f" ({info['path']})" if info.get("path") else "")
         for role, info in run.models.items()
-        if isinstance(info, dict)
+        if isinstance(info, dict) and role != CHOICE_KEY
     )
     lines = [
         f"run {run.id}" + (f": {run.name}" if run.name else ""),

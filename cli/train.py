@@ -76,7 +76,7 @@ def train_policy_command(
                                size=ModelSize(n_layer=layers, n_embd=dim, n_head=heads, arch=arch))
     result = train_policy(config)
     print_rows("policy: held-out greedy accuracy", result["eval"])
-    console.print(f"saved to {out} in {result['meta']['train_seconds']} s")
+    console.print(f"saved to {out} in {result['meta']['train_seconds']} s", soft_wrap=True, markup=False)
 
 
 @train_app.command("prm")
@@ -119,7 +119,7 @@ def train_prm_command(
                             eval_problems=eval_problems, device=device, threads=threads)
     result = train_prm(config)
     print_rows("PRM: step-level ROC AUC vs the exact checker (held-out policy samples)", result["eval"])
-    console.print(f"saved to {out} in {result['meta']['total_seconds']} s")
+    console.print(f"saved to {out} in {result['meta']['total_seconds']} s", soft_wrap=True, markup=False)
 
 
 @train_app.command("value")
@@ -162,7 +162,7 @@ def train_value_command(
                               focus=focus)
     result = train_value(config, resume=resume, log=console.print)
     print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
-    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)", soft_wrap=True, markup=False)
 
 
 @train_app.command("countdown-policy")
@@ -200,7 +200,7 @@ def train_countdown_policy_command(
                                    data_workers=data_workers, device=device, threads=threads)
     result = train_countdown_policy(config, resume=resume, log=console.print)
     print_rows("countdown policy: legal steps and coverage at temperature 1 (held-out states)", result["eval"])
-    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)")
+    console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)", soft_wrap=True, markup=False)
 
 
 def eval_prm_command(
@@ -231,4 +231,4 @@ def eval_prm_command(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"prm": prm, "policy": policy, "problems": problems, "seed": seed, "rows": rows},
                                   indent=2))
-        console.print(f"rows: {out}")
+        console.print(f"rows: {out}", soft_wrap=True, markup=False)

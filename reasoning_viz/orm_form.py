@@ -43,9 +43,10 @@ def orm_inputs(*, server: bool) -> dict[str, str | None]:
                           help="How the ORM reads a solution (like --orm-preset; see README).")
     out["orm_preset"] = None if recipe == SAME_AS_PRM else recipe
     if server:
+        # no value=: an opened run writes this key (Streamlit warns when a widget gets both)
+        st.session_state.setdefault(ORM_URL, os.environ.get("THOUGHTSCOPE_ORM_URL", ""))
         out["orm_url"] = st.text_input(
             "ORM server URL (empty: the PRM's server, or here)", key=ORM_URL,
-            value=os.environ.get("THOUGHTSCOPE_ORM_URL", ""),
             help="An inference server (vLLM --runner pooling for outcome models) serving the ORM.",
         ).strip() or None
     return out

@@ -13,7 +13,7 @@ switches the source to "Hugging Face".  Each case says what it did in a note (`P
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 from reasoning_viz.runinfo import form_state
@@ -21,10 +21,14 @@ from search.preset_examples import example_for
 from search.presets import REPO, Preset, get_preset
 from search.registry import get_strategy
 
-#: Sidebar widget keys of the model inputs (reasoning_viz/pages/search.py `model_inputs`).
+#: Sidebar widget keys of the model inputs (reasoning_viz/sidebar_inputs.py `model_inputs`).
 MODEL_SOURCE, POLICY_PATH, PRM_PATH, PRM_RECIPE = "model-source", "model-policy", "model-prm", "model-prm-recipe"
+DEVICE, CHAT_TEMPLATE, TRUST_CODE = "model-device", "model-chat-template", "model-trust-remote-code"
 BUNDLED_SET = "model-bundled"
-BUNDLED, LOCAL = "Bundled nano pack", "Hugging Face"
+#: ... of the "Inference server" inputs.
+SERVER_POLICY_URL, SERVER_POLICY = "model-policy-url", "model-served-policy"
+SERVER_PRM_URL, SERVER_PRM, SERVER_PRM_RECIPE = "model-prm-url", "model-served-prm", "model-served-prm-recipe"
+BUNDLED, LOCAL, SERVER = "Bundled nano pack", "Hugging Face", "Inference server"
 NO_PRESET = "(none)"
 #: Session-state key of the sentence saying what the last chosen preset did to the Models section.
 PRESET_NOTE = "preset-note"
@@ -94,17 +98,14 @@ def _model_state(preset: Preset, current: Mapping[str, Any]) -> dict[str, Any]:
             f"({LOCAL})."}
 
 
-def apply_preset(state: MutableMapping[str, Any], choices: Callable[[str], list[str]]) -> None:
+def apply_preset(state: MutableMapping[str, Any]) -> None:
     """The Preset menu's callback: fill `state` (session state) with the chosen preset, if any.
 
-    `choices(task)` lists the example picker's options; the picker is marked as already seen so
-    that it does not overwrite the preset's problem on the next rerun.
+    The example picker follows the Problem box by itself (reasoning_viz.sidebar_inputs
+    `problem_inputs`), so the preset's problem is all that is written.
     """
     name = state.get("preset", NO_PRESET)
     if name == NO_PRESET:
         state.pop(PRESET_NOTE, None)
         return
-    values = preset_form_state(name, state)
-    task = values["task"]
-    state[f"picked-{task}"] = state.get(f"pick-{task}", choices(task)[0])
-    state.update(values)
+    state.update(preset_form_state(name, state))

@@ -76,10 +76,15 @@ class TreeView:
         return tuple(n for n in self.matches if n not in self.visible)
 
     def summary(self) -> str:
-        """One line: how much of the tree is drawn, e.g. "Showing 120 of 1,001 nodes (881 hidden)"."""
+        """One line: how much of the tree is drawn, e.g. "Showing 120 of 1,000 nodes (880 hidden)".
+
+        Nodes are counted as everywhere else (the nodes metric, `max_nodes`, the run list, Compare):
+        the steps, not the root, which is the problem itself.
+        """
+        shown, total = len(self.visible - {ROOT_ID}), max(self.total - 1, 0)
         if not self.hidden:
-            return f"Showing all {self.total:,} nodes"
-        return f"Showing {len(self.visible):,} of {self.total:,} nodes ({self.hidden:,} hidden)"
+            return f"Showing all {total:,} nodes"
+        return f"Showing {shown:,} of {total:,} nodes ({self.hidden:,} hidden)"
 
     def match_summary(self, query: str) -> str | None:
         """One line about a search ("3 nodes match 'x' (1 hidden by a filter)"), None without one."""

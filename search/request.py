@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 from search.config import Budget, StrategyConfig
@@ -50,6 +50,29 @@ class ModelChoice:
     policy_url: str | None = None
     prm_url: str | None = None
     orm_url: str | None = None
+
+
+#: The key of a run record's `models` column that holds the `ModelChoice` the run was launched
+#: with (`choice_record`), beside one entry per role (name, path, weights hash).
+CHOICE_KEY = "choice"
+
+
+def choice_record(choice: ModelChoice) -> dict[str, Any]:
+    """`choice` as plain JSON for the run record, so an opened run can be re-run with exactly
+    the models it used (None paths: the bundled default; options that are None are left out)."""
+    record = asdict(choice)
+    record["prm_options"] = {k: v for k, v in dict(choice.prm_options).items() if v is not None}
+    return record
+
+
+def recorded_choice(models: Mapping[str, Any]) -> ModelChoice | None:
+    """The `ModelChoice` a run record's `models` column holds (`choice_record`), or None for a
+    run recorded without one (before it was recorded, or by hand); unknown fields are ignored."""
+    record = models.get(CHOICE_KEY)
+    if not isinstance(record, Mapping):
+        return None
+    names = {f.name for f in fields(ModelChoice)}
+    return ModelChoice(**{k: v for k, v in record.items() if k in names})
 
 
 @dataclass(frozen=True)
@@ -193,7 +216,8 @@ def launch(
     recorder = None
     if store is not None:
         recording = request.recording
-        recorder = store.recorder(name=recording.name, tags=recording.tags, models_info=loader.describe(models))
+        info = {**loader.describe(models), CHOICE_KEY: choice_record(request.models)}
+        recorder = store.recorder(name=recording.name, tags=recording.tags, models_info=info)
     return LaunchedRun(prepared, models, recorder)
 
 

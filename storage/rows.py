@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from search.events import Event, EventKind
+from search.request import CHOICE_KEY
 from search.tree import Node, Tree
 from storage.schema import EventRow
 
@@ -94,12 +95,16 @@ def run_start_fields(started: Event) -> dict[str, Any]:
 
 def models_column(names: Mapping[str, Any], info: Mapping[str, Any] | None) -> dict[str, Any]:
     """Per role: name, path (local dir or hub id) and weights hash, from the event's names
-    overlaid with whatever the caller knows (`models_info`)."""
+    overlaid with whatever the caller knows (`models_info`); its `choice` entry (the model choice
+    the run was launched with, search.request.CHOICE_KEY) is kept as it is."""
     out: dict[str, Any] = {}
     for role, name in names.items():
         if name is not None:
             out[role] = {"name": name, "path": None, "weights_hash": None}
     for role, extra in (info or {}).items():
+        if role == CHOICE_KEY:
+            out[role] = dict(extra)
+            continue
         merged = dict(out.get(role, {"name": None, "path": None, "weights_hash": None}))
         merged.update(extra if isinstance(extra, Mapping) else {"name": extra})
         out[role] = merged

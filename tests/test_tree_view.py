@@ -56,7 +56,7 @@ def check_consistent(tree: Tree, view) -> None:
 def test_nothing_hidden_by_default(beam: Tree) -> None:
     view = tree_view(beam)
     assert view.visible == set(beam.nodes) and not view.hidden_below and view.hidden == 0
-    assert view.summary() == f"Showing all {len(beam):,} nodes"
+    assert view.summary() == f"Showing all {len(beam) - 1:,} nodes"  # the root is the problem, not a node
 
 
 def test_a_folded_subtree_is_one_node_with_its_hidden_count(beam: Tree) -> None:
@@ -65,7 +65,8 @@ def test_a_folded_subtree_is_one_node_with_its_hidden_count(beam: Tree) -> None:
     hidden = descendants(beam, node.id)
     assert node.id in view.visible and not hidden & view.visible
     assert view.hidden_below == {node.id: len(hidden)} == {node.id: subtree_size(beam, node.id)}
-    assert view.summary() == f"Showing {len(beam) - len(hidden):,} of {len(beam):,} nodes ({len(hidden):,} hidden)"
+    steps = len(beam) - 1  # the root is the problem, not a node
+    assert view.summary() == f"Showing {steps - len(hidden):,} of {steps:,} nodes ({len(hidden):,} hidden)"
     check_consistent(beam, view)
 
 
@@ -209,7 +210,7 @@ def test_pages_fold_filter_and_find(scripted: Path, page: str) -> None:  # noqa:
     prefix = "view" if page == "search" else "replay-view"
     at = app("reasoning_viz/pages/replay.py" if page == "replay" else None, run=str(run_id))
     assert not at.exception, at.exception
-    total = len(_tree(scripted, run_id))
+    total = len(_tree(scripted, run_id)) - 1  # as the nodes metric counts
     assert any(c.value.startswith(f"Showing all {total}") for c in at.caption)
     at.toggle(key=f"{prefix}-hide-pruned").set_value(True).run()
     shown = next(c.value for c in at.caption if c.value.startswith("Showing"))

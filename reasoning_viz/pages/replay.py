@@ -14,10 +14,14 @@ from reasoning_viz.narration import narrate
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import slider_position
+from reasoning_viz.runinfo import run_settings
 from reasoning_viz.share import moment_link
 from reasoning_viz.tree_view import tree_view
 from reasoning_viz.view_panel import fold_button, view_caption, view_options
 from search.tasks import TASKS
+
+#: The Search page (app.py registers it as the default page).
+SEARCH_PAGE = "reasoning_viz/pages/search.py"
 
 #: Replay rates in events per second.
 SPEEDS = {"1 event/s": 1.0, "4 events/s": 4.0, "10 events/s": 10.0, "50 events/s": 50.0}
@@ -139,11 +143,23 @@ def page() -> None:
         return
     summary = store.get_run(run_id)
     replay, _ = load_replay(store.key, run_id, run_version(summary))
+    run_panel(run_id, replay.final.meta, summary.models)
     event_index(len(replay))
     rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
     live = LIVE_POLL_S if summary.status == "running" else None
     interval = frame_interval(rate) if st.session_state.get("playing") else live
     st.fragment(run_every=interval)(frame)(run_id, store.key)
+
+
+def run_panel(run_id: int, meta: dict, models: dict) -> None:
+    """The run's own settings and models in the sidebar, and the way to re-run it: the Search
+    page opened on this run fills its form with them (reasoning_viz/run_models.py)."""
+    if not meta:
+        return
+    with st.sidebar.expander(f"This run (#{run_id})", expanded=False):
+        st.json({**run_settings(meta), "models": models}, expanded=1)
+        st.page_link(SEARCH_PAGE, label="↻ Open on the Search page to re-run", query_params={"run": str(run_id)},
+                     help="The Search page shows this run with its settings and models in the form.")
 
 
 def run_version(summary) -> tuple:

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import random
 import time
 
 import streamlit as st
 
-from models.bundle import PRM_PRESETS
-from models.prompting import CHAT_TEMPLATE_MODES
-from models.specs import DEVICE_CHOICES
 from reasoning_viz import resources
 from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
 from reasoning_viz.jobs import Job
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
-from reasoning_viz.orm_form import check_orm, orm_inputs
+from reasoning_viz.orm_form import check_orm
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
-from reasoning_viz.preset_form import (
-    BUNDLED,
-    BUNDLED_MODELS,
-    BUNDLED_SET,
-    MODEL_SOURCE,
-    NO_PRESET,
-    POLICY_PATH,
-    PRESET_NOTE,
-    PRM_PATH,
-    PRM_RECIPE,
-    apply_preset,
-)
+from reasoning_viz.preset_form import NO_PRESET, PRESET_NOTE, apply_preset
+from reasoning_viz.run_models import run_model_state
 from reasoning_viz.runinfo import (
     context_problem,
     form_state,
@@ -38,7 +24,7 @@ from reasoning_viz.runinfo import (
     run_status,
 )
 from reasoning_viz.share import moment_link
-from reasoning_viz.sidebar_inputs import budget_inputs, keyed, knob_inputs
+from reasoning_viz.sidebar_inputs import budget_inputs, keyed, knob_inputs, model_inputs, problem_inputs
 from reasoning_viz.tree_view import tree_view
 from reasoning_viz.view_panel import fold_button, view_caption, view_options
 from search import Budget, ConfigError, ProblemError, all_strategies, get_strategy, get_task
@@ -74,7 +60,7 @@ def sidebar_form() -> dict | None:
             [NO_PRESET, *PRESETS],
             key="preset",
             on_change=apply_preset,
-            args=(st.session_state, problem_choices),
+            args=(st.session_state,),
             format_func=lambda name: name if name == NO_PRESET else f"{name}: {PRESETS[name].summary}",
             help="A named setting (task, strategy, knobs, models; `python cli.py presets`): choosing one fills "
             "the fields below, which you can still change.",
@@ -84,13 +70,7 @@ def sidebar_form() -> dict | None:
         task = st.selectbox(
             "Task", list(TASKS), key="task", help="arith and countdown have exact checkers; freeform is free text."
         )
-        if st.button("🎲 Random problem", help="Draw a fresh problem from the task's generator."):
-            st.session_state[f"problem-{task}"] = _random_problem(task)
-        picked = st.selectbox("…or pick one", problem_choices(task), key=f"pick-{task}")
-        if st.session_state.get(f"picked-{task}") != picked:
-            st.session_state[f"picked-{task}"] = picked
-            st.session_state[f"problem-{task}"] = picked
-        problem = st.text_area("Problem", key=f"problem-{task}", height=100)
+        problem = problem_inputs(task, problem_choices(task), _random_problem)
         reference = st.text_input(
             "Known answer (optional)", key="reference", help="Used only to grade the answer, never by the search."
         )
@@ -131,32 +111,40 @@ def run_panel(job: Job) -> None:
     tree = job.tree()
     if not tree.meta:
         return
+    models = _recorded_models(job)
     if st.session_state.get("form-run") != job.id:
         st.session_state["form-run"] = job.id
-        _fill_form(tree.meta)
+        _fill_form(tree.meta, models)
     with st.sidebar.expander(f"This run ({job.label})", expanded=False):
-        st.json(run_settings(tree.meta), expanded=1)
+        st.json({**run_settings(tree.meta), "models": models}, expanded=1)
         st.button(
             "↻ Re-run with these settings",
             on_click=_rerun_with,
-            args=(tree.meta,),
-            help="Fill the form with this run's settings and start it again (with the models chosen above).",
+            args=(tree.meta, models),
+            help="Fill the form with this run's settings and models and start it again.",
         )
 
 
-def _fill_form(meta: dict) -> None:
+def _recorded_models(job: Job) -> dict:
+    """The run record's models (with the model choice it was launched with), or for a run that
+    is not saved the names its first event gives."""
+    if job.sync_run_id() is not None:
+        try:
+            return dict(resources.run_store().get_run(job.run_id).models)
+        except Exception:  # noqa: BLE001 - the names below still say which models ran
+            pass
+    return dict((job.tree().meta or {}).get("models") or {})
+
+
+def _fill_form(meta: dict, models: dict) -> None:
     if meta.get("strategy") not in all_strategies() or meta.get("task") not in TASKS:
         return
     knobs = [(name, default) for name, default, _ in get_strategy(meta["strategy"]).config_cls.knobs()]
-    state = form_state(meta, knobs)
-    task = state["task"]
-    # the example picker must not overwrite the run's problem on this run
-    st.session_state[f"picked-{task}"] = st.session_state.get(f"pick-{task}", problem_choices(task)[0])
-    st.session_state.update(state)
+    st.session_state.update({**form_state(meta, knobs), **run_model_state(models)})
 
 
-def _rerun_with(meta: dict) -> None:
-    _fill_form(meta)
+def _rerun_with(meta: dict, models: dict) -> None:
+    _fill_form(meta, models)
     st.session_state["rerun-pending"] = True
 
 
@@ -166,63 +154,6 @@ def _random_problem(task: str) -> str:
     except ProblemError as exc:
         st.sidebar.warning(str(exc))
         return ""
-
-
-def model_inputs() -> dict:
-    source = st.radio(
-        "Models",
-        ["Bundled nano pack", "Hugging Face", "Inference server"],
-        key=MODEL_SOURCE,
-        horizontal=True,
-        help="The nano pack runs offline on a laptop CPU; or give your own models, in this process or on a "
-        "vLLM / OpenAI-compatible server.",
-    )
-    if source == BUNDLED:
-        bundled = st.selectbox("Bundled models", list(BUNDLED_MODELS), key=BUNDLED_SET,
-                               help="arith: the maths policy and step PRM; countdown: the countdown policy and "
-                               "its value model (read through the PRM slot), which the countdown presets use.")
-        return {**BUNDLED_MODELS[bundled].choice(), "device": None, "trust_remote_code": False,
-                "chat_template": "auto"}
-    if source == "Inference server":
-        return server_model_inputs()
-    return {
-        "policy": st.text_input("Policy (local dir or hub id)", help="A causal LM that writes steps.",
-                                key=POLICY_PATH) or None,
-        "prm": st.text_input("PRM (local dir or hub id)", help="A process reward model scoring each step.",
-                             key=PRM_PATH) or None,
-        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README).",
-                               key=PRM_RECIPE),
-        "device": st.selectbox("Device", list(DEVICE_CHOICES), help="auto: CUDA, then MPS, then CPU."),
-        "chat_template": st.selectbox(
-            "Chat template",
-            list(CHAT_TEMPLATE_MODES),
-            help="auto: write the policy's prompts through its tokenizer's chat template when it has one "
-            "(instruct models); off: the task's plain text. The prompt sent is shown at the root node.",
-        ),
-        "trust_remote_code": st.checkbox(
-            "Trust remote code", help="Run custom model code from the hub (off by default)."
-        ),
-        **orm_inputs(server=False),
-    }
-
-
-def server_model_inputs() -> dict:
-    """Models on an inference server: URL + served name per role, checked against /v1/models at start."""
-    return {
-        "policy_url": st.text_input("Policy server URL", value=os.environ.get("THOUGHTSCOPE_POLICY_URL", ""),
-                                    placeholder="http://127.0.0.1:8000"),
-        "policy": st.text_input(
-            "Served policy", help="The model name the server lists (a local dir or hub id of the same checkpoint, "
-            "whose tokenizer builds the prompts).") or None,
-        "prm_url": st.text_input("PRM server URL (empty: the PRM runs here)",
-                                 value=os.environ.get("THOUGHTSCOPE_PRM_URL", "")) or None,
-        "prm": st.text_input("PRM (local dir or hub id; the served name with a PRM URL)") or None,
-        "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README)."),
-        **orm_inputs(server=True),
-        "device": None,
-        "trust_remote_code": False,
-        "chat_template": "auto",
-    }
 
 
 def run_request(form: dict) -> RunRequest:
