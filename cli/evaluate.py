@@ -17,7 +17,7 @@ import typer
 from cli.common import Device, console, print_rows
 from search.config import Budget, ConfigError, split_pairs
 from search.models import Models
-from search.presets import PRESETS, resolve
+from search.presets import PRESETS, greedy_knobs, resolve
 from search.request import ModelChoice
 from search.tasks import GENERATING_TASKS
 from search.tasks.base import Problem
@@ -101,7 +101,7 @@ def eval_command(
     prm: str | None = None,
     prm_preset: PrmPreset = None,
     with_greedy: Annotated[
-        bool, typer.Option(help="Also run greedy (same policy, max_depth, problems) and print it beside.")
+        bool, typer.Option(help="Also run greedy (same policy, problems and chain knobs) and print it beside.")
     ] = False,
     device: Device = None,
     out: Annotated[Path | None, typer.Option(help="Per-problem results (.csv or .json).")] = None,
@@ -127,9 +127,8 @@ def eval_command(
     out = out or Path("runs/nano_eval") / f"{name}_{preset or setup.strategy}_n{len(chosen)}_s{seed}.json"
     rows = [_eval_one(chosen, setup.strategy, knobs, models, seed, budget, out)]
     if with_greedy:
-        depth = {k: v for k, v in knobs.items() if k in ("max_depth", "max_step_tokens")}
         greedy_out = out.with_name(f"{out.stem}_greedy{out.suffix}")
-        rows.append(_eval_one(chosen, "greedy", depth, models, seed, budget, greedy_out))
+        rows.append(_eval_one(chosen, "greedy", greedy_knobs(knobs), models, seed, budget, greedy_out))
     for row in rows:
         console.print(f"{row['strategy']} knobs: {row['knobs']}", soft_wrap=True, markup=False)
     print_rows(f"{preset or setup.strategy} on {name} ({len(chosen)} problems)",

@@ -16,7 +16,7 @@ from typing import Any
 
 from search.config import Budget
 from search.models import Models
-from search.presets import REPO, Preset, get_preset
+from search.presets import REPO, Preset, get_preset, greedy_knobs
 from search.request import LoadedModels, RunRequest, launch
 from search.tasks.base import Problem
 
@@ -61,7 +61,7 @@ def find_example(
     Raises ConfigError for an unknown preset or knobs that do not fit its strategy.
     """
     preset = get_preset(name)
-    depth = {k: v for k, v in preset.knobs.items() if k in ("max_depth", "max_step_tokens")}
+    depth = greedy_knobs(preset.knobs)
     for tried, problem in enumerate(problems, start=1):
         search = _run(problem, preset.strategy, dict(preset.knobs), models, seed, budget or Budget())
         greedy = _run(problem, "greedy", depth, models, seed, Budget()) if search.correct else None

@@ -140,6 +140,15 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: The knobs a greedy baseline shares with the search beside it: how one chain is written, not how it is searched.
+GREEDY_SHARES = ("max_depth", "max_step_tokens", "answer_from_steps")
+
+
+def greedy_knobs(knobs: Mapping[str, Any]) -> dict[str, Any]:
+    """The greedy baseline's knobs for a search run with `knobs` (`eval --with-greedy`, `pick-example`)."""
+    return {k: v for k, v in knobs.items() if k in GREEDY_SHARES}
+
+
 def get_preset(name: str) -> Preset:
     """The preset `name`; ConfigError lists the valid names."""
     try:

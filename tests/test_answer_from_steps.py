@@ -122,3 +122,10 @@ def test_the_knob_is_a_boolean_with_help_and_every_countdown_preset_sets_it() ->
     assert StrategyConfig.parse_knob("answer_from_steps", "on") is True
     countdown = [preset for preset in PRESETS.values() if preset.task == "countdown"]
     assert countdown and all(preset.knobs.get("answer_from_steps") is True for preset in countdown)
+
+
+def test_the_greedy_baseline_beside_a_search_writes_its_answer_the_same_way() -> None:
+    from search.presets import greedy_knobs
+
+    assert greedy_knobs(PRESETS["game24-tot"].knobs) == {"max_depth": 4, "answer_from_steps": True}
+    assert greedy_knobs({"max_depth": 6, "n": 8, "max_step_tokens": 40}) == {"max_depth": 6, "max_step_tokens": 40}
