@@ -81,5 +81,16 @@ def find_example(
 def write_example(pick: dict[str, Any], models: dict[str, dict[str, Any]], path: Path = EXAMPLES_FILE) -> None:
     """Store `pick` (from `find_example`) with the models it was found with, keeping other presets' picks."""
     examples = read_examples(path)
-    examples[pick["preset"]] = {**pick, "models": models}
+    portable = {role: {key: _repo_relative(value) for key, value in info.items()} for role, info in models.items()}
+    examples[pick["preset"]] = {**pick, "models": portable}
     path.write_text(json.dumps(examples, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _repo_relative(value: Any) -> Any:
+    """A path inside the repository as the preset writes it (``models/nano/value``), so the file is portable."""
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        return value
+    try:
+        return Path(value).relative_to(REPO).as_posix()
+    except ValueError:
+        return value

@@ -254,6 +254,12 @@ def test_the_stored_example_is_shown_and_a_broken_file_falls_back(tmp_path: Path
     write_example({"preset": "game24-mcts", "problem": "Use 1 1 3 8 to make 24."}, {}, path)
     assert example_for(preset, path) == "Use 1 1 4 6 to make 24."
     assert set(read_examples(path)) == {"game24-tot", "game24-mcts"}
+    from search.presets import REPO
+
+    write_example({"preset": "game24-tot", "problem": "Use 1 1 4 6 to make 24."},
+                  {"policy": {"name": str(REPO / "models/nano/countdown_policy"), "path": "/elsewhere/policy"}}, path)
+    assert read_examples(path)["game24-tot"]["models"]["policy"] == {  # portable: repo paths stay relative
+        "name": "models/nano/countdown_policy", "path": "/elsewhere/policy"}
     for broken in ("{not json", "[1, 2]", '{"game24-tot": {"problem": 7}}'):
         path.write_text(broken)
         assert example_for(preset, path) == preset.example
