@@ -23,6 +23,7 @@ Two layouts, chosen by `tidy_layout` from the tree's shape:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -72,6 +73,8 @@ def tidy_layout(tree: Tree, visible: Collection[int] | None = None) -> Layout:
     if not tree.nodes or ROOT_ID not in tree.nodes:
         return Layout({})
     ids = sorted(tree.nodes if visible is None else (n for n in visible if n in tree.nodes))
+    if max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS:  # nodes of one depth are 1 apart
+        return packed_layout(tree, ids)
     index = {node_id: i for i, node_id in enumerate(ids)}
     edges = [(index[tree.nodes[n].parent], index[n]) for n in ids if tree.nodes[n].parent is not None]
     graph = ig.Graph(n=len(ids), edges=edges, directed=True)
