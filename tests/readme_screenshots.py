@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from tests.test_browser import (
@@ -106,81 +107,100 @@ def knob(page, label: str, value: int) -> None:
     raise RuntimeError(f"could not set the knob {label} to {value}")
 
 
-def click_node(page, index: int) -> None:
-    points = page.locator(".js-plotly-plot .scatterlayer .trace:last-child .points path")
-    box = points.nth(index).bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    page.locator("h4").filter(has_text=re.compile(r"Node \d+ · depth \d+")).first.wait_for()
-
-
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="thoughtscope-shots-"))
     db = work / "runs.db"
     process, url = serve(db, work / "streamlit.log")
+    failed = ["everything"]
     try:
         with chromium_browser() as chromium:
             wait_ready(chromium, url)
             page = chromium.new_context(viewport=VIEWPORT).new_page()
             page.set_default_timeout(120_000)
-            run = small_beam(page, url, out, beam_width=2)
-            settle(page)
-            click_node(page, 5)
-            settle(page)
-            snap(page, out, "3-inspector")
-            page.goto(f"{url}/?run={run}")
-            page.get_by_text(re.compile("Exact checker vs PRM")).first.wait_for()
-            settle(page)
-            choose(page, "Colour by", "PRM vs exact checker")
-            page.get_by_text(re.compile("green: PRM agrees")).first.wait_for()
-            settle(page)
-            snap(page, out, "9-prm-vs-checker")
-            page.goto(f"{url}/?run={run}")
-            page.get_by_text(re.compile("Re-decide this run")).first.click()
-            page.locator("p").filter(has_text=re.compile(r"^Would choose:")).first.wait_for()
-            choose(page, "Step-score aggregation", "min")
-            settle(page)
-            page.locator("p").filter(has_text=re.compile(r"^Would choose:")).first.scroll_into_view_if_needed()
-            snap(page, out, "10-redecide")
-            page.goto(f"{url}/replay?run={run}&event=15")
-            page.get_by_text(re.compile(r"^\[15/\d+\]")).wait_for()
-            settle(page)
-            snap(page, out, "6-replay")
-            other = small_beam(page, url, None, beam_width=1)
-            page.goto(f"{url}/runs")
-            settle(page, 4000)
-            snap(page, out, "runs-page")
-            page.goto(f"{url}/compare?runs={run},{other}")
-            settle(page, 5000)
-            snap(page, out, "compare-page")
-            big = record_big(db)
-            page.goto(f"{url}/?run={big}")
-            page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
-            settle(page, 5000)
-            snap(page, out, "bigtree")
-            depth = page.get_by_role("spinbutton", name="Fold at depth")
-            depth.fill("2")
-            depth.press("Enter")
-            settle(page, 5000)
-            snap(page, out, "bigtree-folded")
-            page.goto(f"{url}/scaling")
-            page.get_by_role("button", name=re.compile("Run sweep")).click()
-            page.wait_for_url(re.compile(r"sweep=\d+"))
-            deadline = time.monotonic() + 900
-            while metric(page, "status") != "finished" and time.monotonic() < deadline:
-                time.sleep(1)
-            page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for()
-            settle(page, 4000)
-            snap(page, out, "scaling-page")
+            steps = (big_tree, scaling, search_pages)
+            failed = [step.__name__ for step in steps if not attempt(step, page, url, db, out)]
     finally:
         process.terminate()
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+    if failed:
+        raise SystemExit(f"no pictures from: {', '.join(failed)} (see above)")
+
+
+def attempt(step, page, url: str, db: Path, out: Path) -> bool:
+    """Run one group of pictures; a failure is printed and the next group still runs."""
+    try:
+        step(page, url, db, out)
+        return True
+    except Exception:  # noqa: BLE001 - reported, and the run exits non-zero at the end
+        traceback.print_exc()
+        return False
+
+
+def big_tree(page, url: str, db: Path, out: Path) -> None:
+    """A 1,000-node beam search on the nano pack, whole and folded at depth 2."""
+    big = record_big(db)
+    page.goto(f"{url}/?run={big}")
+    page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
+    settle(page, 5000)
+    snap(page, out, "bigtree")
+    depth = page.get_by_role("spinbutton", name="Fold at depth")
+    depth.fill("2")
+    depth.press("Enter")
+    settle(page, 5000)
+    snap(page, out, "bigtree-folded")
+
+
+def scaling(page, url: str, db: Path, out: Path) -> None:
+    """The Scaling page after its default sweep."""
+    page.goto(f"{url}/scaling")
+    page.get_by_role("button", name=re.compile("Run sweep")).click()
+    page.wait_for_url(re.compile(r"sweep=\d+"))
+    deadline = time.monotonic() + 1200
+    while metric(page, "status") != "finished" and time.monotonic() < deadline:
+        time.sleep(1)
+    page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for()
+    settle(page, 4000)
+    snap(page, out, "scaling-page")
+
+
+def search_pages(page, url: str, db: Path, out: Path) -> None:
+    """Search (growing, a node inspected, PRM vs checker, Re-decide), Replay, Runs and Compare."""
+    run = small_beam(page, url, out, beam_width=2)
+    settle(page)
+    knob(page, "Inspect node id", 5)
+    page.locator("h4").filter(has_text=re.compile(r"Node 5 · depth \d+")).first.wait_for()
+    settle(page)
+    snap(page, out, "3-inspector")
+    page.goto(f"{url}/?run={run}")
+    page.get_by_text(re.compile("Exact checker vs PRM")).first.wait_for()
+    settle(page)
+    choose(page, "Colour by", "PRM vs exact checker")
+    page.get_by_text(re.compile("green: PRM agrees")).first.wait_for()
+    settle(page)
+    snap(page, out, "9-prm-vs-checker")
+    page.goto(f"{url}/?run={run}")
+    page.get_by_text(re.compile("Re-decide this run")).first.click()
+    page.locator("p").filter(has_text=re.compile(r"^Would choose:")).first.wait_for()
+    choose(page, "Step-score aggregation", "min")
+    settle(page)
+    page.locator("p").filter(has_text=re.compile(r"^Would choose:")).first.scroll_into_view_if_needed()
+    snap(page, out, "10-redecide")
+    page.goto(f"{url}/replay?run={run}&event=15")
+    page.get_by_text(re.compile(r"^\[15/\d+\]")).wait_for()
+    settle(page)
+    snap(page, out, "6-replay")
+    other = small_beam(page, url, None, beam_width=1)
+    page.goto(f"{url}/runs")
+    settle(page, 4000)
+    snap(page, out, "runs-page")
+    page.goto(f"{url}/compare?runs={run},{other}")
+    settle(page, 5000)
+    snap(page, out, "compare-page")
+
 
 
 if __name__ == "__main__":
