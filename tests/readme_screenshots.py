@@ -36,7 +36,9 @@ from tests.test_browser import (
 )
 
 VIEWPORT = {"width": 1500, "height": 1000}
-BIG_PROBLEM = "Start with 17. Add 25. Multiply by 3. Subtract 14. Add 6. Subtract 9. What is the result?"
+BIG_PROBLEM = (
+    "Start with 17. Add 25. Multiply by 3. Subtract 14. Add 6. Subtract 9. Add 4. Subtract 2. What is the result?"
+)
 
 
 def serve(db: Path, log: Path) -> tuple[subprocess.Popen, str]:
@@ -146,12 +148,20 @@ def big_tree(page, url: str, db: Path, out: Path) -> None:
     page.goto(f"{url}/?run={big}")
     page.locator(".js-plotly-plot").first.wait_for(timeout=300_000)
     settle(page, 5000)
+    to_the_tree(page)
     snap(page, out, "bigtree")
     depth = page.get_by_role("spinbutton", name="Fold at depth")
     depth.fill("2")
     depth.press("Enter")
     settle(page, 5000)
+    to_the_tree(page)
     snap(page, out, "bigtree-folded")
+
+
+def to_the_tree(page) -> None:
+    """Scroll the tree's controls to the top of the window, so the picture is mostly the tree."""
+    page.get_by_text("Find in steps").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(1000)
 
 
 def scaling(page, url: str, db: Path, out: Path) -> None:
@@ -162,6 +172,7 @@ def scaling(page, url: str, db: Path, out: Path) -> None:
     deadline = time.monotonic() + 1200
     while metric(page, "status") != "finished" and time.monotonic() < deadline:
         time.sleep(1)
+    page.goto(page.url)  # opened afresh, the saved-sweep box says "finished" too
     page.locator(".js-plotly-plot .scatterlayer .trace .points path").first.wait_for()
     settle(page, 4000)
     snap(page, out, "scaling-page")
