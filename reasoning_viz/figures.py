@@ -162,7 +162,7 @@ def tree_figure(
     """
     if paint is None:
         paint = Paint("prm", "PRM score", dict(step_scores(tree)))
-    frame = chart_frame(dict(positions), orientation)  # a replay's frames share the final tree's frame
+    frame = chart_frame(positions, orientation)  # a replay's frames share the final tree's frame
     positions = {n: xy for n, xy in frame.positions.items() if n in tree.nodes}
     ids = sorted(positions)
     live = [n for n in ids if not tree.nodes[n].pruned]
@@ -175,14 +175,15 @@ def tree_figure(
         _edge_trace(tree, positions, [n for n in _path_ids(tree, chosen) if n in positions], color="#111111", width=5),
     ]
     traces += _backtrack_traces(tree, positions, max_backtracks)
+    sizes = _marker_sizes(tree, frame.max_marker)
     if view is not None:
-        traces += _view_traces(view, positions, frame.orientation, frame.max_marker)
+        drawn = max((sizes[n] for n in positions), default=frame.max_marker)
+        traces += _view_traces(view, positions, frame.orientation, drawn)
     if highlight is not None and highlight in positions:
         traces.append(_ring([highlight], positions, size=frame.max_marker + 10, color=HIGHLIGHT))
     scores = step_scores(tree)
     unscored = [n for n in live if n not in paint.values]
     scored = [n for n in live if n in paint.values]
-    sizes = _marker_sizes(tree, frame.max_marker)
     common = (tree, positions, selected, scores, paint, sizes)
     traces.append(_node_trace(*common, pruned, color=PRUNED, opacity=PRUNED_OPACITY))
     traces.append(_node_trace(*common, unscored, color=NO_SCORE))
@@ -227,16 +228,18 @@ def _ring(ids: Sequence[int], positions: Mapping[int, tuple[float, float]], *, s
 def _view_traces(
     view: TreeView, positions: Mapping[int, tuple[float, float]], orientation: str, biggest: float
 ) -> list[go.Scatter]:
-    """Grey squares and "+k hidden" beside nodes with hidden descendants; rings on search matches."""
+    """Grey squares and "+k hidden" beside nodes with hidden descendants; rings on search matches.
+    `biggest`: the biggest marker drawn (px); a square is 5 px wider, and its label clears it."""
     traces = []
     folded = [n for n in sorted(view.hidden_below) if n in positions]
     if folded:
-        traces.append(_ring(folded, positions, size=biggest + 8, color=FOLDED, symbol="square"))
+        traces.append(_ring(folded, positions, size=biggest + 5, color=FOLDED, symbol="square"))
         traces.append(
             go.Scatter(
                 x=np.array([positions[n][0] for n in folded], dtype=float),
                 y=np.array([positions[n][1] for n in folded], dtype=float),
-                mode="text",
+                mode="markers+text",  # an invisible marker the size of the square pushes the label clear of it
+                marker={"size": biggest + 5, "color": "rgba(0,0,0,0)"},
                 text=[hidden_label(view.hidden_below[n]) for n in folded],
                 textposition="middle right" if orientation == "left-right" else "bottom center",
                 textfont={"size": 10, "color": FOLDED},

@@ -1,4 +1,4 @@
-"""Tidy tree layout (igraph's Reingold-Tilford): one layout for the live view and a fresh load.
+"""Tree layouts for the chart: one layout for the live view and a fresh load.
 
 The live view once anchored nodes where earlier polls had put them and placed new nodes at
 their parent plus a fresh offset; as subtrees widened, those offsets collided, so the live
@@ -7,13 +7,23 @@ while the same run opened fresh looked right.  Now every poll lays out the whole
 (milliseconds at 2,000 nodes): nodes may shift as the tree grows, but the picture is always
 the one a fresh load shows.  A replay uses the finished tree's layout for every frame.
 
-`chart_frame` turns a layout into the chart's coordinates and size: top-down while the tree's
-breadth fits the page's width, left-to-right (depth across the page, one row per leaf, a
-height that grows with the tree) beyond, so a 1,000-node tree has no overlapping nodes.
+Two layouts, chosen by `tidy_layout` from the tree's shape:
+- a tree whose Reingold-Tilford layout (igraph) fits the narrowest chart's width is drawn with it,
+  top-down;
+- a wider tree (hundreds of leaves, or a wide fold) gets a packed layered layout drawn left to
+  right: one band per depth, each band's nodes in their parents' order and packed as close to
+  their parent as the nodes before them allow, and wide bands staggered over several sub-columns
+  (Graphviz's `unflatten` staggers wide fan-outs the same way to improve a layout's aspect ratio).
+  The depth bands then share the chart's width, and its height grows with the widest band instead
+  of with the leaf count, so a 1,000-node search fills the page instead of a thin diagonal strip.
+
+`chart_frame` turns a layout into the chart's coordinates and size.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -34,20 +44,95 @@ BASE_HEIGHT = 560
 MIN_MARKER = 8
 MAX_MARKER = 30
 ORIENTATIONS = ("auto", "top-down", "left-right")
+#: The narrowest chart's plot area (px): its width less the margins and the colour bar.
+PLOT_WIDTH = MIN_CHART_WIDTH - 110
+#: The most columns that plot area holds with markers of `MIN_MARKER` px and a gap, and the
+#: most sub-columns a depth band is staggered over.
+MAX_COLUMNS = PLOT_WIDTH // (MIN_MARKER + 6)
+MAX_STAGGER = 8
 
 
-def tidy_layout(tree: Tree, visible: Collection[int] | None = None) -> Positions:
-    """Reingold-Tilford positions (x, depth) for every node, or for the `visible` ones only (a set
-    closed under ancestors: see `tree_view.tree_view`); y grows downwards with depth.  Adjacent
-    nodes of one depth are at least 1 apart in x."""
-    if not tree.nodes:
-        return {}
+class Layout(dict):
+    """Positions (node id -> (breadth, depth) in slots, y growing downwards) and the orientation
+    they were made for ("top-down" or "left-right"; `chart_frame` draws "auto" that way)."""
+
+    def __init__(self, positions: Positions, orientation: str = "top-down") -> None:
+        super().__init__(positions)
+        self.orientation = orientation
+
+
+def tidy_layout(tree: Tree, visible: Collection[int] | None = None) -> Layout:
+    """Positions (breadth, depth) for every node, or for the `visible` ones only (a set closed under
+    ancestors: see `tree_view.tree_view`).
+
+    Reingold-Tilford (igraph) top-down while the tree is at most `MAX_COLUMNS` wide, else
+    `packed_layout` for left to right.  Either way no two nodes share a position, nodes of one
+    depth band are at least 1 apart, and a node's children follow its parent's order (no crossing
+    edges between adjacent bands).
+    """
+    if not tree.nodes or ROOT_ID not in tree.nodes:
+        return Layout({})
     ids = sorted(tree.nodes if visible is None else (n for n in visible if n in tree.nodes))
+    if max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS:  # nodes of one depth are 1 apart
+        return packed_layout(tree, ids)
     index = {node_id: i for i, node_id in enumerate(ids)}
     edges = [(index[tree.nodes[n].parent], index[n]) for n in ids if tree.nodes[n].parent is not None]
     graph = ig.Graph(n=len(ids), edges=edges, directed=True)
     coords = graph.layout_reingold_tilford(mode="out", root=[index[ROOT_ID]])
-    return {node_id: (float(coords[index[node_id]][0]), float(tree.nodes[node_id].depth)) for node_id in ids}
+    xs = [coords[i][0] for i in range(len(ids))]
+    if max(xs) - min(xs) + 1 <= MAX_COLUMNS:
+        return Layout({n: (float(coords[index[n]][0]), float(tree.nodes[n].depth)) for n in ids})
+    return packed_layout(tree, ids)
+
+
+def packed_layout(tree: Tree, visible: Collection[int]) -> Layout:
+    """The packed layered layout (for left to right): positions (slot, depth column).
+
+    Depth d's band has `s` sub-columns (s = `MAX_COLUMNS` // depths - 1, 1 to `MAX_STAGGER`;
+    a band takes s + 1 columns, the last one a gap, or 1 column when s is 1).  Going down the
+    depths, each band's nodes are ordered by their parents' slots, then as siblings; a sibling
+    group is centred on its parent's row and every node takes the first free slot at or after
+    that (slot p: row p // s, sub-column p % s).  A node with hidden descendants (a fold: its
+    "+k hidden" label runs to the right) starts a row and keeps it to itself.  O(n log n).
+    """
+    shown = set(visible)
+    kids = {n: [c for c in tree.nodes[n].children if c in shown] for n in shown}
+    labelled = {n for n in shown if len(kids[n]) < len(tree.nodes[n].children)}
+    depths = max(tree.nodes[n].depth for n in shown) + 1
+    stagger = max(1, min(MAX_STAGGER, MAX_COLUMNS // depths - 1))
+    band = 1 if stagger == 1 else stagger + 1
+    slot = {ROOT_ID: 0}
+    level = [ROOT_ID]
+    while level:
+        taken = -math.inf
+        placed = []
+        for parent in level:
+            group = sorted(kids[parent], key=lambda c: (not kids[c], c not in labelled))  # the lines that go on first
+            first = (slot[parent] // stagger) * stagger - (len(group) - 1) // 2
+            for j, child in enumerate(group):
+                p = max(first + j, taken + 1)
+                p, taken = _claim(p, stagger, labelled=child in labelled, inner=bool(kids[child]))
+                slot[child] = p
+                placed.append(child)
+        level = placed
+    return Layout(
+        {n: (float(slot[n] // stagger), float(tree.nodes[n].depth * band + slot[n] % stagger)) for n in shown},
+        "left-right",
+    )
+
+
+def _claim(p: int | float, stagger: int, *, labelled: bool, inner: bool) -> tuple[int, int]:
+    """The slot a node takes at or after slot `p` of a band with `stagger` sub-columns, and the
+    last slot it keeps.  A node with hidden descendants starts a row and keeps the row (its
+    "+k hidden" runs to the right); one with visible children takes the last sub-column, next
+    to the next band, so its edges pass no node of its own band."""
+    p = int(p)
+    if labelled:
+        p += -p % stagger
+        return p, p + stagger - 1
+    if inner:
+        p += (stagger - 1 - p) % stagger
+    return p, p
 
 
 @dataclass(frozen=True)
@@ -56,7 +141,8 @@ class Frame:
 
     positions: node id -> (x, y) in plot units, y growing downwards.  orientation: "top-down"
     (x: breadth, y: depth) or "left-right" (x: depth, y: breadth).  height: the chart's height in
-    px.  max_marker: the biggest marker (px) that cannot overlap a neighbour at `MIN_CHART_WIDTH`.
+    px.  max_marker: the biggest marker (px) that cannot overlap a neighbour at `MIN_CHART_WIDTH`
+    (in its `PLOT_WIDTH`).
     """
 
     positions: Positions
@@ -66,8 +152,10 @@ class Frame:
 
 
 def chart_frame(positions: Positions, orientation: str = "auto") -> Frame:
-    """Place a `tidy_layout` on the chart: `orientation` "auto" (top-down while every column gets at
-    least `MIN_MARKER` + 6 px of `MIN_CHART_WIDTH`, else left-to-right), "top-down" or "left-right".
+    """Place a layout on the chart: `orientation` "auto" (the one a `Layout` was made for; for
+    plain positions top-down while every column gets at least `MIN_MARKER` + 6 px of
+    `PLOT_WIDTH`, else left-to-right), "top-down" or "left-right".  The height grows with
+    the rows (left to right: `ROW_PX` each) or depth levels (top-down: `LEVEL_PX` each).
 
     Raises ValueError for an unknown orientation.
     """
@@ -76,16 +164,19 @@ def chart_frame(positions: Positions, orientation: str = "auto") -> Frame:
     if not positions:
         return Frame({}, "top-down", BASE_HEIGHT, MAX_MARKER)
     xs = [x for x, _ in positions.values()]
+    ys = [y for _, y in positions.values()]
     columns = max(xs) - min(xs) + 1
-    levels = max(y for _, y in positions.values()) + 1
+    levels = max(ys) - min(ys) + 1
     if orientation == "auto":
-        orientation = "top-down" if MIN_CHART_WIDTH / columns >= MIN_MARKER + 6 else "left-right"
+        orientation = getattr(positions, "orientation", None) or (
+            "top-down" if columns <= MAX_COLUMNS else "left-right"
+        )
     if orientation == "top-down":
         height = max(BASE_HEIGHT, int(levels * LEVEL_PX + MARGIN_PX))
-        room = min(MIN_CHART_WIDTH / columns, LEVEL_PX)
+        room = min(PLOT_WIDTH / columns, (height - MARGIN_PX) / levels)
         return Frame(dict(positions), orientation, height, _marker_limit(room))
     height = max(BASE_HEIGHT, int(columns * ROW_PX + MARGIN_PX))
-    room = min(ROW_PX, MIN_CHART_WIDTH / max(levels, 1))
+    room = min((height - MARGIN_PX) / columns, PLOT_WIDTH / levels)
     return Frame({n: (y, x) for n, (x, y) in positions.items()}, orientation, height, _marker_limit(room))
 
 

@@ -36,7 +36,8 @@ def view_options(*, key: str, tree_key: str) -> tuple[ViewOptions, str]:
     ))
     orientation = layout.selectbox(
         "Layout", ORIENTATIONS, format_func=ORIENTATION_LABELS.get, key=f"{key}-orientation",
-        help="auto: top-down while the tree fits the width, else depth left to right with one row per leaf.",
+        help="auto: top-down while the tree fits the width, else depth left to right, wide levels packed "
+        "over several columns so that the tree fills the chart's width and height.",
     )
     folds = _folds(key, tree_key)
     options = ViewOptions(

@@ -1,6 +1,7 @@
 """Big trees in a real headless Chromium (issue 17): a 1,000-node run is readable (the chart takes the
-page's width and a height that grows with the tree, no two nodes overlap), folds show "+k hidden",
-filters and search work, and a click opens the node it hit, by id, on the Search page and in Replay.
+page's width and height, its nodes spread over both instead of a thin strip, no two nodes overlap),
+folds show "+k hidden", filters and search work, and a click opens the node it hit, by id, on the
+Search page and in Replay.
 
 The run is recorded straight into the app server's database with the scripted models (a second);
 the server itself runs the nano pack (tests/test_browser.py's fixture).
@@ -38,6 +39,15 @@ MARKERS = """() => {
   });
   return {markers: out, width: box.width, height: box.height,
           texts: Array.from(gd.querySelectorAll('.textpoint text')).map(e => e.textContent)};
+}"""
+#: The share of the plot area's 56-px cells that hold a marker (the markers from MARKERS).
+CELLS_USED = """(ms) => {
+  const gd = document.querySelector('.js-plotly-plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const w = fl._size.w, h = fl._size.h, nx = Math.max(1, Math.round(w / 56)), ny = Math.max(1, Math.round(h / 56));
+  const left = box.left + window.scrollX + fl._size.l, top = box.top + window.scrollY + fl._size.t, used = new Set();
+  ms.forEach(m => used.add(Math.min(nx - 1, Math.floor((m.x - left) / w * nx)) + ',' +
+                           Math.min(ny - 1, Math.floor((m.y - top) / h * ny))));
+  return used.size / (nx * ny);
 }"""
 #: The closest two marker centres, and the biggest marker (px).
 CLOSEST = """(ms) => {
@@ -121,7 +131,9 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     assert len(state["markers"]) == total, f"{len(state['markers'])} of {total} nodes drawn"
     column = page.locator('[data-testid="stColumn"]').filter(has=page.locator(".js-plotly-plot")).first
     assert state["width"] >= 0.95 * column.bounding_box()["width"], "the chart does not use the page's width"
-    assert state["height"] > 5000, f"the chart's height does not grow with the tree: {state['height']} px"
+    assert 800 < state["height"] < 2000, f"a {state['height']}-px chart for {total} nodes (one row per leaf: 13,344)"
+    used = page.evaluate(CELLS_USED, state["markers"])
+    assert used > 0.5, f"the nodes hold {used:.0%} of the chart's cells: a strip, not the page"
     gap = page.evaluate(CLOSEST, state["markers"])
     biggest = max(m["size"] for m in state["markers"])
     assert gap >= biggest, f"nodes overlap: two centres {gap:.1f} px apart, markers up to {biggest} px"
@@ -140,6 +152,17 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
         folded = chart(page, None)
     hidden = total - len(folded["markers"])
     assert hidden > 10 and f"+{hidden:,} hidden" in folded["texts"], folded["texts"][:5]
+
+    # folded at depth 2, the rest of the tree still spreads over the chart (Reingold-Tilford: 16%)
+    depth = page.get_by_role("spinbutton", name="Fold at depth")
+    depth.fill("2")
+    depth.press("Enter")
+    shallow = sum(1 for n in tree if n.depth <= 2 and n.parent != target)  # the target stays folded
+    folded = chart(page, shallow)
+    assert len(folded["markers"]) == shallow
+    used = page.evaluate(CELLS_USED, folded["markers"])
+    assert used > 0.3, f"folded at depth 2 the nodes hold {used:.0%} of the chart's cells"
+    assert page.evaluate(CLOSEST, folded["markers"]) >= max(m["size"] for m in folded["markers"])
     shot(page, "bigtree-folded")
 
     # a click on a node drawn after the fold opens that node, by id, not by position

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from reasoning_viz.figures import tree_figure
-from reasoning_viz.layout import MIN_CHART_WIDTH, chart_frame, tidy_layout
+from reasoning_viz.layout import BASE_HEIGHT, MARGIN_PX, MIN_CHART_WIDTH, PLOT_WIDTH, chart_frame, tidy_layout
 from reasoning_viz.tree_view import ViewOptions, focus_node, matching_nodes, subtree_size, tree_view
 from search import Budget, Models, Tree, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
@@ -169,11 +169,43 @@ def test_height_grows_with_the_tree_and_big_trees_run_left_to_right(beam: Tree) 
     assert frames[2].orientation == "left-right"
     assert frames[0].height <= frames[1].height < frames[2].height
     figure = tree_figure(beam, tidy_layout(beam))
-    assert figure.layout.height == chart_frame(tidy_layout(beam)).height > 5000
+    assert figure.layout.height == chart_frame(tidy_layout(beam)).height > BASE_HEIGHT
     forced = chart_frame(tidy_layout(random_tree(200, 1)), "top-down")
     assert forced.orientation == "top-down"
     with pytest.raises(ValueError, match="orientation"):
         chart_frame({0: (0.0, 0.0)}, "sideways")
+
+
+#: The chart's plot area is cut into square cells of this size (px) to measure how much of it holds nodes.
+CELL_PX = 56
+
+
+def space_use(frame) -> tuple[float, float, float]:
+    """How a frame uses the narrowest chart: (plot area per node in px², the share of CELL_PX
+    cells holding a node, the closest two marker centres in px), the axes spanning the data."""
+    xy = np.array(list(frame.positions.values()), dtype=float)
+    span = np.maximum(xy.max(axis=0) - xy.min(axis=0), 1.0)
+    room = np.array([PLOT_WIDTH, frame.height - MARGIN_PX - frame.max_marker], dtype=float)
+    px = (xy - xy.min(axis=0)) / span * room
+    cells = np.maximum(np.round(room / CELL_PX), 1).astype(int)
+    used = {tuple(c) for c in np.minimum((px / room * cells).astype(int), cells - 1)}
+    gaps = np.sqrt(((px[:, None, :] - px[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(gaps, np.inf)
+    return float(room.prod() / len(xy)), len(used) / int(cells.prod()), float(gaps.min())
+
+
+@pytest.mark.parametrize("fold_depth", [None, 1, 2, 3])
+def test_a_big_tree_fills_the_chart_in_both_directions(beam: Tree, fold_depth: int | None) -> None:
+    """The 1,001-node beam, whole and folded at a depth, spreads over the chart's width and height
+    instead of a thin diagonal strip (Reingold-Tilford left to right: 5,900-7,100 px² per node
+    and 12-17% of the cells used; one row per leaf, 13,344 px tall), with no two markers touching."""
+    view = tree_view(beam, ViewOptions(fold_depth=fold_depth))
+    frame = chart_frame(tidy_layout(beam, view.visible))
+    area, cells, gap = space_use(frame)
+    assert area <= 2500, f"{area:.0f} px² of chart per node: the tree leaves most of the chart empty"
+    assert cells >= 0.3, f"only {cells:.0%} of the chart's {CELL_PX}-px cells hold a node"
+    assert gap >= frame.max_marker, f"markers of {frame.max_marker} px overlap: {gap:.1f} px apart"
+    assert frame.height <= 1600, f"{frame.height} px tall for {len(view.visible)} nodes"
 
 
 def test_the_figure_draws_only_visible_nodes_by_id_with_folds_and_matches(beam: Tree) -> None:
@@ -183,7 +215,7 @@ def test_the_figure_draws_only_visible_nodes_by_id_with_folds_and_matches(beam: 
     figure = tree_figure(beam, tidy_layout(beam, view.visible), view=view, selected=node.id)
     drawn = [int(i) for t in figure.data[-3:] for i in t.customdata]
     assert sorted(drawn) == sorted(view.visible), "node markers are the last three traces, with node ids"
-    labels = next(t for t in figure.data if t.mode == "text")
+    labels = next(t for t in figure.data if t.mode == "markers+text")
     assert f"+{view.hidden_below[node.id]:,} hidden" in labels.text
     assert len(labels.text) == len(view.hidden_below)
     rings = [t for t in figure.data if isinstance(t.marker.line.color, str) and t.marker.line.color == "#c2185b"]
