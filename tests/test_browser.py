@@ -192,24 +192,34 @@ def node_points(page):
     return page.locator(".js-plotly-plot .scatterlayer .trace:last-child .points path")
 
 
+#: Installs a recorder of every value the "nodes" metric shows, kept in window.__nodeCounts:
+#: a search that ends between two polls from Python still shows whether the page grew it live.
+RECORD_NODE_COUNTS = """() => {
+  window.__nodeCounts = [];
+  const read = () => {
+    for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+      const [name, value] = m.innerText.trim().split(/\\n+/).map((t) => t.trim());
+      const last = window.__nodeCounts[window.__nodeCounts.length - 1];
+      if (name === "nodes" && /^\\d+$/.test(value) && Number(value) !== last) window.__nodeCounts.push(Number(value));
+    }
+  };
+  new MutationObserver(read).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
 def test_beam_search_grows_live_and_a_click_opens_the_inspector(page, server: str) -> None:
     page.goto(server)
     page.get_by_role("button", name=re.compile("Start search")).wait_for()
     shot(page, "1-search-setup")
     page.get_by_text("Strategy knobs").first.click()
     set_number(page, "max_depth", 30)
+    page.evaluate(RECORD_NODE_COUNTS)  # every value the page shows, however fast the search ends
     start(page)
-    wait_status(page, {"running", "finished"})
-    counts = []
-    for _ in range(120):  # a rerun can briefly hide the metrics: only an ended search stops the polling
-        if metric(page, "nodes").isdigit():
-            counts.append(int(metric(page, "nodes")))
-        if metric(page, "status") in {"finished", "cancelled", "failed"} or (counts and counts[-1] > counts[0]):
-            break
-        time.sleep(0.5)
-    assert len(counts) >= 2 and counts[-1] > counts[0], f"node count should rise between polls: {counts}"
+    page.wait_for_function("window.__nodeCounts.length >= 2", timeout=120_000)
     shot(page, "2-search-growing")
     wait_status(page, {"finished"})
+    counts = page.evaluate("window.__nodeCounts")
+    assert counts[-1] > counts[0], f"node count should rise on the page: {counts}"
     assert "run=" in page.url
     page.wait_for_timeout(2000)  # the page reruns once when the search ends
     points = node_points(page)

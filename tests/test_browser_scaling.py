@@ -98,9 +98,12 @@ def test_a_click_on_a_point_lists_its_runs_and_a_wrong_one_opens_in_replay(page,
 
 def test_a_sweep_started_from_the_page_shows_progress_and_stops(page, server) -> None:  # noqa: F811
     page.goto(f"{server}/scaling", timeout=180_000)
+    sizes = page.get_by_label("Sizes (N / simulations)")
+    # size 16: the sweep lasts long enough that Stop comes before its end (no Enter: it submits the form)
+    sizes.fill("1,4,16")
     page.get_by_role("button", name=re.compile("Run sweep")).click()
     page.wait_for_url(re.compile(r"sweep=\d+"))
-    bar = page.locator('[data-testid="stProgress"]').filter(has_text=re.compile(r"\d+ of 15 searches"))
+    bar = page.locator('[data-testid="stProgress"]').filter(has_text=re.compile(r"\d+ of 21 searches"))
     bar.first.wait_for(timeout=120_000)
     assert metric(page, "status") == "running"
     shot(page, "scaling-running")
@@ -109,4 +112,4 @@ def test_a_sweep_started_from_the_page_shows_progress_and_stops(page, server) ->
     while metric(page, "status") != "stopped" and time.monotonic() < deadline:
         time.sleep(0.3)
     assert metric(page, "status") == "stopped"
-    page.get_by_text(re.compile(r"Stopped: \d of 5 points finished")).first.wait_for()
+    page.get_by_text(re.compile(r"Stopped: \d of 7 points finished")).first.wait_for()
