@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reasoning_viz.advanced_model_form import advanced_state
 from reasoning_viz.orm_form import ORM_PATH, ORM_RECIPE, ORM_URL, SAME_AS_PRM
 from reasoning_viz.preset_form import (
     BUNDLED,
@@ -62,7 +63,8 @@ def choice_state(choice: ModelChoice) -> dict[str, Any]:
     label = bundled_set(choice)
     if label is not None:
         return {MODEL_SOURCE: BUNDLED, BUNDLED_SET: label}
-    orm = {ORM_PATH: choice.orm or "", ORM_RECIPE: choice.orm_preset or SAME_AS_PRM}
+    orm = {ORM_PATH: choice.orm or "", ORM_RECIPE: choice.orm_preset or SAME_AS_PRM,
+           **advanced_state(choice.system_prompt, choice.prm_options)}
     if choice.policy_url:
         return {MODEL_SOURCE: SERVER, SERVER_POLICY_URL: choice.policy_url, SERVER_POLICY: choice.policy or "",
                 SERVER_PRM_URL: choice.prm_url or "", SERVER_PRM: choice.prm or "",

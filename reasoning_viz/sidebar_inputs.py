@@ -17,6 +17,7 @@ import streamlit as st
 from models.bundle import PRM_PRESETS
 from models.prompting import CHAT_TEMPLATE_MODES
 from models.specs import DEVICE_CHOICES
+from reasoning_viz.advanced_model_form import advanced_inputs
 from reasoning_viz.orm_form import orm_inputs
 from reasoning_viz.preset_form import (
     BUNDLED,
@@ -163,6 +164,7 @@ def model_inputs() -> dict:
             "Trust remote code", help="Run custom model code from the hub (off by default).", key=TRUST_CODE
         ),
         **orm_inputs(server=False),
+        **advanced_inputs(),
     }
 
 
@@ -184,6 +186,7 @@ def server_model_inputs() -> dict:
         "preset": st.selectbox("PRM recipe", list(PRM_PRESETS), help="How the PRM reads a path (see README).",
                                key=SERVER_PRM_RECIPE),
         **orm_inputs(server=True),
+        **advanced_inputs(),
         "device": None,
         "trust_remote_code": False,
         "chat_template": "auto",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from reasoning_viz.advanced_model_form import PRM_OPTION_KEYS, SYSTEM_PROMPT, from_visible, visible
 from reasoning_viz.preset_form import BUNDLED_MODELS, BUNDLED_SET, MODEL_SOURCE
 from reasoning_viz.run_models import run_model_state
 from search import Models
@@ -61,6 +62,15 @@ def _hub_paths(at: AppTest) -> None:
     at.sidebar.selectbox(key="model-chat-template").set_value("off").run()
 
 
+def _hub_advanced(at: AppTest) -> None:
+    """A PRM read with overrides and a system prompt (the CLI's --step-separator, --system-prompt...)."""
+    _hub_paths(at)
+    at.sidebar.text_area(key=SYSTEM_PROMPT).set_value("Reason step by step.")
+    at.sidebar.selectbox(key=PRM_OPTION_KEYS["kind"]).set_value("tag")
+    at.sidebar.text_input(key=PRM_OPTION_KEYS["step_separator"]).set_value("\\n\\n")
+    at.sidebar.text_input(key=PRM_OPTION_KEYS["good_token"]).set_value("+").run()
+
+
 def _server(at: AppTest) -> None:
     at.sidebar.radio(key=MODEL_SOURCE).set_value("Inference server").run()
     at.sidebar.text_input(key="model-policy-url").set_value("http://127.0.0.1:8001")
@@ -77,6 +87,10 @@ CASES: dict[str, tuple[Callable[[AppTest], None], dict]] = {
                          BUNDLED_SET: COUNTDOWN}),
     "hub paths": (_hub_paths, {MODEL_SOURCE: "Hugging Face", "model-policy": "org/policy-x", "model-prm": "org/prm-y",
                                "model-prm-recipe": "math-shepherd", "model-chat-template": "off"}),
+    "hub paths, system prompt, PRM overrides": (_hub_advanced, {
+        MODEL_SOURCE: "Hugging Face", "model-prm-recipe": "math-shepherd", SYSTEM_PROMPT: "Reason step by step.",
+        PRM_OPTION_KEYS["kind"]: "tag", PRM_OPTION_KEYS["step_separator"]: "\\n\\n",
+        PRM_OPTION_KEYS["good_token"]: "+", PRM_OPTION_KEYS["bad_token"]: ""}),
     "server": (_server, {MODEL_SOURCE: "Inference server", "model-policy-url": "http://127.0.0.1:8001",
                          "model-served-policy": "org/served-policy", "model-prm-url": "http://127.0.0.1:8002",
                          "model-served-prm": "org/served-prm", "model-served-prm-recipe": "qwen-prm"}),
@@ -84,7 +98,7 @@ CASES: dict[str, tuple[Callable[[AppTest], None], dict]] = {
 
 
 def _shown(at: AppTest, key: str):
-    widgets = [*at.sidebar.selectbox, *at.sidebar.radio, *at.sidebar.text_input]
+    widgets = [*at.sidebar.selectbox, *at.sidebar.radio, *at.sidebar.text_input, *at.sidebar.text_area]
     return next(w for w in widgets if w.key == key).value
 
 
@@ -107,6 +121,30 @@ def test_an_opened_run_shows_and_reruns_its_models(scripted: Path, case: str) ->
     assert again.id != run_id
     assert again.models[CHOICE_KEY] == first.models[CHOICE_KEY]
     assert (again.task, again.strategy, again.problem) == (first.task, first.strategy, first.problem)
+
+
+def test_the_overrides_reach_the_run_record(scripted: Path) -> None:  # noqa: F811
+    """What the advanced inputs say is what the run is launched with: the record keeps it."""
+    from storage import Store
+
+    at = app()
+    _hub_advanced(at)
+    run_id = _start(at, scripted)
+    with Store.open(scripted) as store:
+        choice = store.get_run(run_id).models[CHOICE_KEY]
+    assert choice["system_prompt"] == "Reason step by step."
+    assert choice["prm_options"] == {"kind": "tag", "step_separator": "\n\n", "good_token": "+"}
+
+
+@pytest.mark.parametrize("text", ["\n\n", "ки", "a\\nb", "\t\r\\", "\\", "", "x\\"])
+def test_separators_are_shown_with_escapes_and_read_back(text: str) -> None:
+    assert from_visible(visible(text)) == text
+    assert "\n" not in visible(text)  # a one-line text box can hold it
+
+
+def test_an_unknown_escape_is_kept_as_written() -> None:
+    assert from_visible("a\\qb\\") == "a\\qb\\"
+    assert from_visible("\\n\\n") == "\n\n"
 
 
 def test_a_run_recorded_without_its_choice_is_recognised_by_its_paths() -> None:

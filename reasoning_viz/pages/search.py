@@ -177,6 +177,8 @@ def run_request(form: dict) -> RunRequest:
             device=m["device"],
             trust_remote_code=m["trust_remote_code"],
             chat_template=m.get("chat_template", "auto"),
+            system_prompt=m.get("system_prompt"),
+            prm_options=m.get("prm_options") or {},
             policy_url=m.get("policy_url"),
             prm_url=m.get("prm_url"),
             orm=m.get("orm"),
