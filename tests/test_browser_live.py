@@ -62,15 +62,19 @@ def narrow(browser, server: str):  # noqa: F811 - fixture from test_browser
 
 
 def figure_state(page, timeout: float = 60) -> dict:
-    """The tree chart's node positions once it shows every node the "nodes" metric counts."""
+    """The tree chart's node positions once it shows every node the "nodes" metric counts (on a
+    page without that metric, Replay: once two reads half a second apart agree)."""
     page.locator(".js-plotly-plot").first.wait_for()
     deadline = time.monotonic() + timeout
+    last = None
     while True:
         state = page.evaluate(NODE_POSITIONS)
         state["nodes"] = {int(k): tuple(v) for k, v in state["nodes"].items()}
         counted = metric(page, "nodes")
-        if (counted.isdigit() and len(state["nodes"]) == int(counted) + 1) or time.monotonic() > deadline:
+        drawn = len(state["nodes"]) == int(counted) + 1 if counted.isdigit() else state["nodes"] and state == last
+        if drawn or time.monotonic() > deadline:
             return state
+        last = state
         time.sleep(0.5)
 
 
