@@ -120,3 +120,20 @@ class JobRegistry:
     def all(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
+
+    def running(self) -> int:
+        """How many jobs (searches and sweeps, of every session) are running now."""
+        return sum(job.running for job in self.all())
+
+
+def poll_seconds(running: int, base: float = 0.5, busiest: float = 2.0) -> float:
+    """How often a live view polls (seconds) while `running` searches share this server.
+
+    `base` while at most two run; beyond that each running search adds a quarter of a second,
+    up to `busiest`: eight people watching eight searches then ask for 4 redraws a second in all
+    instead of 16, and the CPU goes to the searches (every poll reruns a page and redraws its
+    tree in the browser). Raises nothing; `running` below 0 counts as 0.
+    """
+    if running <= 2:
+        return base
+    return min(busiest, max(base, 0.25 * running))

@@ -9,7 +9,7 @@ import streamlit as st
 
 from reasoning_viz import resources
 from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
-from reasoning_viz.jobs import Job
+from reasoning_viz.jobs import Job, poll_seconds
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
 from reasoning_viz.orm_form import check_orm
@@ -31,8 +31,6 @@ from search import Budget, ConfigError, ProblemError, all_strategies, get_strate
 from search.presets import PRESETS
 from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
-
-POLL_SECONDS = 0.5
 
 
 def problem_choices(task_name: str) -> list[str]:
@@ -389,7 +387,9 @@ def page() -> None:
             "The tree grows here live; click any node to inspect it."
         )
         return
-    st.fragment(run_every=POLL_SECONDS if job.running else None)(_live_fragment)(job.id)
+    every = poll_seconds(resources.job_registry().running()) if job.running else None
+    st.session_state["poll-every"] = every
+    st.fragment(run_every=every)(_live_fragment)(job.id)
 
 
 def _live_fragment(job_id: str) -> None:
@@ -397,6 +397,8 @@ def _live_fragment(job_id: str) -> None:
     if job is None:
         return
     live_view(job)
+    if job.running and poll_seconds(resources.job_registry().running()) != st.session_state.get("poll-every"):
+        st.rerun()  # more or fewer searches share the server now: poll at the new pace (one full rerun)
     if not job.running and st.session_state.get("finished-seen") != job_id:
         st.session_state["finished-seen"] = job_id
         st.rerun()  # one full rerun to stop polling now that the search has ended
