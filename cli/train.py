@@ -147,6 +147,13 @@ def train_value_command(
     focus: Annotated[str, typer.Option(help="Problem mix: mix (3-5 numbers, curriculum) or game24 (later phase).")] = (
         VALUE.focus
     ),
+    tempting_share: Annotated[float, typer.Option(
+        help="Share of corrupted steps that are tempting slips (wrong arithmetic claiming a solvable result).")] = (
+        VALUE.tempting_share
+    ),
+    corrupt_share: Annotated[float, typer.Option(help="Chance that a step of a path is corrupted.")] = (
+        VALUE.corrupt_share
+    ),
     device: Device = None,
     threads: Threads = VALUE.threads,
 ) -> None:
@@ -159,7 +166,7 @@ def train_value_command(
                               lr=lr, curriculum_steps=curriculum_steps, eval_every=eval_every,
                               eval_puzzles=eval_puzzles, export_puzzles=export_puzzles, save_every_s=save_every_s,
                               stop_at=stop_at, data_workers=data_workers, device=device, threads=threads,
-                              focus=focus)
+                              focus=focus, tempting_share=tempting_share, corrupt_share=corrupt_share)
     result = train_value(config, resume=resume, log=console.print)
     print_rows("value model: ROC AUC vs the exact solver (validation-puzzle states)", result["eval"])
     console.print(f"saved to {out} ({result['meta']['train_minutes']} min trained)", soft_wrap=True, markup=False)

@@ -144,6 +144,9 @@ class ValueTrainConfig:
     curriculum_steps: int = 800
     #: Chance that each step of a path is a corrupted (illegal) one, which ends the path.
     corrupt_share: float = 0.15
+    #: Share of corrupted steps that are tempting slips (wrong arithmetic claiming a result from which
+    #: the target looks reachable; on a last move, the target itself): `nano.countdown_data.tempting_slip`.
+    tempting_share: float = 0.0
     #: Problem mix: "mix" (the curriculum over 3-5 numbers) or "game24" (a later phase: 85% four-number
     #: problems, 95% of them Game-of-24 style, 15% three-number ones), where the value model is measured.
     focus: str = "mix"

@@ -209,8 +209,36 @@ def _slip(value: Fraction, rng: random.Random) -> Fraction:
     return wrong if wrong != value else value + 1
 
 
-def corrupted(values: Sequence[Fraction], rng: random.Random) -> str:
-    """An illegal step from `values`: wrong arithmetic, an unavailable number, or a wrong left list."""
+def tempting_slip(values: Sequence[Fraction], target: int, rng: random.Random) -> str:
+    """A move with wrong arithmetic whose claimed result makes the claimed list look solvable.
+
+    With two numbers left the move claims the target itself (``10 * 11 = 24 (left: 24)``); earlier
+    it claims a nearby wrong result from which the target is reachable, when one exists (else an
+    ordinary slip).  These are the hard negatives a value model meets in a search: the policy writes
+    the result it wants, and only the arithmetic says it is wrong.
+    """
+    move = rng.choice(legal_moves(values))
+    a, op, b, result = move
+    rest = Counter(values)
+    rest.subtract((a, b))
+    rest_values = list(rest.elements())
+    if not rest_values:
+        wrong = Fraction(target) if result != target else _slip(result, rng)
+    else:
+        near = {_slip(result, rng) for _ in range(12)} | {result + d for d in (-2, -1, 1, 2)}
+        near.discard(result)
+        tempting = [w for w in sorted(near) if fast_reachable(tuple(sorted([*rest_values, w])), target)]
+        wrong = rng.choice(tempting) if tempting else _slip(result, rng)
+    return write((a, op, b, wrong), sorted([*rest_values, wrong]), rng)
+
+
+def corrupted(values: Sequence[Fraction], rng: random.Random, target: int | None = None,
+              tempting_share: float = 0.0) -> str:
+    """An illegal step from `values`: wrong arithmetic, an unavailable number, or a wrong left list;
+    with `target` given, `tempting_share` of them are `tempting_slip`s (no random draw when 0, so
+    streams made without it are unchanged)."""
+    if target is not None and tempting_share and rng.random() < tempting_share:
+        return tempting_slip(values, target, rng)
     move = rng.choice(legal_moves(values))
     a, op, b, result = move
     roll = rng.random()
@@ -271,11 +299,12 @@ def label_steps(problem: str, steps: Sequence[str]) -> tuple[int, ...]:
 
 
 def value_example(rng: random.Random, count_weights: dict[int, float], corrupt_share: float = 0.25,
-                  good_share: float = 0.4, game24_share: float = 0.5) -> ValueExample:
+                  good_share: float = 0.4, game24_share: float = 0.5, tempting_share: float = 0.0) -> ValueExample:
     """A random path of a random problem (`count_weights`: numbers in the problem -> weight).
 
     Each step is a good move (`good_share`), a corrupted one (`corrupt_share`, and the path ends
-    there) or any legal move; a path that reaches one number may end with an ``Answer:`` step.
+    there; `tempting_share` of those are `tempting_slip`s) or any legal move; a path that reaches
+    one number may end with an ``Answer:`` step.
     """
     count = rng.choices(list(count_weights), weights=list(count_weights.values()))[0]
     numbers, target = random_problem(rng, count, game24_share)
@@ -287,7 +316,7 @@ def value_example(rng: random.Random, count_weights: dict[int, float], corrupt_s
     for _ in range(depth):
         roll = rng.random()
         if roll < corrupt_share:
-            steps.append(corrupted(values, rng))
+            steps.append(corrupted(values, rng, target, tempting_share))
             break
         move = random_good_move(values, target, rng) if roll < corrupt_share + good_share else None
         move = move or rng.choice(legal_moves(values))
@@ -338,4 +367,32 @@ def puzzle_states(numbers: Sequence[int], rng: random.Random, second: int = 3,
     for _ in range(corrupt_per_state * 3):
         steps = (corrupted(start, rng),)
         out.append((ValueExample(problem, steps, label_steps(problem, steps)), 1))
+    return out
+
+
+def final_states(numbers: Sequence[int], rng: random.Random, paths: int = 3,
+                 slips_per_path: int = 2) -> list[tuple[ValueExample, int]]:
+    """Last moves of a puzzle, each as (example, 3): after `paths` random pairs of good moves (two
+    numbers left that can make 24), every legal last move (good when it makes 24) and
+    `slips_per_path` wrong-arithmetic moves that claim 24 (`tempting_slip`).
+
+    This is where a search's found-but-wrong answers came from (session 6: all 11 on validation
+    puzzles were last moves claiming 24 with wrong arithmetic).
+    """
+    problem = f"Use {' '.join(map(str, sorted(numbers)))} to make 24."
+    start = tuple(Fraction(n) for n in sorted(numbers))
+    out: list[tuple[ValueExample, int]] = []
+    for _ in range(paths):
+        values, steps = start, []
+        for _ in range(2):
+            move = random_good_move(values, 24, rng)
+            if move is None:
+                return out
+            values = after_move(values, move)
+            steps.append(write(move, values, rng, shuffle_share=0.0))
+        lasts = [write(m, after_move(values, m), rng, shuffle_share=0.0) for m in legal_moves(values)]
+        lasts += [tempting_slip(values, 24, rng) for _ in range(slips_per_path)]
+        for last in lasts:
+            path = (*steps, last)
+            out.append((ValueExample(problem, path, label_steps(problem, path)), 3))
     return out

@@ -33,6 +33,7 @@ from nano.countdown_data import (
     LABELS,
     ValueExample,
     example_rng,
+    final_states,
     puzzle_states,
     validation_ranks,
     value_example,
@@ -90,19 +91,23 @@ def make_batch(config: ValueTrainConfig, tokenizer, step: int) -> dict[str, torc
     weights = count_weights(step, config.curriculum_steps, config.focus)
     size, share = config.batch_size, game24_share(config.focus)
     rows = [encode(tokenizer, value_example(example_rng(config.seed, step * size + j), weights, config.corrupt_share,
-                                            game24_share=share))
+                                            game24_share=share, tempting_share=config.tempting_share))
             for j in range(size)]
     return pad(rows, tokenizer.pad_token_id)
 
 
 def validation_states(puzzles: int, seed: int = 0) -> list[tuple[ValueExample, int]]:
-    """States one and two steps from the first `puzzles` validation puzzles (never trained on)."""
+    """States one, two and three steps (last moves) from the first `puzzles` validation puzzles (never trained on).
+
+    The depth-1 and depth-2 states are the same as before the last moves were added (their own RNG).
+    """
     from search.tasks.game24 import load_puzzles
 
     ranks = set(validation_ranks()[:puzzles])
     out = []
     for puzzle in (p for p in load_puzzles() if p.rank in ranks):
         out += puzzle_states(puzzle.numbers, random.Random(seed * 100_000 + puzzle.rank))
+        out += final_states(puzzle.numbers, random.Random(seed * 100_000 + puzzle.rank + 50_000))
     return out
 
 
@@ -129,12 +134,14 @@ def measure(model, tokenizer, states: Sequence[tuple[ValueExample, int]]) -> lis
     scores = good_probability(model, tokenizer, [e for e, _ in states])
     model.train(was_training)
     rows = []
-    for depth in (1, 2, None):
+    for depth in (1, 2, None, 3):
         for legal_only in (True, False):
-            pick = [i for i, (e, d) in enumerate(states) if (depth is None or d == depth)
+            pick = [i for i, (e, d) in enumerate(states) if (d == depth if depth else d in (1, 2))
                     and (not legal_only or e.labels[-1] != ILLEGAL)]
+            if not pick:
+                continue
             truth = [states[i][0].labels[-1] == GOOD for i in pick]
-            rows.append({"states": f"{depth or '1+2'} step(s) from a puzzle",
+            rows.append({"states": "3 steps (last moves)" if depth == 3 else f"{depth or '1+2'} step(s) from a puzzle",
                          "moves": "legal moves only" if legal_only else "legal + corrupted",
                          "n": len(pick), "good": sum(truth), "roc_auc": roc_auc([scores[i] for i in pick], truth)})
     return rows

@@ -85,6 +85,39 @@ def test_corrupted_steps_are_illegal_and_good_moves_keep_the_target_reachable():
     assert (Fraction(10), "-", Fraction(4), Fraction(6)) in moves
 
 
+def test_tempting_slips_are_illegal_and_claim_what_a_search_wants_to_see():
+    """The hard negatives behind found-but-wrong Game-of-24 answers: a last move claiming 24 with wrong
+    arithmetic (`10 * 11 = 24 (left: 24)`), and earlier slips whose claimed list can still make 24."""
+    rng = cd.example_rng(3, 0)
+    last_two = (Fraction(10), Fraction(11))
+    for _ in range(50):
+        step = cd.tempting_slip(last_two, 24, rng)
+        assert step.endswith("= 24 (left: 24)"), step
+        assert not TASK.step_valid("Use 2 4 7 12 to make 24.", ["12 - 2 = 10 (left: 4 7 10)",
+                                                                 "4 + 7 = 11 (left: 10 11)"], step), step
+    values = tuple(Fraction(n) for n in (4, 5, 6, 10))
+    steps = [cd.tempting_slip(values, 24, rng) for _ in range(200)]
+    assert sum(TASK.step_valid("Use 4 5 6 10 to make 24.", [], s) for s in steps) == 0
+    lists = [s.split("(left: ")[1].rstrip(")") for s in steps]
+    reachable = sum(cd.fast_reachable(tuple(sorted(Fraction(x) for x in left.split())), 24) for left in lists)
+    assert reachable > 90, reachable  # ordinary corruptions: about 50 of 200
+    example_with = cd.value_example(cd.example_rng(5, 1), {4: 1.0}, corrupt_share=1.0, tempting_share=1.0)
+    assert example_with.labels == (cd.ILLEGAL,)
+    # without tempting slips the stream is the one earlier runs trained on (no extra random draw)
+    assert cd.value_example(cd.example_rng(5, 2), ALL_SIZES) == cd.value_example(
+        cd.example_rng(5, 2), ALL_SIZES, tempting_share=0.0)
+
+
+@needs_csv
+def test_final_states_hold_every_last_move_and_slips_claiming_24():
+    states = cd.final_states((4, 5, 6, 10), cd.example_rng(0, 2), paths=2, slips_per_path=2)
+    assert {depth for _, depth in states} == {3}
+    labels = Counter(e.labels[-1] for e, _ in states)
+    assert labels[cd.GOOD] >= 2 and labels[cd.ILLEGAL] == 4 and labels[cd.DEAD] > 0
+    assert all(e.labels[:2] == (cd.GOOD, cd.GOOD) for e, _ in states)
+    assert all(e.steps[-1].endswith("= 24 (left: 24)") for e, _ in states if e.labels[-1] == cd.ILLEGAL)
+
+
 @needs_csv
 def test_puzzle_states_cover_every_first_move_with_exact_labels():
     states = cd.puzzle_states((4, 5, 6, 10), cd.example_rng(0, 1), second=2)
