@@ -105,12 +105,13 @@ def legend(p: Paint, threshold: float = THRESHOLD) -> str:
     if p.colors is not None:
         colour = (
             f"Colour: PRM vs exact checker (PRM ≥ {threshold:g} = good step) — green: PRM agrees · "
-            "red: PRM missed a slip · purple: PRM flagged a good step · white: no PRM score or no verdict · "
-            "pruned steps keep their colour, faded"
+            "red: PRM missed a slip · purple: PRM flagged a good step · white: no PRM score or no verdict"
         )
+        pruned = "faded, dotted edge: pruned (a pruned step keeps its colour; grey when it has no class)"
     else:
         colour = f"Colour: {p.title}, {MEANING[p.key]} (white: none for this node)"
+        pruned = "faded grey, dotted edge: pruned"
     return (
         f"{colour} · size: visits · ★ correct ✕ wrong ◆ unchecked · blue: current path · black: chosen path · "
-        "red dashes: backtracks · faded grey, dotted edge: pruned"
+        f"red dashes: backtracks · {pruned}"
     )

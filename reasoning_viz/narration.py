@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from reasoning_viz.runinfo import budget_sentence
 from search.events import Event, EventKind
 from search.tree import Tree
 
@@ -228,11 +229,12 @@ def _spend(d: Mapping[str, Any], tree: Tree | None) -> str:
 
 def _finished(d: Mapping[str, Any], tree: Tree | None) -> str:
     reason = d["reason"]
-    return (
-        "Search finished: the strategy ran to completion"
-        if reason == "completed"
-        else f"Search finished: {short(reason, 70)}"
-    )
+    if reason == "completed":
+        return "Search finished: the strategy ran to completion"
+    stop = budget_sentence(reason)
+    if stop:
+        return f"Search {stop} before the strategy finished; the answer is chosen among what was found"
+    return f"Search finished: {short(reason, 70)}"
 
 
 def _cancelled(d: Mapping[str, Any], tree: Tree | None) -> str:

@@ -18,3 +18,12 @@ def slider_position(k: int | None, seen_total: int | None, total: int, wanted: s
         return min(k, total)
     wanted = wanted if wanted is not None else str(total)
     return min(int(wanted), total) if wanted.isdigit() else total
+
+
+def event_link_problem(wanted: str | None, total: int) -> str | None:
+    """What is wrong with a link's `event=` for a run of `total` events, or None when it is one of
+    0..total (or absent).  The page then shows the last event and says so."""
+    if wanted is None or (wanted.isdigit() and int(wanted) <= total):
+        return None
+    return (f"Event {wanted} does not exist in this run: it has {total} events (0 to {total}). "
+            "Showing the last one.")

@@ -37,6 +37,22 @@ def budget_stop(end_reason: str | None) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def status_word(status: str, end_reason: str | None) -> str:
+    """A saved run's status for lists and pickers: "stopped · node budget" when a budget ended a
+    run the engine marked finished, else the status itself ("finished", "cancelled", ...)."""
+    stop = budget_stop(end_reason) if status == "finished" else None
+    return f"stopped · {BUDGET_WORDS[stop[0]]} budget" if stop else status
+
+
+def budget_sentence(end_reason: str | None) -> str | None:
+    """"stopped by the node budget (max_nodes = 1000)" when a budget ended the run, else None."""
+    stop = budget_stop(end_reason)
+    if not stop:
+        return None
+    name, limit = stop
+    return f"stopped by the {BUDGET_WORDS[name]} budget ({name} = {limit}{' s' if name == 'max_seconds' else ''})"
+
+
 def run_status(tree: Tree, *, running: bool, error: str | None = None) -> RunStatus:
     """The status line of a run: starting / running / finished / stopped by a budget / ..."""
     if error or tree.status == "failed":

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
+from reasoning_viz.runinfo import status_word
+
 PROBLEM_CHARS = 70
 
 #: What the "result" column says for RunSummary.correct = True / False / None.
@@ -35,6 +37,8 @@ class RunLike(Protocol):
     correct: bool | None
     node_count: int
     event_count: int
+    #: why the run ended (a budget, completion); absent on older callers' rows
+    end_reason: str | None
 
 
 def verdict(correct: bool | None, status: str = "finished") -> str:
@@ -65,7 +69,7 @@ def run_rows(runs: Iterable[RunLike]) -> list[dict[str, Any]]:
             "problem": short_problem(run.problem),
             "task": run.task,
             "strategy": run.strategy,
-            "status": run.status,
+            "status": status_word(run.status, run.end_reason),
             "answer": run.answer if run.answer is not None else "",
             "result": verdict(run.correct, run.status),
             "nodes": run.node_count,
@@ -78,6 +82,9 @@ def run_rows(runs: Iterable[RunLike]) -> list[dict[str, Any]]:
 def run_label(run: RunLike) -> str:
     """'#12 · beam · arith · ✓ correct · my name' for pickers."""
     parts = [f"#{run.id}", run.strategy, run.task, verdict(run.correct, run.status)]
+    stop = status_word(run.status, run.end_reason)
+    if stop.startswith("stopped"):
+        parts.insert(3, stop)
     if run.name:
         parts.append(short_problem(run.name, 40))
     return " · ".join(parts)

@@ -99,6 +99,15 @@ def test_links_open_exactly_their_run_or_say_it_does_not_exist(env: Path) -> Non
     at = app("reasoning_viz/pages/replay.py", run="99999")
     assert not at.exception
     assert any("Run 99999 does not exist" in e.value for e in at.error)
+    assert at.query_params.get("run") in (None, [], "99999"), "a missing run's link opens no other run"
+    assert not at.slider, "no other run's events are shown under a missing run's message"
+    at = app("reasoning_viz/pages/runs.py", run="99999")
+    assert not at.exception
+    assert any("Run 99999 does not exist" in e.value for e in at.error)
+    for wanted in ("99999", "-5"):
+        at = app("reasoning_viz/pages/replay.py", run=str(first), event=wanted)
+        assert not at.exception
+        assert any(f"event {wanted}" in w.value.lower() for w in at.warning), [w.value for w in at.warning]
     at = app("reasoning_viz/pages/replay.py", run=str(first))
     assert not at.exception and not at.error
     assert at.query_params["run"] == str(first)

@@ -101,6 +101,7 @@ def test_truth_paint_colours_each_class_and_leaves_unscored_hollow() -> None:
     colours = dict(zip(coloured.customdata, coloured.marker.color, strict=True))
     assert colours == {1: "#9467bd", 2: "#d62728", 3: "#2ca02c"}
     assert "missed a slip" in legend(p) and "flagged a good step" in legend(p)
+    assert "faded grey" not in legend(p), "pruned steps keep their class colour here: the legend must not say grey"
     tree.nodes[2].pruned = True  # a caught or missed slip that was pruned keeps its class colour, faded
     pruned = tree_figure(tree, tidy_layout(tree), paint=p).data[-3]
     assert list(pruned.customdata) == [2] and list(pruned.marker.color) == ["#d62728"] and pruned.marker.opacity < 1

@@ -200,3 +200,11 @@ def test_long_step_text_is_cut_to_one_short_line() -> None:
 )
 def test_short(text: str, limit: int, expected: str) -> None:
     assert short(text, limit) == expected
+
+
+def test_a_budget_stop_is_narrated_as_a_stop_not_a_finish() -> None:
+    from reasoning_viz.narration import _finished
+
+    line = _finished({"reason": "budget max_nodes=1000 reached"}, None)
+    assert line.startswith("Search stopped by the node budget (max_nodes = 1000)"), line
+    assert _finished({"reason": "completed"}, None) == "Search finished: the strategy ran to completion"

@@ -20,6 +20,7 @@ from reasoning_viz.runs_table import (
     delete_refusal,
     export_files,
     parse_tags,
+    run_label,
     run_link,
     run_rows,
     tag_changes,
@@ -66,6 +67,14 @@ def test_rows_show_date_problem_strategy_and_verdict(two_runs: Path) -> None:
     assert rows[1]["tags"] == "b, a"
     assert len(rows[2]["problem"]) == 70 and rows[2]["problem"].endswith("…") and "\n" not in rows[2]["problem"]
     assert verdict(True) == "✓ correct"
+
+
+def test_a_run_a_budget_stopped_says_so_in_the_list_and_its_label(two_runs: Path) -> None:
+    run = replace(_summary(two_runs, 1), end_reason="budget max_nodes=1000 reached")
+    assert run_rows([run])[0]["status"] == "stopped · node budget"
+    assert "stopped · node budget" in run_label(run)
+    done = replace(run, end_reason="completed")
+    assert run_rows([done])[0]["status"] == "finished" and "stopped" not in run_label(done)
 
 
 @pytest.mark.parametrize(

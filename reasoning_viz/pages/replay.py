@@ -13,8 +13,8 @@ from reasoning_viz.links import replay_choice
 from reasoning_viz.narration import narrate
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
-from reasoning_viz.replay_position import slider_position
-from reasoning_viz.runinfo import run_settings
+from reasoning_viz.replay_position import event_link_problem, slider_position
+from reasoning_viz.runinfo import run_settings, status_word
 from reasoning_viz.share import moment_link
 from reasoning_viz.tree_view import tree_view
 from reasoning_viz.view_panel import fold_button, view_caption, view_options
@@ -61,17 +61,18 @@ def run_picker(store) -> int | None:
     if not runs:
         st.info("No saved runs match. Run a search on the Search page first.")
         return None
-    labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {r.status} · answer {r.answer}" for r in runs}
+    labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {status_word(r.status, r.end_reason)} · "
+              f"answer {r.answer}" for r in runs}
     target = replay_choice(st.query_params.get("run"), labels, lambda run: _exists(store, run))
-    if target.message:
+    if target.message:  # the link's run is missing: say so and open no other run until one is picked
         st.error(target.message + " Pick a run in the list below.")
-        st.query_params.pop("run", None)
-        st.query_params.pop("event", None)
-        target = replay_choice(None, labels, lambda run: False)
-    if target.run_id not in labels:  # linked, but hidden by the sidebar's filters
+    elif target.run_id not in labels:  # linked, but hidden by the sidebar's filters
         labels[target.run_id] = f"#{target.run_id} (linked)"
     ids = list(labels)
-    run_id = st.selectbox("Run", ids, index=ids.index(target.run_id), format_func=lambda i: labels[i])
+    index = ids.index(target.run_id) if target.run_id in labels else None
+    run_id = st.selectbox("Run", ids, index=index, format_func=lambda i: labels[i], placeholder="Pick a run")
+    if run_id is None:
+        return None
     if st.query_params.get("run") != str(run_id):
         st.query_params["run"] = str(run_id)
         st.query_params.pop("event", None)
@@ -92,6 +93,8 @@ def event_index(total: int) -> int:
     """The slider over events, initialised from the URL (deep links), following a growing run."""
     state = st.session_state
     wanted = st.query_params.get("event")
+    if state.get("replay-k") is None and (problem := event_link_problem(wanted, total)):
+        st.warning(problem)
     state["replay-k"] = slider_position(state.get("replay-k"), state.get("replay-total"), total, wanted)
     state["replay-total"] = total
     return state["replay-k"]

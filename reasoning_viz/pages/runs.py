@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from reasoning_viz import resources
+from reasoning_viz.links import replay_choice
 from reasoning_viz.runs_table import (
     base_url,
     delete_refusal,
@@ -37,16 +38,32 @@ def filters() -> dict:
     }
 
 
-def chosen_run(runs) -> int:
-    """The run the actions apply to: the URL's `?run=` when listed, else the newest."""
+def chosen_run(store, runs) -> int | None:
+    """The run the actions apply to: the URL's `?run=` when listed, the newest when the URL names
+    none; a link to a run that is missing (or filtered out) says so and selects nothing."""
     ids = [run.id for run in runs]
-    wanted = st.query_params.get("run")
-    index = ids.index(int(wanted)) if wanted and wanted.isdigit() and int(wanted) in ids else 0
+    target = replay_choice(st.query_params.get("run"), ids, lambda run: _exists(store, run))
+    index = ids.index(target.run_id) if target.run_id in ids else None
+    if target.message:
+        st.error(target.message + " Pick a run in the list below.")
+    elif index is None:
+        st.error(f"Run {target.run_id} is hidden by the filters in the sidebar; clear them to act on it.")
     labels = {run.id: run_label(run) for run in runs}
-    run_id = st.selectbox("Run", ids, index=index, format_func=labels.__getitem__, key="runs-pick")
-    if st.query_params.get("run") != str(run_id):
+    run_id = st.selectbox("Run", ids, index=index, format_func=labels.__getitem__, key="runs-pick",
+                          placeholder="Pick a run")
+    if run_id is not None and st.query_params.get("run") != str(run_id):
         st.query_params["run"] = str(run_id)
     return run_id
+
+
+def _exists(store, run_id: int) -> bool:
+    from storage import StorageError
+
+    try:
+        store.get_run(run_id)
+    except StorageError:
+        return False
+    return True
 
 
 def compare_link(runs) -> None:
@@ -127,7 +144,9 @@ def page() -> None:
         return
     st.dataframe(run_rows(runs), hide_index=True, width="stretch")
     compare_link(runs)
-    run_id = chosen_run(runs)
+    run_id = chosen_run(store, runs)
+    if run_id is None:
+        return
     try:
         actions(store, next(run for run in runs if run.id == run_id))
     except Exception as exc:  # noqa: BLE001 - a run deleted elsewhere, a database error: say so
