@@ -17,6 +17,7 @@ from reasoning_viz.ground_truth import has_step_checker, node_verdict, tree_task
 from reasoning_viz.narration import narrate
 from reasoning_viz.panels import checker_line
 from reasoning_viz.playback import event_number
+from reasoning_viz.runinfo import answer_caveat
 from reasoning_viz.text import safe_markdown
 from reasoning_viz.tree_view import TreeView
 from search.events import Event, EventKind
@@ -94,6 +95,8 @@ def render_answer(tree: Tree) -> None:
     verdict = {True: "✅ correct", False: "❌ wrong", None: "not checked"}[chosen["correct"]]
     answer = "(no answer)" if chosen["answer"] is None else safe_markdown(str(chosen["answer"]))
     st.markdown(f"**Answer:** {answer} — {verdict} (by `{chosen['method']}`)")
+    if caveat := answer_caveat(chosen):
+        st.warning("⚠ " + caveat)
     if chosen["table"]:
         st.dataframe(chosen["table"], hide_index=True, width="stretch")
     if tree.unscored:

@@ -53,6 +53,20 @@ def budget_sentence(end_reason: str | None) -> str | None:
     return f"stopped by the {BUDGET_WORDS[name]} budget ({name} = {limit}{' s' if name == 'max_seconds' else ''})"
 
 
+def answer_caveat(chosen: Mapping[str, Any] | None) -> str | None:
+    """A warning when the chosen answer won a tie: the top two rows of its table have the same
+    weight (or votes), so the order candidates came in decided, not the scores.  None otherwise."""
+    table = (chosen or {}).get("table") or []
+    if chosen is None or chosen.get("answer") is None or len(table) < 2:
+        return None
+    key = "weight" if "weight" in table[0] else "votes" if "votes" in table[0] else None
+    if key is None or table[0][key] != table[1][key]:
+        return None
+    tied = sum(1 for row in table if row[key] == table[0][key])
+    return (f"{tied} answers share the top {key} ({table[0][key]:g}): the scores did not decide, the order the "
+            "candidates were found in did. Treat this answer as a guess.")
+
+
 def run_status(tree: Tree, *, running: bool, error: str | None = None) -> RunStatus:
     """The status line of a run: starting / running / finished / stopped by a budget / ..."""
     if error or tree.status == "failed":
@@ -64,9 +78,10 @@ def run_status(tree: Tree, *, running: bool, error: str | None = None) -> RunSta
         name, limit = stop
         word = BUDGET_WORDS[name]
         unit = " s" if name == "max_seconds" else ""
-        detail = (
-            f"Stopped by the {word} budget ({name} = {limit}{unit}) before the strategy finished; "
-            "the answer was chosen among the solutions found so far."
+        found = (tree.chosen or {}).get("answer") is not None
+        detail = f"Stopped by the {word} budget ({name} = {limit}{unit}) before the strategy finished; " + (
+            "the answer was chosen among the solutions found so far." if found
+            else "no complete solution was found before it stopped."
         )
         if name == "max_seconds":
             detail += " A time budget depends on the machine's speed: the same seed can grow another tree."

@@ -15,6 +15,7 @@ from reasoning_viz.narration import narrate
 from reasoning_viz.playback import event_number, narrated_node, next_backtrack, playback_position
 from reasoning_viz.runinfo import (
     DEFAULT_BUDGET,
+    answer_caveat,
     context_problem,
     form_state,
     live_spend,
@@ -141,6 +142,25 @@ def test_a_budget_stop_says_which_budget_and_why(limit: str, cause: str, word: s
     assert limit in narrate(finished)
     completed = run_status(run("greedy").tree, running=False)
     assert completed.label == "finished" and completed.detail is None and completed.cause is None
+
+
+def test_a_budget_that_stops_before_any_answer_says_none_was_found() -> None:
+    result = run("mcts_puct_prm", budget=Budget(max_nodes=1))
+    status = run_status(result.tree, running=False)
+    assert status.label == "stopped" and "no complete solution was found" in status.detail, status.detail
+    assert "chosen among" not in status.detail
+
+
+def test_an_answer_that_won_a_tie_is_flagged_as_a_guess() -> None:
+    tie = {"answer": "112", "table": [{"node": 3, "answer": "112", "weight": 0.0},
+                                      {"node": 5, "answer": "7", "weight": 0.0},
+                                      {"node": 9, "answer": "8", "weight": 0.0}]}
+    assert "3 answers share the top weight (0)" in answer_caveat(tie)
+    clear = {**tie, "table": [{"node": 3, "answer": "112", "weight": 0.9}, *tie["table"][1:]]}
+    assert answer_caveat(clear) is None
+    votes = {"answer": "4", "table": [{"answer": "4", "votes": 2}, {"answer": "5", "votes": 2}]}
+    assert "top votes (2)" in answer_caveat(votes)
+    assert answer_caveat({"answer": None, "table": tie["table"]}) is None and answer_caveat(None) is None
 
 
 # ---------------------------------------------------------------- defect 5: a loaded run shows itself
