@@ -214,7 +214,7 @@ def tempting_slip(values: Sequence[Fraction], target: int, rng: random.Random) -
 
     With two numbers left the move claims the target itself (``10 * 11 = 24 (left: 24)``); earlier
     it claims a nearby wrong result from which the target is reachable, when one exists (else an
-    ordinary slip).  These are the hard negatives a value model meets in a search: the policy writes
+    ordinary slip); nearby includes the policy's commonest slips, ``3 - 5 = 2`` and ``2 / 6 = 3``.  These are the hard negatives a value model meets in a search: the policy writes
     the result it wants, and only the arithmetic says it is wrong.
     """
     move = rng.choice(legal_moves(values))
@@ -226,6 +226,7 @@ def tempting_slip(values: Sequence[Fraction], target: int, rng: random.Random) -
         wrong = Fraction(target) if result != target else _slip(result, rng)
     else:
         near = {_slip(result, rng) for _ in range(12)} | {result + d for d in (-2, -1, 1, 2)}
+        near |= {-result} | ({1 / result} if result else set())  # the sign or the division turned round
         near.discard(result)
         tempting = [w for w in sorted(near) if fast_reachable(tuple(sorted([*rest_values, w])), target)]
         wrong = rng.choice(tempting) if tempting else _slip(result, rng)

@@ -83,6 +83,7 @@ def pick_sweep(store) -> int | None:
         st.query_params["sweep"] = str(chosen)
         st.query_params.pop("point", None)
     st.session_state["sweep-url"] = str(chosen)
+    st.session_state["sweep-labelled"] = (chosen, sweeps[chosen]["meta"].get("status"))
     return chosen
 
 
@@ -149,7 +150,7 @@ def sweep_view(sweep_id: int) -> None:
     sweep = store.get_sweep(sweep_id)
     job = sweep_job(resources.job_registry(), store.key, sweep_id)
     status_panel(sweep, job)
-    _end_polling(job)
+    _end_polling(job, sweep)
     points = sweep["meta"].get("points", [])
     if not points:
         if job is not None and job.running:
@@ -163,8 +164,12 @@ def sweep_view(sweep_id: int) -> None:
     point_panel(store, sweep, index)
 
 
-def _end_polling(job) -> None:
-    """One full rerun when a sweep this session watched running has ended, to stop polling."""
+def _end_polling(job, sweep: dict) -> None:
+    """One full rerun when a sweep this session watched running has ended, to stop polling, or when
+    the picker above labelled it with a status it no longer has (it ended during this very run)."""
+    if st.session_state.get("sweep-labelled") not in (None, (sweep["id"], sweep["meta"].get("status"))):
+        st.session_state.pop("sweep-labelled")
+        st.rerun()
     if job is None:
         return
     watched = f"sweep-watched-{job.id}"
