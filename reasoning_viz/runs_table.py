@@ -62,17 +62,17 @@ def when(created: datetime) -> str:
 def run_rows(runs: Iterable[RunLike]) -> list[dict[str, Any]]:
     """One table row per run, newest first as given: the columns the Runs page shows."""
     return [
-        {
+        {  # what a person scans for first comes first: at laptop widths the right-hand columns scroll
             "run": run.id,
-            "date": when(run.created),
-            "name": run.name or "",
-            "problem": short_problem(run.problem),
-            "task": run.task,
-            "strategy": run.strategy,
-            "status": status_word(run.status, run.end_reason),
-            "answer": run.answer if run.answer is not None else "",
             "result": verdict(run.correct, run.status),
+            "status": status_word(run.status, run.end_reason),
+            "strategy": run.strategy,
+            "answer": run.answer if run.answer is not None else "",
             "nodes": run.node_count,
+            "task": run.task,
+            "problem": short_problem(run.problem),
+            "name": run.name or "",
+            "date": when(run.created),
             "tags": ", ".join(run.tags),
         }
         for run in runs

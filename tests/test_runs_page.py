@@ -62,6 +62,7 @@ def test_rows_show_date_problem_strategy_and_verdict(two_runs: Path) -> None:
     running = replace(run, correct=None, status="running")
     rows = run_rows([run, wrong, unchecked, running])
     assert set(rows[0]) >= {"run", "date", "problem", "strategy", "status", "answer", "result", "tags", "name"}
+    assert list(rows[0])[:4] == ["run", "result", "status", "strategy"], "visible without scrolling at 1280 px"
     assert rows[0]["date"] == run.created.strftime("%Y-%m-%d %H:%M UTC") and rows[0]["strategy"] == "beam"
     assert [r["result"] for r in rows] == [verdict(run.correct), "✗ wrong", "— not checked", "… running"]
     assert rows[1]["tags"] == "b, a"
