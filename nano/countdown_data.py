@@ -214,8 +214,9 @@ def tempting_slip(values: Sequence[Fraction], target: int, rng: random.Random) -
 
     With two numbers left the move claims the target itself (``10 * 11 = 24 (left: 24)``); earlier
     it claims a nearby wrong result from which the target is reachable, when one exists (else an
-    ordinary slip); nearby includes the policy's commonest slips, ``3 - 5 = 2`` and ``2 / 6 = 3``.  These are the hard negatives a value model meets in a search: the policy writes
-    the result it wants, and only the arithmetic says it is wrong.
+    ordinary slip); nearby includes the policy's commonest slips, ``3 - 5 = 2`` and ``2 / 6 = 3``.
+    These are the hard negatives a value model meets in a search: the policy writes the result it
+    wants, and only the arithmetic says it is wrong.
     """
     move = rng.choice(legal_moves(values))
     a, op, b, result = move

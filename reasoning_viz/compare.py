@@ -115,9 +115,9 @@ def divergence(baseline: Tree, other: Tree) -> Divergence:
 
 def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str, Any]]:
     """One row per run: strategy, answer, verdict, nodes and what it spent, and the step paths it
-    shares with the first run (None on the first run's own row)."""
+    shares with the first run (on the first run's own row: all of its own)."""
     rows = []
-    for i, (tree, run_id) in enumerate(zip(trees, run_ids, strict=True)):
+    for tree, run_id in zip(trees, run_ids, strict=True):
         chosen, spend = tree.chosen or {}, tree.spend or {}
         split = divergence(trees[0], tree)
         rows.append({
@@ -131,9 +131,22 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "PRM tokens": spend.get("prm_tokens", 0),
             "model calls": spend.get("model_calls", 0),
             "seconds": None if spend.get("elapsed_s") is None else round(spend["elapsed_s"], 2),
-            f"step paths shared with run {run_ids[0]}": split.shared if i else None,  # one type per column
+            f"step paths shared with run {run_ids[0]}": split.shared,
         })
     return rows
+
+
+#: Leaves a third of a laptop screen (about 300 px) shows apart; a wider tree gets a row of its own.
+LEAVES_PER_COLUMN = 16
+
+
+def trees_per_row(leaf_counts: Sequence[int], most: int = 3) -> int:
+    """How many trees the Compare page puts side by side: up to `most`, as many as there are runs,
+    and one per row when a tree has more leaves than fit a column (their markers would overlap)."""
+    if not leaf_counts:
+        return 1
+    fit = max(1, most * LEAVES_PER_COLUMN // max(leaf_counts))
+    return max(1, min(most, len(leaf_counts), fit))
 
 
 def parse_run_ids(raw: str | None) -> list[int]:

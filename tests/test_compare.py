@@ -13,6 +13,7 @@ from reasoning_viz.compare import (
     settings_diff,
     step_paths,
     summary_rows,
+    trees_per_row,
 )
 from search import Models, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
@@ -86,8 +87,14 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     assert rows[0]["tokens generated"] == beam.spend["tokens_generated"] > 0
     assert rows[1]["nodes"] == len(greedy) - 1
     assert rows[1]["step paths shared with run 4"] == divergence(beam, greedy).shared  # run ids, not positions
-    assert rows[0]["step paths shared with run 4"] is None  # one type per column (Arrow refuses "—" beside ints)
+    assert rows[0]["step paths shared with run 4"] == len(step_paths(beam))  # its own: all of them, a number
     assert rows[0]["correct"] in {"✓", "✗", "—"}
+
+
+@pytest.mark.parametrize(("leaves", "per_row"), [([4, 6], 2), ([4, 6, 8, 3], 3), ([64, 4], 1), ([20, 20], 2),
+                                                 ([20, 20, 20], 2), ([], 1), ([5], 1)])
+def test_wide_trees_get_a_row_of_their_own(leaves, per_row) -> None:
+    assert trees_per_row(leaves) == per_row
 
 
 @pytest.mark.parametrize(("raw", "ids"), [("3,5, 8", [3, 5, 8]), ("3,3,x,-1,0,", [3]), (None, []), ("", [])])

@@ -6,7 +6,14 @@ from __future__ import annotations
 import streamlit as st
 
 from reasoning_viz import resources
-from reasoning_viz.compare import divergence, parse_run_ids, same_problem, settings_diff, summary_rows
+from reasoning_viz.compare import (
+    divergence,
+    parse_run_ids,
+    same_problem,
+    settings_diff,
+    summary_rows,
+    trees_per_row,
+)
 from reasoning_viz.figures import tree_figure
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.runs_table import run_label
@@ -72,8 +79,9 @@ def page() -> None:
         st.text(f"Run {run_id}: {split.sentence()} Distinct step paths in both trees: {split.shared}; "
                 f"only in run {run_ids[0]}: {split.only_theirs}; only in run {run_id}: {split.only_mine}.")
     st.subheader("Trees")
-    for start in range(0, len(run_ids), PER_ROW):
-        columns = st.columns(PER_ROW)
+    per_row = trees_per_row([sum(1 for node in tree if not node.children) for tree in trees], PER_ROW)
+    for start in range(0, len(run_ids), per_row):
+        columns = st.columns(per_row)
         for column, run_id, (tree, positions) in zip(columns, run_ids[start:], loaded[start:], strict=False):
             with column:
                 st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · answer {(tree.chosen or {}).get('answer')}")
