@@ -225,6 +225,29 @@ def _ring(ids: Sequence[int], positions: Mapping[int, tuple[float, float]], *, s
     )
 
 
+#: Folded markers in one row of the tree that still get "+k hidden" / just "+k"; more get no text
+#: (the count is in the hover), as their labels would run together ("+9+16+48 hidden").
+FULL_LABELS_PER_ROW, SHORT_LABELS_PER_ROW = 6, 20
+
+
+def fold_labels(folded: Sequence[int], positions: Mapping[int, tuple[float, float]], orientation: str,
+                hidden_below: Mapping[int, int]) -> list[str]:
+    """The text beside each folded marker: "+k hidden" when its row (one depth) holds few of them,
+    "+k" when more, none when crowded.  Rows are the same y (top-down) or the same x (left-right)."""
+    axis = 0 if orientation == "left-right" else 1
+    per_row: dict[float, int] = {}
+    for n in folded:
+        row = round(positions[n][axis], 6)
+        per_row[row] = per_row.get(row, 0) + 1
+    out = []
+    for n in folded:
+        crowd = per_row[round(positions[n][axis], 6)]
+        k = hidden_below[n]
+        out.append(hidden_label(k) if crowd <= FULL_LABELS_PER_ROW else f"+{k:,}" if crowd <= SHORT_LABELS_PER_ROW
+                   else "")
+    return out
+
+
 def _view_traces(
     view: TreeView, positions: Mapping[int, tuple[float, float]], orientation: str, biggest: float
 ) -> list[go.Scatter]:
@@ -240,10 +263,12 @@ def _view_traces(
                 y=np.array([positions[n][1] for n in folded], dtype=float),
                 mode="markers+text",  # an invisible marker the size of the square pushes the label clear of it
                 marker={"size": biggest + 5, "color": "rgba(0,0,0,0)"},
-                text=[hidden_label(view.hidden_below[n]) for n in folded],
+                text=fold_labels(folded, positions, orientation, view.hidden_below),
                 textposition="middle right" if orientation == "left-right" else "bottom center",
                 textfont={"size": 10, "color": FOLDED},
-                hoverinfo="skip",
+                hovertext=[f"node {n}: {hidden_label(view.hidden_below[n])} below (folded)" for n in folded],
+                hoverinfo="text",
+                cliponaxis=False,  # the root's label sits at the chart's edge
                 showlegend=False,
             )
         )

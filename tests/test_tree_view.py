@@ -216,7 +216,10 @@ def test_the_figure_draws_only_visible_nodes_by_id_with_folds_and_matches(beam: 
     drawn = [int(i) for t in figure.data[-3:] for i in t.customdata]
     assert sorted(drawn) == sorted(view.visible), "node markers are the last three traces, with node ids"
     labels = next(t for t in figure.data if t.mode == "markers+text")
-    assert f"+{view.hidden_below[node.id]:,} hidden" in labels.text
+    k = view.hidden_below[node.id]
+    assert f"node {node.id}: +{k:,} hidden below (folded)" in labels.hovertext
+    text = labels.text[sorted(view.hidden_below).index(node.id)]
+    assert text in (f"+{k:,} hidden", f"+{k:,}"), "a crowded row shortens the label; this size never hides it"
     assert len(labels.text) == len(view.hidden_below)
     rings = [t for t in figure.data if isinstance(t.marker.line.color, str) and t.marker.line.color == "#c2185b"]
     assert len(rings) == 1 and len(rings[0].x) == len([m for m in view.matches if m in view.visible])
@@ -263,3 +266,17 @@ def _tree(db: Path, run_id: int) -> Tree:
 
     with Store.open(db) as store:
         return Tree.from_events(store.events(run_id))
+
+
+def test_fold_labels_shorten_and_then_vanish_in_a_crowded_row() -> None:
+    from reasoning_viz.figures import fold_labels
+
+    hidden = {n: n * 3 for n in range(1, 41)}
+    few = {n: (n * 10.0, 2.0) for n in range(1, 5)}
+    assert fold_labels(list(few), few, "top-down", hidden) == [f"+{n * 3} hidden" for n in range(1, 5)]
+    some = {n: (n * 10.0, 2.0) for n in range(1, 13)}
+    assert fold_labels(list(some), some, "top-down", hidden)[:2] == ["+3", "+6"]
+    crowd = {n: (n * 10.0, 2.0) for n in range(1, 41)}
+    assert set(fold_labels(list(crowd), crowd, "top-down", hidden)) == {""}
+    # left-right: a row is one x; these 12 are on 12 different rows, so each keeps its full label
+    assert all(t.endswith("hidden") for t in fold_labels(list(some), some, "left-right", hidden))
