@@ -60,6 +60,19 @@ CLOSEST = """(ms) => {
 }"""
 
 
+#: Pairs of "+k hidden" labels whose boxes overlap on screen (they would read "+9+16+48 hidden").
+LABEL_OVERLAPS = """() => {
+  const boxes = Array.from(document.querySelectorAll('.js-plotly-plot .textpoint text'))
+    .filter(e => e.textContent).map(e => [e.textContent, e.getBoundingClientRect()]);
+  const out = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [ta, a] = boxes[i], [tb, b] = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) out.push(ta + ' / ' + tb);
+  }
+  return out;
+}"""
+
+
 def record_big(db) -> tuple[int, int]:
     """A 1,001-node beam search (scripted models) saved in the app's database: (run id, nodes)."""
     with Store.open(db) as store:
@@ -186,6 +199,8 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     expected = set(path) | {c for p in path for c in tree.nodes[p].children}
     replayed = chart(page, len(expected))
     assert {m["id"] for m in replayed["markers"]} == expected
+    overlaps = page.evaluate(LABEL_OVERLAPS)
+    assert not overlaps, f"fold labels run together: {overlaps[:5]}"
     click_node(page, replayed, tree.chosen["node"])
     inspected(page, tree.chosen["node"])
     shot(page, "bigtree-replay-chosen-path")
