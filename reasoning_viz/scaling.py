@@ -138,6 +138,25 @@ def point_label(point: Mapping[str, Any]) -> str:
             f"{point['mean_tokens']:.0f} tokens/problem")
 
 
+#: One marker shape per strategy line, so lines that share points stay told apart.
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "star", "hexagon", "triangle-down")
+#: How far (a factor on the log token axis) a point is moved right per earlier line already there.
+DODGE = 1.07
+
+
+def dodge(xs: Sequence[float], ys: Sequence[float], seen: dict[tuple[float, float], int]) -> list[float]:
+    """x positions for one line, each moved right by DODGE per earlier line with a point at the same
+    (x, y), so a line hidden under another (self-consistency and best-of-N often tie) stays visible
+    and clickable.  `seen` counts the points drawn so far and is updated.  Hovers keep the true
+    tokens (the point's label)."""
+    out = []
+    for x, y in zip(xs, ys, strict=True):
+        key = (round(float(x), 6), round(float(y), 6))
+        out.append(float(x) * DODGE ** seen.get(key, 0))
+        seen[key] = seen.get(key, 0) + 1
+    return out
+
+
 def sweep_figure(points: Sequence[Mapping[str, Any]], selected: int | None = None,
                  title: str | None = None) -> go.Figure:
     """Accuracy against mean generated tokens per problem (log x), one line per spec (as the CLI's
@@ -146,17 +165,23 @@ def sweep_figure(points: Sequence[Mapping[str, Any]], selected: int | None = Non
     HTML-escaped in hovers and legends."""
     series = sweep_series(points)
     fig = go.Figure()
-    for spec, (xs, ys) in series.items():
+    seen: dict[tuple[float, float], int] = {}
+    drawn: dict[int, float] = {}
+    for k, (spec, (xs, ys)) in enumerate(series.items()):
         indices = [i for i, p in enumerate(points) if p["spec"] == spec]
         hover = [html.escape(point_label(points[i])) for i in indices]
+        moved = dodge(xs, ys, seen)
+        drawn.update(zip(indices, moved, strict=True))
         fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines+markers", name=html.escape(spec), customdata=indices, text=hover,
-            hovertemplate="%{text}<br>click: the runs behind it<extra></extra>", marker={"size": 12},
+            x=moved, y=ys, mode="lines+markers", name=html.escape(spec), customdata=indices,
+            text=hover, hovertemplate="%{text}<br>click: the runs behind it<extra></extra>",
+            marker={"size": 12, "symbol": SYMBOLS[k % len(SYMBOLS)]},
         ))
     if selected is not None and 0 <= selected < len(points):
         point = points[selected]
         fig.add_trace(go.Scatter(
-            x=[max(1.0, point["mean_tokens"])], y=[point["accuracy"]], mode="markers", name="selected",
+            x=[drawn.get(selected, max(1.0, point["mean_tokens"]))], y=[point["accuracy"]], mode="markers",
+            name="selected",
             marker={"size": 22, "color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#111"}},
             hoverinfo="skip", showlegend=False,
         ))

@@ -94,6 +94,19 @@ def test_figure_draws_one_line_per_strategy_whose_markers_name_their_points() ->
     assert not [t for t in sweep_figure(points).data if t.name == "selected"]
 
 
+def test_a_line_that_ties_another_is_moved_right_so_it_stays_visible_and_clickable() -> None:
+    points = [point("best_of_n", 1, 0.0, 52.0), point("best_of_n", 4, 1 / 3, 205.0),
+              point("self_consistency", 1, 0.0, 52.0), point("self_consistency", 4, 1 / 3, 205.0)]
+    fig = sweep_figure(points, selected=3)
+    bon, sc = (t for t in fig.data if t.name != "selected")
+    assert list(bon.x) == [52.0, 205.0]
+    assert all(b < s_ < b * 1.2 for b, s_ in zip(bon.x, sc.x, strict=True)), (bon.x, sc.x)
+    assert bon.marker.symbol != sc.marker.symbol
+    ring = next(t for t in fig.data if t.name == "selected")
+    assert list(ring.x) == [sc.x[1]], "the ring sits on the point as drawn"
+    assert "205" in sc.text[1]  # the hover keeps the true tokens
+
+
 @pytest.mark.parametrize(("event", "index"), [
     ({"selection": {"points": [{"customdata": 2}]}}, 2),
     ({"selection": {"points": [{"customdata": [1]}]}}, 1),
