@@ -163,14 +163,14 @@ def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
 
 def _path_table(tree: Tree, node_id: int) -> None:
     prm = step_scores(tree)
-    rows = [
-        {"step": i, "node": n.id, "text": n.text, "PRM": prm.get(n.id), "self-eval": n.scores.get("self_eval")}
-        for i, n in enumerate(tree.path(node_id)[1:], start=1)
-    ]
     task = tree_task(tree)
-    if task is not None and has_step_checker(task):
-        for row in rows:
-            row["checker"] = verdict_text(node_verdict(tree, row["node"], task))
+    checked = task is not None and has_step_checker(task)
+    rows = []
+    for i, n in enumerate(tree.path(node_id)[1:], start=1):  # numbers first, the long text last: at laptop
+        row = {"step": i, "node": n.id, "PRM": prm.get(n.id)}  # widths the right-hand columns scroll
+        if checked:
+            row["checker"] = verdict_text(node_verdict(tree, n.id, task))
+        rows.append({**row, "self-eval": n.scores.get("self_eval"), "text": n.text})
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -203,16 +203,16 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
         for rank, cand in enumerate(data["candidates"], start=1):
             if cand["node"] == node_id:
                 rows.append(
-                    {
+                    {  # what decided first; the rule's settings last
                         "#": event_number(seq),
-                        "chosen": data["node"],
                         "rank": rank,
                         "of": len(data["candidates"]),
+                        "score": cand["score"],
                         "Q": cand["q"],
                         "prior": cand["prior"],
                         "exploration": cand["exploration"],
-                        "score": cand["score"],
                         "visits": cand["visits"],
+                        "chosen": data["node"],
                         "rule": data["rule"],
                         "c": data["c"],
                         "wave": data.get("wave"),
