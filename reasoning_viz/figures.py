@@ -10,11 +10,12 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
 
-from reasoning_viz.layout import chart_frame
+from reasoning_viz.layout import PLOT_WIDTH, chart_frame
 from reasoning_viz.tree_view import TreeView, hidden_label
 from search.tree import Node, Tree
 
@@ -225,26 +226,38 @@ def _ring(ids: Sequence[int], positions: Mapping[int, tuple[float, float]], *, s
     )
 
 
-#: Folded markers in one row of the tree that still get "+k hidden" / just "+k"; more get no text
-#: (the count is in the hover), as their labels would run together ("+9+16+48 hidden").
-FULL_LABELS_PER_ROW, SHORT_LABELS_PER_ROW = 6, 20
+#: Width of one character of a fold label (px, 10-px font), and the room kept between two labels.
+LABEL_CHAR_PX, LABEL_GAP_PX = 6.5, 6
 
 
 def fold_labels(folded: Sequence[int], positions: Mapping[int, tuple[float, float]], orientation: str,
-                hidden_below: Mapping[int, int]) -> list[str]:
-    """The text beside each folded marker: "+k hidden" when its row (one depth) holds few of them,
-    "+k" when more, none when crowded.  Rows are the same y (top-down) or the same x (left-right)."""
-    axis = 0 if orientation == "left-right" else 1
-    per_row: dict[float, int] = {}
-    for n in folded:
-        row = round(positions[n][axis], 6)
-        per_row[row] = per_row.get(row, 0) + 1
-    out = []
-    for n in folded:
-        crowd = per_row[round(positions[n][axis], 6)]
-        k = hidden_below[n]
-        out.append(hidden_label(k) if crowd <= FULL_LABELS_PER_ROW else f"+{k:,}" if crowd <= SHORT_LABELS_PER_ROW
-                   else "")
+                hidden_below: Mapping[int, int], plot_px: float = PLOT_WIDTH) -> list[str]:
+    """The text beside each folded marker: "+k hidden", or "+k" in a row too tight for that, or none
+    where even "+k" would run into its neighbour's label (the count stays in the hover).
+
+    Top-down, labels sit under their markers, side by side along a row (one depth): a row's form is
+    the one whose widest label fits the row's closest two folded markers, at `plot_px` (the
+    narrowest chart's plot width, `layout.PLOT_WIDTH`) spread over the layout's columns.  Left to
+    right, each label sits right of its marker on its own row (`layout.ROW_PX` apart): always full.
+    """
+    full = [hidden_label(hidden_below[n]) for n in folded]
+    if orientation == "left-right" or not folded:
+        return full
+    xs = [x for x, _ in positions.values()]
+    unit_px = plot_px / (max(xs) - min(xs) + 1)
+    rows: dict[float, list[int]] = {}
+    for i, n in enumerate(folded):
+        rows.setdefault(round(positions[n][1], 6), []).append(i)
+    out = list(full)
+    for members in rows.values():
+        at = sorted(positions[folded[i]][0] for i in members)
+        gap = min((b - a for a, b in pairwise(at)), default=float("inf")) * unit_px
+        short = [f"+{hidden_below[folded[i]]:,}" for i in members]
+        for form in ([full[i] for i in members], short, [""] * len(members)):
+            if gap >= max(len(t) for t in form) * LABEL_CHAR_PX + LABEL_GAP_PX or not any(form):
+                break
+        for i, text in zip(members, form, strict=True):
+            out[i] = text
     return out
 
 

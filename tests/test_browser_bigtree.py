@@ -18,7 +18,7 @@ import pytest
 from search import Budget, Tree, run_search
 from storage import Store
 from tests.engine_cases import scripted_models
-from tests.test_browser import browser, page, server, shot  # noqa: F401 - fixtures
+from tests.test_browser import browser, choose, page, server, shot  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser]
 
@@ -199,8 +199,12 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     expected = set(path) | {c for p in path for c in tree.nodes[p].children}
     replayed = chart(page, len(expected))
     assert {m["id"] for m in replayed["markers"]} == expected
-    overlaps = page.evaluate(LABEL_OVERLAPS)
-    assert not overlaps, f"fold labels run together: {overlaps[:5]}"
+    for layout in ("left to right", "top-down"):  # top-down: each row of siblings holds "+k hidden" side by side
+        choose(page, "Layout", layout)
+        replayed = chart(page, len(expected))
+        page.wait_for_timeout(500)
+        overlaps = page.evaluate(LABEL_OVERLAPS)
+        assert not overlaps, f"{layout}: fold labels run together: {overlaps[:5]}"
     click_node(page, replayed, tree.chosen["node"])
     inspected(page, tree.chosen["node"])
     shot(page, "bigtree-replay-chosen-path")

@@ -270,13 +270,17 @@ def _tree(db: Path, run_id: int) -> Tree:
 
 def test_fold_labels_shorten_and_then_vanish_in_a_crowded_row() -> None:
     from reasoning_viz.figures import fold_labels
+    from reasoning_viz.layout import PLOT_WIDTH
 
     hidden = {n: n * 3 for n in range(1, 41)}
-    few = {n: (n * 10.0, 2.0) for n in range(1, 5)}
-    assert fold_labels(list(few), few, "top-down", hidden) == [f"+{n * 3} hidden" for n in range(1, 5)]
-    some = {n: (n * 10.0, 2.0) for n in range(1, 13)}
+    wide = {n: (n * 1.0, 2.0) for n in range(1, 5)}  # 4 columns: about 110 px apart
+    assert fold_labels(list(wide), wide, "top-down", hidden) == [f"+{n * 3} hidden" for n in range(1, 5)]
+    some = {n: (n * 1.0, 2.0) for n in range(1, 13)}  # 12 columns: about 37 px apart
     assert fold_labels(list(some), some, "top-down", hidden)[:2] == ["+3", "+6"]
-    crowd = {n: (n * 10.0, 2.0) for n in range(1, 41)}
+    crowd = {n: (n * 1.0, 2.0) for n in range(1, 41)}  # 40 columns: about 11 px apart
     assert set(fold_labels(list(crowd), crowd, "top-down", hidden)) == {""}
-    # left-right: a row is one x; these 12 are on 12 different rows, so each keeps its full label
-    assert all(t.endswith("hidden") for t in fold_labels(list(some), some, "left-right", hidden))
+    assert fold_labels(list(crowd), crowd, "top-down", hidden, plot_px=PLOT_WIDTH * 10)[0] == "+3 hidden"
+    # a row of one among many columns keeps its full label; left to right every label is full
+    lone = {**crowd, 99: (20.0, 5.0)}
+    assert fold_labels([99], lone, "top-down", {99: 7}) == ["+7 hidden"]
+    assert all(t.endswith("hidden") for t in fold_labels(list(crowd), crowd, "left-right", hidden))
