@@ -61,26 +61,35 @@ class Layout(dict):
         self.orientation = orientation
 
 
-def tidy_layout(tree: Tree, visible: Collection[int] | None = None) -> Layout:
+def tidy_layout(tree: Tree, visible: Collection[int] | None = None, orientation: str = "auto") -> Layout:
     """Positions (breadth, depth) for every node, or for the `visible` ones only (a set closed under
     ancestors: see `tree_view.tree_view`).
 
-    Reingold-Tilford (igraph) top-down while the tree is at most `MAX_COLUMNS` wide, else
-    `packed_layout` for left to right.  Either way no two nodes share a position, nodes of one
-    depth band are at least 1 apart, and a node's children follow its parent's order (no crossing
-    edges between adjacent bands).
+    `orientation` "auto": Reingold-Tilford (igraph) top-down while the tree is at most
+    `MAX_COLUMNS` wide, else `packed_layout` for left to right; "top-down" or "left-right" (a
+    person chose the chart's layout): that one whatever the width (a packed layout drawn top-down
+    is a narrow strip).  Either way no two nodes share a position, nodes of one depth band are at
+    least 1 apart, and a node's children follow its parent's order (no crossing edges between
+    adjacent bands).
+
+    Raises ValueError for an unknown orientation.
     """
+    if orientation not in ORIENTATIONS:
+        raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
     if not tree.nodes or ROOT_ID not in tree.nodes:
         return Layout({})
     ids = sorted(tree.nodes if visible is None else (n for n in visible if n in tree.nodes))
-    if max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS:  # nodes of one depth are 1 apart
+    if orientation == "left-right":
+        return packed_layout(tree, ids)
+    wide = max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS  # nodes of one depth are 1 apart
+    if wide and orientation == "auto":
         return packed_layout(tree, ids)
     index = {node_id: i for i, node_id in enumerate(ids)}
     edges = [(index[tree.nodes[n].parent], index[n]) for n in ids if tree.nodes[n].parent is not None]
     graph = ig.Graph(n=len(ids), edges=edges, directed=True)
     coords = graph.layout_reingold_tilford(mode="out", root=[index[ROOT_ID]])
     xs = [coords[i][0] for i in range(len(ids))]
-    if max(xs) - min(xs) + 1 <= MAX_COLUMNS:
+    if orientation == "top-down" or max(xs) - min(xs) + 1 <= MAX_COLUMNS:
         return Layout({n: (float(coords[index[n]][0]), float(tree.nodes[n].depth)) for n in ids})
     return packed_layout(tree, ids)
 

@@ -199,12 +199,15 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     expected = set(path) | {c for p in path for c in tree.nodes[p].children}
     replayed = chart(page, len(expected))
     assert {m["id"] for m in replayed["markers"]} == expected
+    click_node(page, replayed, tree.chosen["node"])
+    inspected(page, tree.chosen["node"])
+    shot(page, "bigtree-replay-chosen-path")
     for layout in ("left to right", "top-down"):  # top-down: each row of siblings holds "+k hidden" side by side
         choose(page, "Layout", layout)
         replayed = chart(page, len(expected))
         page.wait_for_timeout(500)
         overlaps = page.evaluate(LABEL_OVERLAPS)
         assert not overlaps, f"{layout}: fold labels run together: {overlaps[:5]}"
-    click_node(page, replayed, tree.chosen["node"])
-    inspected(page, tree.chosen["node"])
-    shot(page, "bigtree-replay-chosen-path")
+        width = max(m["x"] for m in replayed["markers"]) - min(m["x"] for m in replayed["markers"])
+        assert width > 0.5 * replayed["width"], f"{layout}: the tree spans {width:.0f} of {replayed['width']:.0f} px"
+    shot(page, "bigtree-replay-chosen-path-top-down")

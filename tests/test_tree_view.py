@@ -284,3 +284,20 @@ def test_fold_labels_shorten_and_then_vanish_in_a_crowded_row() -> None:
     lone = {**crowd, 99: (20.0, 5.0)}
     assert fold_labels([99], lone, "top-down", {99: 7}) == ["+7 hidden"]
     assert all(t.endswith("hidden") for t in fold_labels(list(crowd), crowd, "left-right", hidden))
+
+
+def test_a_chosen_layout_is_laid_out_for_it_not_squeezed_from_the_other(beam: Tree) -> None:
+    """Forcing top-down on a tree "auto" lays out left to right drew the packed layout's staggered
+    slots as a narrow strip; now each orientation gets its own layout, depths as levels."""
+    auto = tidy_layout(beam)
+    assert auto.orientation == "left-right"
+    down = tidy_layout(beam, orientation="top-down")
+    assert down.orientation == "top-down" and set(down) == set(auto)
+    assert {y for _, y in down.values()} == {float(n.depth) for n in beam}, "one level per depth"
+    xs = [x for x, _ in down.values()]
+    assert max(xs) - min(xs) + 1 >= max(sum(1 for n in beam if n.depth == d) for d in range(9)), "every node its column"
+    path = {n.id for n in beam.path(beam.chosen["node"])}  # a narrow tree: auto lays it out top-down
+    assert tidy_layout(beam, path).orientation == "top-down"
+    assert tidy_layout(beam, path, orientation="left-right").orientation == "left-right"
+    with pytest.raises(ValueError, match="orientation"):
+        tidy_layout(beam, orientation="sideways")

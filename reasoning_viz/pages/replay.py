@@ -203,7 +203,9 @@ def frame(run_id: int, store_key: str) -> None:
         options, orientation = view_options(key="replay-view", tree_key=f"run-{run_id}")
         view = tree_view(tree, options)
         if options.hides:  # the final tree's layout would leave gaps where nodes are hidden
-            positions = tidy_layout(tree, view.visible)
+            positions = tidy_layout(tree, view.visible, orientation)
+        elif orientation != getattr(positions, "orientation", orientation) and orientation != "auto":
+            positions = tidy_layout(replay.final, orientation=orientation)  # the chosen layout, still the final tree's
         render_tree(
             tree,
             positions,

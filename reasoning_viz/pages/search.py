@@ -287,14 +287,15 @@ def _stored_run(run_id: int) -> Job | None:
     return job
 
 
-def _layout(job: Job, tree, visible: frozenset[int]):
-    """The layout a fresh load of this tree shows (Reingold-Tilford of its visible nodes), computed
-    once per new event count and view; never an incremental layout, which drifted into overlaps."""
+def _layout(job: Job, tree, visible: frozenset[int], orientation: str = "auto"):
+    """The layout a fresh load of this tree shows (Reingold-Tilford of its visible nodes, or the one
+    the chosen orientation needs), computed once per new event count and view; never an
+    incremental layout, which drifted into overlaps."""
     cache = st.session_state.setdefault("layouts", {})
-    key = (job.id, tree.events_applied, visible)
+    key = (job.id, tree.events_applied, visible, orientation)
     if key not in cache:
         cache.clear()
-        cache[key] = tidy_layout(tree, visible)
+        cache[key] = tidy_layout(tree, visible, orientation)
     return cache[key]
 
 
@@ -319,7 +320,7 @@ def live_view(job: Job) -> None:
         painted = colour_by(tree, events, key="colour-by")
         options, orientation = view_options(key="view", tree_key=job.id)
         view = tree_view(tree, options)
-        positions = _layout(job, tree, view.visible)
+        positions = _layout(job, tree, view.visible, orientation)
         render_tree(
             tree, positions, key=f"tree-{job.id}", selected=node_id, paint=painted, view=view, orientation=orientation
         )
