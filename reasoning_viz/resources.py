@@ -33,6 +33,17 @@ def run_store():
     return _open_store(os.environ.get("THOUGHTSCOPE_DB") or "thoughtscope.db")
 
 
+def run_exists(store, run_id: int) -> bool:
+    """Whether `store` holds run `run_id` (for links: a missing run is said, never replaced)."""
+    from storage import StorageError
+
+    try:
+        store.get_run(run_id)
+    except StorageError:
+        return False
+    return True
+
+
 @st.cache_resource(show_spinner="Opening the run database…")
 def _open_store(target: str):
     from storage import Store

@@ -63,7 +63,7 @@ def run_picker(store) -> int | None:
         return None
     labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {status_word(r.status, r.end_reason)} · "
               f"answer {r.answer}" for r in runs}
-    target = replay_choice(st.query_params.get("run"), labels, lambda run: _exists(store, run))
+    target = replay_choice(st.query_params.get("run"), labels, lambda run: resources.run_exists(store, run))
     if target.message:  # the link's run is missing: say so and open no other run until one is picked
         st.error(target.message + " Pick a run in the list below.")
     elif target.run_id not in labels:  # linked, but hidden by the sidebar's filters
@@ -77,16 +77,6 @@ def run_picker(store) -> int | None:
         st.query_params["run"] = str(run_id)
         st.query_params.pop("event", None)
     return run_id
-
-
-def _exists(store, run_id: int) -> bool:
-    from storage import StorageError
-
-    try:
-        store.get_run(run_id)
-    except StorageError:
-        return False
-    return True
 
 
 def event_index(total: int) -> int:

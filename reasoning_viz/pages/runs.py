@@ -42,7 +42,7 @@ def chosen_run(store, runs) -> int | None:
     """The run the actions apply to: the URL's `?run=` when listed, the newest when the URL names
     none; a link to a run that is missing (or filtered out) says so and selects nothing."""
     ids = [run.id for run in runs]
-    target = replay_choice(st.query_params.get("run"), ids, lambda run: _exists(store, run))
+    target = replay_choice(st.query_params.get("run"), ids, lambda run: resources.run_exists(store, run))
     index = ids.index(target.run_id) if target.run_id in ids else None
     if target.message:
         st.error(target.message + " Pick a run in the list below.")
@@ -54,16 +54,6 @@ def chosen_run(store, runs) -> int | None:
     if run_id is not None and st.query_params.get("run") != str(run_id):
         st.query_params["run"] = str(run_id)
     return run_id
-
-
-def _exists(store, run_id: int) -> bool:
-    from storage import StorageError
-
-    try:
-        store.get_run(run_id)
-    except StorageError:
-        return False
-    return True
 
 
 def compare_link(runs) -> None:
