@@ -53,7 +53,25 @@ def tree_positions(at) -> dict[int, tuple[float, float]]:
     return out
 
 
-def test_live_tree_is_laid_out_as_a_fresh_load_shows_it(env: Path) -> None:
+class PacedPolicy(ScriptedPolicy):
+    """The scripted policy at a person's pace: each proposal call takes `pause` seconds, so a
+    search spans several polls however fast the machine (a quiet CI machine once finished the
+    whole search between two polls and the test saw no growth)."""
+
+    def __init__(self, pause: float = 0.3) -> None:
+        super().__init__()
+        self.pause = pause
+
+    def propose(self, prompts, k, **kwargs):
+        time.sleep(self.pause)
+        return super().propose(prompts, k, **kwargs)
+
+
+def test_live_tree_is_laid_out_as_a_fresh_load_shows_it(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reasoning_viz import resources
+    from search.request import LoadedModels
+
+    monkeypatch.setattr(resources, "MODEL_LOADER", LoadedModels(Models(PacedPolicy(), ScriptedPRM())))
     at = app()
     at.sidebar.number_input(key="knob-beam-n").set_value(8).run()
     at = sidebar_button(at, "Start search")
@@ -67,7 +85,6 @@ def test_live_tree_is_laid_out_as_a_fresh_load_shows_it(env: Path) -> None:
         at.run()
         polls += at.get("plotly_chart") != []
     assert polls >= 2, "the test must see the tree grow"
-    from reasoning_viz import resources
     from storage import Store
 
     resources.job_registry().get(at.query_params["job"]).thread.join(60)  # the recorder has flushed
