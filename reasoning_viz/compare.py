@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reasoning_viz.runinfo import status_word
 from search.tree import Tree
 
 #: Settings compared besides the strategy's knobs (keys of the `search_started` payload).
@@ -123,7 +124,7 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
         rows.append({
             "run": run_id,
             "strategy": tree.meta.get("strategy"),
-            "status": tree.status,
+            "status": status_word(tree.status, tree.end_reason),
             "answer": chosen.get("answer"),
             "correct": {True: "✓", False: "✗", None: "—"}[chosen.get("correct")],
             "nodes": len(tree) - 1,

@@ -25,5 +25,5 @@ def event_link_problem(wanted: str | None, total: int) -> str | None:
     0..total (or absent).  The page then shows the last event and says so."""
     if wanted is None or (wanted.isdigit() and int(wanted) <= total):
         return None
-    return (f"Event {wanted} does not exist in this run: it has {total} events (0 to {total}). "
-            "Showing the last one.")
+    return (f"Event {wanted} does not exist in this run: it has {total} events, numbered 1 to {total} "
+            "(0 is the start). Showing the last one.")

@@ -54,15 +54,19 @@ def budget_sentence(end_reason: str | None) -> str | None:
 
 
 def answer_caveat(chosen: Mapping[str, Any] | None) -> str | None:
-    """A warning when the chosen answer won a tie: the top two rows of its table have the same
-    weight (or votes), so the order candidates came in decided, not the scores.  None otherwise."""
+    """A warning when the chosen answer won a tie: the top rows of its table have the same weight
+    (or votes) and give different answers, so the order candidates came in decided, not the
+    scores.  None otherwise."""
     table = (chosen or {}).get("table") or []
     if chosen is None or chosen.get("answer") is None or len(table) < 2:
         return None
     key = "weight" if "weight" in table[0] else "votes" if "votes" in table[0] else None
     if key is None or table[0][key] != table[1][key]:
         return None
-    tied = sum(1 for row in table if row[key] == table[0][key])
+    tied = [row for row in table if row[key] == table[0][key]]
+    if len({str(row.get("answer")) for row in tied}) == 1:
+        return None  # every tied candidate gives this answer: the order decided nothing that matters
+    tied = len(tied)
     return (f"{tied} answers share the top {key} ({table[0][key]:g}): the scores did not decide, the order the "
             "candidates were found in did. Treat this answer as a guess.")
 

@@ -15,7 +15,7 @@ from reasoning_viz.compare import (
     summary_rows,
     trees_per_row,
 )
-from search import Models, run_search
+from search import Budget, Models, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
 from search.tree import Node, Tree
 from storage import Store
@@ -89,6 +89,10 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     assert rows[1]["step paths shared with run 4"] == divergence(beam, greedy).shared  # run ids, not positions
     assert rows[0]["step paths shared with run 4"] == len(step_paths(beam))  # its own: all of them, a number
     assert rows[0]["correct"] in {"✓", "✗", "—"}
+    assert rows[0]["status"] == "finished"
+    cut = run_search(PROBLEM, task="arith", strategy="beam", models=Models(ScriptedPolicy(), ScriptedPRM()),
+                     budget=Budget(max_nodes=5), seed=7).tree
+    assert summary_rows([cut], [5])[0]["status"] == "stopped · node budget"
 
 
 @pytest.mark.parametrize(("leaves", "per_row"), [([4, 6], 2), ([4, 6, 8, 3], 3), ([64, 4], 1), ([20, 20], 2),

@@ -161,6 +161,9 @@ def test_an_answer_that_won_a_tie_is_flagged_as_a_guess() -> None:
     votes = {"answer": "4", "table": [{"answer": "4", "votes": 2}, {"answer": "5", "votes": 2}]}
     assert "top votes (2)" in answer_caveat(votes)
     assert answer_caveat({"answer": None, "table": tie["table"]}) is None and answer_caveat(None) is None
+    same = {"answer": "112", "table": [{"node": 3, "answer": "112", "weight": 0.0},
+                                       {"node": 4, "answer": "112", "weight": 0.0}]}
+    assert answer_caveat(same) is None, "a tie among candidates of one answer decides nothing"
 
 
 # ---------------------------------------------------------------- defect 5: a loaded run shows itself

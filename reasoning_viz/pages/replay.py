@@ -62,7 +62,7 @@ def run_picker(store) -> int | None:
         st.info("No saved runs match. Run a search on the Search page first.")
         return None
     labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {status_word(r.status, r.end_reason)} · "
-              f"answer {r.answer}" for r in runs}
+              + ("no answer" if r.answer is None else f"answer {r.answer}") for r in runs}
     target = replay_choice(st.query_params.get("run"), labels, lambda run: resources.run_exists(store, run))
     if target.message:  # the link's run is missing: say so and open no other run until one is picked
         st.error(target.message + " Pick a run in the list below.")

@@ -78,12 +78,11 @@ def pick_sweep(store) -> int | None:
     if asked is not None and asked != st.session_state.get("sweep-url"):  # a new link (or a new sweep) wins
         st.session_state["sweep-pick"] = int(asked)
     chosen = st.selectbox("Saved sweep", list(sweeps), key="sweep-pick",
-                          format_func=lambda i: f"#{i} · {sweeps[i]['name']} · {sweeps[i]['meta'].get('status')}")
+                          format_func=lambda i: f"#{i} · {sweeps[i]['name']}")  # its status: the metric below
     if st.query_params.get("sweep") != str(chosen):
         st.query_params["sweep"] = str(chosen)
         st.query_params.pop("point", None)
     st.session_state["sweep-url"] = str(chosen)
-    st.session_state["sweep-labelled"] = (chosen, sweeps[chosen]["meta"].get("status"))
     return chosen
 
 
@@ -150,7 +149,7 @@ def sweep_view(sweep_id: int) -> None:
     sweep = store.get_sweep(sweep_id)
     job = sweep_job(resources.job_registry(), store.key, sweep_id)
     status_panel(sweep, job)
-    _end_polling(job, sweep)
+    _end_polling(job)
     points = sweep["meta"].get("points", [])
     if not points:
         if job is not None and job.running:
@@ -164,12 +163,8 @@ def sweep_view(sweep_id: int) -> None:
     point_panel(store, sweep, index)
 
 
-def _end_polling(job, sweep: dict) -> None:
-    """One full rerun when a sweep this session watched running has ended, to stop polling, or when
-    the picker above labelled it with a status it no longer has (it ended during this very run)."""
-    if st.session_state.get("sweep-labelled") not in (None, (sweep["id"], sweep["meta"].get("status"))):
-        st.session_state.pop("sweep-labelled")
-        st.rerun()
+def _end_polling(job) -> None:
+    """One full rerun when a sweep this session watched running has ended, to stop polling."""
     if job is None:
         return
     watched = f"sweep-watched-{job.id}"
