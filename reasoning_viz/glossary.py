@@ -2,7 +2,8 @@
 
 Sources: PRM — Lightman et al. 2023, "Let's Verify Step by Step"; N and M — the beam search of
 HuggingFace search-and-learn; UCT — Kocsis & Szepesvári 2006; PUCT — Silver et al. 2017 (AlphaZero);
-Math-Shepherd (Wang et al. 2023) for the step checker's notion of a good step.
+Math-Shepherd (Wang et al. 2023) for the step checker's notion of a good step; Tree of Thoughts —
+Yao et al. 2023; value network — Silver et al. 2017.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ GLOSSARY: dict[str, str] = {
     "recorded.",
     "rollout": "finishing a solution quickly from a node and grading the answer, to estimate how promising "
     "the node is.",
+    "Tree of Thoughts (BFS)": "the search of Yao et al. 2023 on the Game of 24: from each kept state the "
+    "policy proposes several next moves, a model values every new state, and only the best few (the breadth, "
+    "5 in the paper) are kept for the next move.",
+    "value model": "a PRM trained on exact labels instead of a person's: on countdown it reads a move and "
+    "says whether it is legal and the target can still be reached from the numbers left (AlphaZero's value "
+    "network); its score is shown where the app says PRM score.",
     "exact checker": "on arith and countdown the task can check every step itself; a step counts as right only "
     "when the right answer is still reachable from it, so the app can show where the PRM was wrong.",
 }

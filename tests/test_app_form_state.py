@@ -84,6 +84,15 @@ def test_choosing_a_preset_logs_no_widget_warning(scripted: Path, streamlit_warn
     assert not streamlit_warnings, streamlit_warnings
 
 
+def test_a_chosen_preset_explains_itself_and_the_help_names_tot_and_the_value_model(scripted: Path) -> None:
+    at = _ok(AppTest.from_file(APP, default_timeout=90).run())
+    at.sidebar.selectbox(key="preset").set_value("game24-tot").run()
+    assert PRESETS["game24-tot"].summary in [c.value for c in _ok(at).sidebar.caption]
+    from reasoning_viz.glossary import GLOSSARY
+
+    assert {"Tree of Thoughts (BFS)", "value model"} <= set(GLOSSARY)
+
+
 def _record(db: Path) -> int:
     """A saved MCTS run with settings unlike the sidebar's defaults (strategy, knobs, budget, seed)."""
     from storage import Store

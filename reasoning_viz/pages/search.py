@@ -63,6 +63,8 @@ def sidebar_form() -> dict | None:
             help="A named setting (task, strategy, knobs, models; `python cli.py presets`): choosing one fills "
             "the fields below, which you can still change.",
         )
+        if st.session_state.get("preset") in PRESETS:  # the whole description: the menu cuts it
+            st.caption(PRESETS[st.session_state["preset"]].summary)
         if st.session_state.get(PRESET_NOTE):
             st.caption(st.session_state[PRESET_NOTE])
         task = st.selectbox(
