@@ -66,8 +66,7 @@ def answer_caveat(chosen: Mapping[str, Any] | None) -> str | None:
     tied = [row for row in table if row[key] == table[0][key]]
     if len({str(row.get("answer")) for row in tied}) == 1:
         return None  # every tied candidate gives this answer: the order decided nothing that matters
-    tied = len(tied)
-    return (f"{tied} answers share the top {key} ({table[0][key]:g}): the scores did not decide, the order the "
+    return (f"{len(tied)} answers share the top {key} ({table[0][key]:g}): the scores did not decide, the order the "
             "candidates were found in did. Treat this answer as a guess.")
 
 
@@ -79,17 +78,15 @@ def run_status(tree: Tree, *, running: bool, error: str | None = None) -> RunSta
         return RunStatus("starting")
     stop = budget_stop(tree.end_reason)
     if tree.status == "finished" and stop:
-        name, limit = stop
-        word = BUDGET_WORDS[name]
-        unit = " s" if name == "max_seconds" else ""
+        name = stop[0]
         found = (tree.chosen or {}).get("answer") is not None
-        detail = f"Stopped by the {word} budget ({name} = {limit}{unit}) before the strategy finished; " + (
+        detail = "S" + budget_sentence(tree.end_reason)[1:] + " before the strategy finished; " + (
             "the answer was chosen among the solutions found so far." if found
             else "no complete solution was found before it stopped."
         )
         if name == "max_seconds":
             detail += " A time budget depends on the machine's speed: the same seed can grow another tree."
-        return RunStatus("stopped", detail, cause=f"{word} budget")
+        return RunStatus("stopped", detail, cause=f"{BUDGET_WORDS[name]} budget")
     if tree.status == "cancelled":
         return RunStatus("cancelled", f"Stopped by hand ({tree.end_reason}).")
     return RunStatus(tree.status)

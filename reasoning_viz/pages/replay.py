@@ -45,6 +45,14 @@ def load_replay(store_key: str, run_id: int, version: tuple):
     return replay, tidy_layout(replay.final)
 
 
+@st.cache_resource(max_entries=8, show_spinner=False)
+def chosen_layout(store_key: str, run_id: int, version: tuple, orientation: str):
+    """The final tree laid out for a layout a person picked (once per run version and layout, not
+    once per playback frame)."""
+    replay, _ = load_replay(store_key, run_id, version)
+    return tidy_layout(replay.final, orientation=orientation)
+
+
 def run_picker(store) -> int | None:
     """A filterable list of saved runs; the choice is kept in the URL."""
     with st.sidebar:
@@ -195,7 +203,7 @@ def frame(run_id: int, store_key: str) -> None:
         if options.hides:  # the final tree's layout would leave gaps where nodes are hidden
             positions = tidy_layout(tree, view.visible, orientation)
         elif orientation != getattr(positions, "orientation", orientation) and orientation != "auto":
-            positions = tidy_layout(replay.final, orientation=orientation)  # the chosen layout, still the final tree's
+            positions = chosen_layout(store_key, run_id, run_version(summary), orientation)
         render_tree(
             tree,
             positions,
