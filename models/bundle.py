@@ -45,6 +45,8 @@ class PRMSpec:
     system_prompt: str | None = None
     prefix: str | None = None
     step: str | None = None
+    #: What its step score is called in the app (search.models.Models.score_name).
+    score_name: str = "PRM score"
 
 
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -77,7 +79,10 @@ PRM_PRESETS: dict[str, PRMSpec] = {
     ),
     # Any *ForSequenceClassification outcome model: the chat (or plain text) read as one sequence.
     "orm-seq": PRMSpec(kind="orm-seq", step_separator="\n\n", outcome=True),
-    "nano-value": PRMSpec(kind="head", layout="head", step_separator="\n", head_label_index=1, head_labels=(3,)),
+    "nano-value": PRMSpec(
+        kind="head", layout="head", step_separator="\n", head_label_index=1, head_labels=(3,),
+        score_name="value-model score",
+    ),
 }
 
 
@@ -212,6 +217,7 @@ def load_models(
         ),
         prm=load_reward_model(prm or default_model("prm"), spec, url=prm_url, **options),
         orm=load_reward_model(orm, orm_spec or spec, url=orm_url or prm_url, **options) if orm else None,
+        score_name=spec.score_name,
     )
 
 

@@ -44,13 +44,27 @@ MEANING: dict[str, str] = {
     "rollout": "the mean outcome of rollouts finished from the node",
     "truth": "",
 }
-__all__ = ["COLOR_BY", "MEANING", "Paint", "leaf_values", "legend", "paint"]
+__all__ = ["COLOR_BY", "MEANING", "Paint", "choice_label", "leaf_values", "legend", "paint", "score_name"]
+#: MEANING["prm"] when the PRM slot holds a value model (`score_name`).
+VALUE_MODEL_MEANING = "the value model's score of the state after the node's step"
 AGREEMENT_COLORS: dict[str, str] = {
     Agreement.AGREE: "#2ca02c",
     Agreement.MISSED: "#d62728",
     Agreement.FLAGGED: "#9467bd",
 }
 SEQUENTIAL_SCALE = "Blues"
+
+
+def score_name(tree: Tree) -> str:
+    """What this run's PRM step score is called: "PRM score", or e.g. "value-model score" when the
+    run's SEARCH_STARTED said its PRM slot held a value model (`search.models.Models.score_name`)."""
+    name = (tree.meta or {}).get("score_name")
+    return name if isinstance(name, str) and name.strip() else COLOR_BY["prm"]
+
+
+def choice_label(tree: Tree, key: str) -> str:
+    """The "Colour by" menu's label of `key` for this tree (the PRM choice says what its score is)."""
+    return score_name(tree) if key == "prm" else COLOR_BY[key]
 
 
 def leaf_values(events: Sequence[Event]) -> dict[int, float]:
@@ -70,7 +84,7 @@ def paint(tree: Tree, key: str = "prm", events: Sequence[Event] = (), threshold:
     """
     if key not in COLOR_BY:
         raise ValueError(f"colour by must be one of {', '.join(COLOR_BY)} (got {key!r})")
-    title = COLOR_BY[key]
+    title = choice_label(tree, key)
     if key == "truth":
         return _truth_paint(tree, threshold)
     if key == "prm":
@@ -109,7 +123,8 @@ def legend(p: Paint, threshold: float = THRESHOLD) -> str:
         )
         pruned = "faded, dotted edge: pruned (a pruned step keeps its colour; grey when it has no class)"
     else:
-        colour = f"Colour: {p.title}, {MEANING[p.key]} (white: none for this node)"
+        meaning = VALUE_MODEL_MEANING if p.key == "prm" and p.title != COLOR_BY["prm"] else MEANING[p.key]
+        colour = f"Colour: {p.title}, {meaning} (white: none for this node)"
         pruned = "faded grey, dotted edge: pruned"
     return (
         f"{colour} · size: visits · ★ correct ✕ wrong ◆ unchecked · blue: current path · black: chosen path · "

@@ -162,7 +162,7 @@ def tree_figure(
     The node markers are always the last traces (clicks carry node ids in `customdata`).
     """
     if paint is None:
-        paint = Paint("prm", "PRM score", dict(step_scores(tree)))
+        paint = Paint("prm", (tree.meta or {}).get("score_name") or "PRM score", dict(step_scores(tree)))
     frame = chart_frame(positions, orientation)  # a replay's frames share the final tree's frame
     positions = {n: xy for n, xy in frame.positions.items() if n in tree.nodes}
     ids = sorted(positions)

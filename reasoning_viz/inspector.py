@@ -161,16 +161,31 @@ def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
     }
 
 
-def _path_table(tree: Tree, node_id: int) -> None:
+def path_rows(tree: Tree, node_id: int) -> list[dict[str, str | int]]:
+    """The inspector's path table: one row per step from the root to `node_id` (the root left out).
+
+    Columns: step (1-based), node, PRM ("–" when unscored, as `node_numbers` writes it), checker
+    (tasks with an exact step checker only), self-eval (only when a step on the path has one) and
+    the step text last: numbers first, so at laptop widths the long text is what scrolls.
+    """
     prm = step_scores(tree)
     task = tree_task(tree)
     checked = task is not None and has_step_checker(task)
+    path = tree.path(node_id)[1:]
+    judged = any("self_eval" in n.scores for n in path)
     rows = []
-    for i, n in enumerate(tree.path(node_id)[1:], start=1):  # numbers first, the long text last: at laptop
-        row = {"step": i, "node": n.id, "PRM": prm.get(n.id)}  # widths the right-hand columns scroll
+    for i, n in enumerate(path, start=1):
+        row: dict[str, str | int] = {"step": i, "node": n.id, "PRM": _fmt(prm.get(n.id))}
         if checked:
             row["checker"] = verdict_text(node_verdict(tree, n.id, task))
-        rows.append({**row, "self-eval": n.scores.get("self_eval"), "text": n.text})
+        if judged:
+            row["self-eval"] = _fmt(n.scores.get("self_eval"))
+        rows.append({**row, "text": n.text})
+    return rows
+
+
+def _path_table(tree: Tree, node_id: int) -> None:
+    rows = path_rows(tree, node_id)
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
 

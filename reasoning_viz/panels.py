@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from reasoning_viz.colouring import COLOR_BY, Paint, legend, paint
+from reasoning_viz.colouring import COLOR_BY, Paint, choice_label, legend, paint
 from reasoning_viz.figures import step_scores
 from reasoning_viz.glossary import GLOSSARY
 from reasoning_viz.ground_truth import (
@@ -38,7 +38,7 @@ def colour_by(tree: Tree, events: Sequence[Event], *, key: str) -> Paint:
     choice = st.selectbox(
         "Colour by",
         list(COLOR_BY),
-        format_func=COLOR_BY.get,
+        format_func=lambda key: choice_label(tree, key),
         key=key,
         help="What a node's colour shows. White: this node has no such number; faded grey: pruned.",
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from search.events import EVENT_SCHEMA
+from search.events import EVENT_SCHEMA, OPTIONAL_KEYS
 from search.registry import all_strategies
 
 
@@ -37,10 +37,11 @@ def _accepts(cls, name: str, kind) -> str:
 
 
 def events_markdown() -> str:
-    """The closed event vocabulary: each kind and its payload keys."""
+    """The closed event vocabulary: each kind, its payload keys and the keys it may carry (optional)."""
     rows = ["| event | payload |", "|---|---|"]
     for kind, fields in EVENT_SCHEMA.items():
-        payload = "<br>".join(f"`{key}`: {_cell(meaning)}" for key, meaning in fields.items())
+        optional = {f"{key} (optional)": meaning for key, meaning in OPTIONAL_KEYS.get(kind, {}).items()}
+        payload = "<br>".join(f"`{key}`: {_cell(meaning)}" for key, meaning in {**fields, **optional}.items())
         rows.append(f"| `{kind.value}` | {payload} |")
     return "\n".join(rows)
 

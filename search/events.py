@@ -152,6 +152,10 @@ ADDED_KEYS: dict[EventKind, dict[str, Any]] = {
 
 #: Keys a kind MAY carry, sent only when they apply (absent otherwise, so logs without them are unchanged).
 OPTIONAL_KEYS: dict[EventKind, dict[str, str]] = {
+    EventKind.SEARCH_STARTED: {
+        "score_name": "what the PRM's step score is called when it is not a PRM score (a value model: "
+        "'value-model score')",
+    },
     EventKind.SPEND: {
         "server": "per role, what an inference server reported spending (requests, prompt/completion/cached "
         "tokens, retries); only for models served over HTTP",

@@ -127,13 +127,23 @@ class RewardModel(Protocol):
         ...
 
 
+#: What a PRM's step score is called unless the models say otherwise (`Models.score_name`).
+DEFAULT_SCORE_NAME = "PRM score"
+
+
 @dataclass(frozen=True)
 class Models:
-    """The models one search uses; `orm` is optional (the PRM's last step stands in)."""
+    """The models one search uses; `orm` is optional (the PRM's last step stands in).
+
+    `score_name`: what the PRM slot's step score is called where people read it (the colour bar,
+    the legend): "PRM score", or "value-model score" for a value model read through the slot (the
+    countdown value model: P(legal and the target still reachable) after the step).
+    """
 
     policy: Policy
     prm: RewardModel
     orm: RewardModel | None = None
+    score_name: str = DEFAULT_SCORE_NAME
 
     def names(self) -> dict[str, str | None]:
         return {

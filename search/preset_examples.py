@@ -16,7 +16,7 @@ from typing import Any
 
 from search.config import Budget
 from search.models import Models
-from search.presets import REPO, Preset, get_preset, greedy_knobs
+from search.presets import PRESETS, REPO, Preset, get_preset, greedy_knobs
 from search.request import LoadedModels, RunRequest, launch
 from search.tasks.base import Problem
 
@@ -33,10 +33,21 @@ def read_examples(path: Path = EXAMPLES_FILE) -> dict[str, dict[str, Any]]:
 
 
 def example_for(preset: Preset, path: Path = EXAMPLES_FILE) -> str | None:
-    """The stored pick for `preset` when there is one, else the preset's own example."""
-    stored = read_examples(path).get(preset.name)
-    problem = stored.get("problem") if isinstance(stored, dict) else None
-    return problem if isinstance(problem, str) and problem.strip() else preset.example
+    """The stored pick for `preset`, else a sibling's, else the preset's own example.
+
+    Siblings are presets of the same task with the same default example (game24-tot, game24-mcts
+    and game24-greedy): without a pick of its own a preset shows its sibling's pick, so switching
+    between them keeps the one puzzle and a class sees greedy miss what the search found.
+    """
+    examples = read_examples(path)
+    siblings = [other.name for other in PRESETS.values() if other.name != preset.name
+                and other.task == preset.task and other.example == preset.example]
+    for name in (preset.name, *siblings):
+        stored = examples.get(name)
+        problem = stored.get("problem") if isinstance(stored, dict) else None
+        if preset.example is not None and isinstance(problem, str) and problem.strip():
+            return problem
+    return preset.example
 
 
 def _run(problem: Problem, strategy: str, knobs: dict[str, Any], models: Models, seed: int, budget: Budget):

@@ -16,7 +16,7 @@ from search.answer import AnswerChoice, Candidate, choose
 from search.config import Budget, StrategyConfig
 from search.context import BudgetExhausted, Cancelled, SearchContext, backed_up_value, path_value
 from search.events import Event, EventKind, EventSink
-from search.models import Models, render_prompt
+from search.models import DEFAULT_SCORE_NAME, Models, render_prompt
 from search.registry import StrategySpec, get_strategy
 from search.scope import search_scope
 from search.tasks import Task, get_task
@@ -117,6 +117,7 @@ def run_validated(
             models=models.names(),
             reference=reference,
             prompt=render_prompt(models.policy, task, problem, []),
+            **({"score_name": models.score_name} if models.score_name != DEFAULT_SCORE_NAME else {}),
         )
         return _drive(ctx, spec.grow)
 

@@ -149,6 +149,36 @@ def test_every_colour_by_choice_draws_every_node_once_with_a_matching_scale(key:
     assert p.values, f"this MCTS run has values for {key}"
 
 
+def test_a_value_model_in_the_prm_slot_is_named_on_the_colour_bar_and_legend() -> None:
+    """The countdown value model is read through the PRM slot: its colour bar, menu label and legend
+    say so (a teacher reading "PRM score" on a Game-of-24 tree is told the wrong thing)."""
+    from dataclasses import replace
+
+    from reasoning_viz.colouring import choice_label
+
+    plain = finished("beam")
+    assert paint(plain, "prm").title == choice_label(plain, "prm") == "PRM score"
+    assert "score_name" not in plain.meta  # a PRM's run log is unchanged
+    models = replace(scripted_models(), score_name="value-model score")
+    strategy, config = CASES["beam"]
+    result = run_search(PROBLEM, task="arith", strategy=strategy, models=models, config=config)
+    tree = result.tree
+    assert result.events[0].data["score_name"] == tree.meta["score_name"] == "value-model score"
+    p = paint(tree, "prm")
+    assert p.title == choice_label(tree, "prm") == "value-model score"
+    figure = tree_figure(tree, tidy_layout(tree), paint=p)
+    assert figure.data[-1].marker.colorbar.title.text == "value-model score"
+    assert tree_figure(tree, tidy_layout(tree)).data[-1].marker.colorbar.title.text == "value-model score"
+    assert legend(p).startswith("Colour: value-model score, the value model's score of the state")
+
+
+def test_the_bundled_value_model_preset_names_its_score() -> None:
+    from models.bundle import PRM_PRESETS
+
+    assert PRM_PRESETS["nano-value"].score_name == "value-model score"
+    assert {spec.score_name for name, spec in PRM_PRESETS.items() if name != "nano-value"} == {"PRM score"}
+
+
 def test_colour_values_are_the_nodes_own_numbers() -> None:
     strategy, config = CASES["mcts_mix_max_selfeval"]
     result = run_search(PROBLEM, task="arith", strategy=strategy, models=scripted_models(), config=config)

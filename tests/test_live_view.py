@@ -203,6 +203,24 @@ def test_best_of_n_scores_agree_between_tree_strip_and_path_table() -> None:
     assert {n.id for n in path} <= colored, "nodes with a score are drawn grey"
 
 
+def test_the_path_table_never_says_none() -> None:
+    """Missing numbers read "–" (as the inspector's metrics do), not "None"; the self-eval column
+    appears only on paths with a self-evaluation."""
+    from reasoning_viz.inspector import path_rows
+
+    tree = run("beam").tree
+    deepest = max(tree, key=lambda n: n.depth)
+    rows = path_rows(tree, deepest.id)
+    assert [row["node"] for row in rows] == [n.id for n in tree.path(deepest.id)[1:]]
+    assert all(None not in row.values() and "None" not in map(str, row.values()) for row in rows)
+    assert all("self-eval" not in row for row in rows) and list(rows[0])[-1] == "text"
+    judged = run("mcts_mix_max_selfeval").tree
+    node = next(n for n in judged if "self_eval" in n.scores)
+    rows = path_rows(judged, node.id)
+    assert rows[-1]["self-eval"] == f"{node.scores['self_eval']:.2f}"
+    assert all(None not in row.values() for row in rows)
+
+
 def test_unscored_and_pruned_nodes_look_different_and_clicks_fade_nothing() -> None:
     tree = run("beam").tree
     figure = tree_figure(tree, tidy_layout(tree), selected=3)

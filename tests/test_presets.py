@@ -265,6 +265,36 @@ def test_the_stored_example_is_shown_and_a_broken_file_falls_back(tmp_path: Path
         assert example_for(preset, path) == preset.example
 
 
+def test_presets_sharing_an_example_share_its_stored_pick(tmp_path: Path) -> None:
+    """game24-greedy has no pick of its own (greedy never beats itself): it shows ToT's puzzle, so a
+    class switching presets sees greedy miss the very puzzle the search solved."""
+    from search.preset_examples import write_example
+
+    path = tmp_path / "examples.json"
+    write_example({"preset": "game24-tot", "problem": "Use 1 1 4 6 to make 24."}, {}, path)
+    assert example_for(get_preset("game24-greedy"), path) == "Use 1 1 4 6 to make 24."
+    assert example_for(get_preset("game24-mcts"), path) == "Use 1 1 4 6 to make 24."
+    write_example({"preset": "game24-mcts", "problem": "Use 1 1 3 8 to make 24."}, {}, path)
+    assert example_for(get_preset("game24-mcts"), path) == "Use 1 1 3 8 to make 24."  # its own wins
+    assert example_for(get_preset("countdown-greedy"), path) is None  # another task's pick is not borrowed
+
+
+def test_the_shipped_game24_example_is_one_puzzle_the_searches_solve_and_greedy_misses() -> None:
+    """What a workshop sees: every game24 preset opens the same puzzle; on the bundled weights (seed
+    0) ToT and MCTS answer it correctly and the greedy chain does not."""
+    from search.tasks.countdown import parse_problem
+    from search.tasks.game24 import is_test_puzzle
+
+    shown = {name: example_for(get_preset(name)) for name in ("game24-tot", "game24-mcts", "game24-greedy")}
+    assert len(set(shown.values())) == 1, shown
+    problem = shown["game24-tot"]
+    assert not is_test_puzzle(parse_problem(problem).numbers)
+    for name, correct in (("game24-tot", True), ("game24-mcts", True), ("game24-greedy", False)):
+        result = RUNNER.invoke(app, ["run", problem, "--preset", name, "--no-record", "--seed", "0"])
+        assert result.exit_code == 0, result.output
+        assert ("[correct]" if correct else "[wrong]") in result.output, (name, result.output[-600:])
+
+
 def test_the_default_game24_example_is_neither_a_test_nor_a_training_puzzle() -> None:
     from search.presets import GAME24_EXAMPLE
     from search.tasks.countdown import parse_problem

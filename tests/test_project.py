@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from search.docs import SECTIONS, refresh
-from search.events import EventKind
+from search.events import EVENT_SCHEMA, OPTIONAL_KEYS, EventKind
 from search.registry import all_strategies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,9 @@ def test_readme_lists_every_strategy_knob_and_event_kind() -> None:
             assert f"| `{knob}` |" in table, f"{name} knob {knob} missing from the README"
     for kind in EventKind:
         assert f"| `{kind.value}` |" in events, f"event {kind.value} missing from the README"
+        row = events.split(f"| `{kind.value}` |", 1)[1].split("\n", 1)[0]
+        for key in [*EVENT_SCHEMA[kind], *OPTIONAL_KEYS.get(kind, {})]:
+            assert f"`{key}" in row, f"event {kind.value} key {key} missing from the README"
 
 
 @pytest.mark.parametrize("between", ["", "stale line\n", "| old | table |\n|---|---|\n"])
