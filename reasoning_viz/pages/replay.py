@@ -126,9 +126,12 @@ def controls(total: int, events) -> None:
             st.session_state["replay-k"] = jump
             _mark_clock()
     cols[3].selectbox("speed", list(SPEEDS), key="speed", label_visibility="collapsed", on_change=_mark_clock)
-    st.slider(
-        "event", 0, total, key="replay-k", help="The tree as it stood after this many events.", on_change=_mark_clock
-    )
+    if playing:  # shown, not bound: a slow frame's stale slider value must not reset the playback clock
+        st.slider("event", 0, total, value=st.session_state["replay-k"], disabled=True,  # no key: a new value,
+                  help="Playing: pause to move the slider.")  # a new widget, so it shows the position
+    else:
+        st.slider("event", 0, total, key="replay-k", help="The tree as it stood after this many events.",
+                  on_change=_mark_clock)
 
 
 def page() -> None:
