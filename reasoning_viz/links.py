@@ -59,14 +59,12 @@ def resolve_link(
             message=f"Search {job_id} is not running in this server (the app may have restarted). "
             "Open its saved run from the Replay page, or start a new search."
         )
+    if not run_exists(run_id):  # before any job: a job of this server may hold a run deleted since
+        return LinkTarget(message=f"Run {run_id} does not exist in this run database.")
     if job_id is not None and job_runs.get(job_id, -1) == run_id:
         return LinkTarget(job_id=job_id)
     owner = next((job for job, run in job_runs.items() if run == run_id), None)
-    if owner is not None:
-        return LinkTarget(job_id=owner)
-    if run_exists(run_id):
-        return LinkTarget(run_id=run_id)
-    return LinkTarget(message=f"Run {run_id} does not exist in this run database.")
+    return LinkTarget(job_id=owner) if owner is not None else LinkTarget(run_id=run_id)
 
 
 def replay_choice(wanted: str | None, listed: Iterable[int], run_exists: Callable[[int], bool]) -> LinkTarget:

@@ -163,3 +163,17 @@ def test_a_problem_longer_than_the_policy_context_is_refused_before_the_search(e
     assert not at.exception, at.exception
     assert any("context of 256 tokens" in e.value for e in at.error), [e.value for e in at.error]
     assert "job" not in at.query_params, "no search started"
+
+
+def test_replay_at_position_zero_and_after_start_shows_no_error(env: Path) -> None:
+    """Found by a fresh user: `event=0` and the ⏮ start button raised KeyError: 0 (no node exists
+    before the search_started event)."""
+    run = record(env, Models(ScriptedPolicy(), ScriptedPRM()), strategy="beam", n=4, beam_width=2)
+    at = app("reasoning_viz/pages/replay.py", run=str(run), event="0")
+    assert not at.exception, at.exception
+    assert any("before the search started" in i.value for i in at.info)
+    at = app("reasoning_viz/pages/replay.py", run=str(run), event="7")
+    at.button(key="replay-start").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["replay-k"] == 0
+

@@ -104,8 +104,10 @@ def _mark_clock() -> None:
 
 
 def controls(total: int, events) -> None:
-    """Start / play-pause / speed and the event slider; play and pause rerun the page so the
-    fragment's polling interval follows."""
+    """Start / play-pause / backtrack / speed, drawn outside the playback fragment: a click there
+    reruns the whole page, which a fragment polling every 0.1 s cannot swallow (at 10 events/s
+    a pause inside the fragment was lost to the next frame); the page rerun also sets the
+    fragment's polling interval."""
     cols = st.columns([1, 1, 1, 2])
     playing = st.session_state.get("playing", False)
     if cols[0].button("⏮ start", key="replay-start"):
@@ -126,9 +128,15 @@ def controls(total: int, events) -> None:
             st.session_state["replay-k"] = jump
             _mark_clock()
     cols[3].selectbox("speed", list(SPEEDS), key="speed", label_visibility="collapsed", on_change=_mark_clock)
-    if playing:  # shown, not bound: a slow frame's stale slider value must not reset the playback clock
-        st.slider("event", 0, total, value=st.session_state["replay-k"], disabled=True,  # no key: a new value,
-                  help="Playing: pause to move the slider.")  # a new widget, so it shows the position
+
+
+def position_slider(total: int) -> None:
+    """The event slider, inside the fragment (it moves while playing)."""
+    if st.session_state.get("playing", False):
+        # Shown, not bound: a slow frame's stale slider value must not restart the playback clock.
+        # No key: each new value is a new widget, so it shows the position.
+        st.slider("event", 0, total, value=st.session_state["replay-k"], disabled=True,
+                  help="Playing: pause to move the slider.")
     else:
         st.slider("event", 0, total, key="replay-k", help="The tree as it stood after this many events.",
                   on_change=_mark_clock)
@@ -149,6 +157,7 @@ def page() -> None:
     replay, _ = load_replay(store.key, run_id, run_version(summary))
     run_panel(run_id, replay.final.meta, summary.models)
     event_index(len(replay))
+    controls(len(replay), replay.events)
     rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
     live = LIVE_POLL_S if summary.status == "running" else None
     interval = frame_interval(rate) if st.session_state.get("playing") else live
@@ -180,13 +189,14 @@ def frame(run_id: int, store_key: str) -> None:
     if st.session_state.get("playing"):
         if st.session_state["replay-k"] >= total:
             st.session_state["playing"] = False
+            st.rerun()  # the whole page: its play button (outside this fragment) must say play again
         else:
             rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
             start, started_at = st.session_state.get("play-from") or (st.session_state["replay-k"], time.monotonic())
             st.session_state["play-from"] = (start, started_at)
             k = playback_position(start, started_at, time.monotonic(), rate, total)
             st.session_state["replay-k"] = max(k, st.session_state["replay-k"] + 1)  # at least one per frame
-    controls(total, replay.events)
+    position_slider(total)
     k = st.session_state["replay-k"]
     st.query_params["event"] = str(k)
     tree = replay.tree_at(k)
@@ -194,6 +204,9 @@ def frame(run_id: int, store_key: str) -> None:
     line = narrate(events[k - 1], tree) if k else "The search has not started yet."
     st.text(f"[{k}/{total}] {line}")
     moment_link(run_id, k)
+    if not tree.nodes:  # position 0: before the search_started event there is no tree to draw or inspect
+        st.info("Position 0 is the moment before the search started: press ▶ play or move the slider.")
+        return
     left, right = st.columns([3, 2])
     clicked = chart_click(tree, f"replay-tree-{run_id}")  # before drawing: the rim must show this click
     with right:
