@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbOption, cut, echo_lines, errors, fail, render_tree
+from reasoning_viz.runinfo import status_word
 from search.request import CHOICE_KEY
 from storage import RunSummary, Store
 from storage.errors import StorageError
@@ -89,14 +90,15 @@ def list_runs(
 def runs_lines(runs: list[RunSummary]) -> list[str]:
     """Fixed-width lines (plain text: robust in narrow terminals, pipes and tests)."""
     id_width = max(2, *(len(str(run.id)) for run in runs))
-    header = f"{'id':>{id_width}}  created      status       ok  answer      events  task/strategy        "
+    header = f"{'id':>{id_width}}  created      {'status':<21}  ok  answer      events  task/strategy        "
     header += "name [tags]"
     lines = [header]
     for run in runs:
         answer = cut(str(run.answer), 10) if run.answer is not None else "-"
         tags = f" [{', '.join(run.tags)}]" if run.tags else ""
+        status = status_word(run.status, run.end_reason)  # "stopped · node budget", as the app says
         lines.append(
-            f"{run.id:>{id_width}}  {_local(run.created, '%m-%d %H:%M'):<11}  {run.status:<11}  "
+            f"{run.id:>{id_width}}  {_local(run.created, '%m-%d %H:%M'):<11}  {status:<21}  "
             f"{_mark(run.correct):<2}  "
             f"{answer:<10}  {run.event_count:>6}  {cut(f'{run.task}/{run.strategy}', 19):<19}  "
             f"{cut(run.name or '', 40)}{tags}"

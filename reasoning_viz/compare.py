@@ -125,7 +125,7 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "run": run_id,
             "strategy": tree.meta.get("strategy"),
             "status": status_word(tree.status, tree.end_reason),
-            "answer": chosen.get("answer"),
+            "answer": "no answer" if chosen.get("answer") is None else chosen["answer"],
             "correct": {True: "✓", False: "✗", None: "—"}[chosen.get("correct")],
             "nodes": len(tree) - 1,
             "tokens generated": spend.get("tokens_generated", 0),

@@ -152,6 +152,11 @@ def test_run_records_by_default_and_runs_commands_find_it(checkpoints: dict[str,
     assert "saved run #1" in result.output
     listing = RUNNER.invoke(app, ["runs", "list", "--db", str(db)])
     assert listing.exit_code == 0 and "first" in listing.output
+    cut = RUNNER.invoke(app, [*args[:-4], "--max-nodes", "2", "--name", "cut"])
+    assert cut.exit_code == 0, cut.output
+    line = next(row for row in RUNNER.invoke(app, ["runs", "list", "--db", str(db)]).output.splitlines()
+                if "cut" in row)
+    assert "stopped · node budget" in line, line  # as the app says, not "finished"
     shown = RUNNER.invoke(app, ["runs", "show", "1", "--db", str(db)])
     assert shown.exit_code == 0 and "greedy" in shown.output
     skipped = RUNNER.invoke(

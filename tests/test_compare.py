@@ -93,6 +93,8 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     cut = run_search(PROBLEM, task="arith", strategy="beam", models=Models(ScriptedPolicy(), ScriptedPRM()),
                      budget=Budget(max_nodes=5), seed=7).tree
     assert summary_rows([cut], [5])[0]["status"] == "stopped · node budget"
+    assert cut.chosen is None or cut.chosen.get("answer") is None
+    assert summary_rows([cut], [5])[0]["answer"] == "no answer"  # not "None" (a fresh user's report)
 
 
 @pytest.mark.parametrize(("leaves", "per_row"), [([4, 6], 2), ([4, 6, 8, 3], 3), ([64, 4], 1), ([20, 20], 2),

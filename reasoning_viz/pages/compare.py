@@ -84,7 +84,9 @@ def page() -> None:
         columns = st.columns(per_row)
         for column, run_id, (tree, positions) in zip(columns, run_ids[start:], loaded[start:], strict=False):
             with column:
-                st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · answer {(tree.chosen or {}).get('answer')}")
+                answer = (tree.chosen or {}).get("answer")
+                st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · "
+                           + ("no answer" if answer is None else f"answer {answer}"))
                 chosen = (tree.chosen or {}).get("node")
                 st.plotly_chart(tree_figure(tree, positions, selected=chosen), key=f"compare-tree-{run_id}",
                                 width="stretch")
