@@ -110,7 +110,14 @@ def redecide_panel(tree: Tree, *, key: str) -> None:
             st.caption(f"{method} does not read the aggregated step scores: the aggregation makes no difference.")
         st.dataframe(found.table, hide_index=True, width="stretch")
         st.markdown("**Every rule and aggregation**")
-        st.dataframe(redecide_grid(tree), hide_index=True, width="stretch")
+        st.dataframe(readable_grid(redecide_grid(tree)), hide_index=True, width="stretch")
+
+
+def readable_grid(rows: Sequence[dict]) -> list[dict]:
+    """`search.redecide.redecide_grid` rows as a person reads them: the verdict in words (a bool
+    column is drawn as a bare checkbox) and "no answer" for None."""
+    return [{**row, "answer": "no answer" if row["answer"] is None else row["answer"],
+             "correct": VERDICT_WORDS[row["correct"]]} for row in rows]
 
 
 def _answer(answer: str | None) -> str:

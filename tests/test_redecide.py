@@ -84,6 +84,11 @@ def test_grid_lists_every_rule_and_aggregation_the_strategy_allows() -> None:
         *(("prm_vote", how) for how in ("min", "prod", "last", "mean")),
     ]
     assert {r["answer"]: r["correct"] for r in rows} == {"112": True, "111": False}
+    from reasoning_viz.panels import readable_grid
+
+    shown = readable_grid([*rows, {**rows[0], "answer": None, "correct": None}])
+    assert {r["answer"]: r["correct"] for r in shown} == {  # words, not bare checkboxes (a fresh user's report)
+        "112": "✅ correct", "111": "❌ wrong", "no answer": "not checked"}
 
 
 def test_unknown_rule_or_aggregation_is_refused() -> None:
