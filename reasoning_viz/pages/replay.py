@@ -104,10 +104,8 @@ def _mark_clock() -> None:
 
 
 def controls(total: int, events) -> None:
-    """Start / play-pause / backtrack / speed, drawn outside the playback fragment: a click there
-    reruns the whole page, which a fragment polling every 0.1 s cannot swallow (at 10 events/s
-    a pause inside the fragment was lost to the next frame); the page rerun also sets the
-    fragment's polling interval."""
+    """Start / play-pause / backtrack / speed; play and pause rerun the page so the fragment's
+    polling interval follows."""
     cols = st.columns([1, 1, 1, 2])
     playing = st.session_state.get("playing", False)
     if cols[0].button("⏮ start", key="replay-start"):
@@ -157,7 +155,6 @@ def page() -> None:
     replay, _ = load_replay(store.key, run_id, run_version(summary))
     run_panel(run_id, replay.final.meta, summary.models)
     event_index(len(replay))
-    controls(len(replay), replay.events)
     rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
     live = LIVE_POLL_S if summary.status == "running" else None
     interval = frame_interval(rate) if st.session_state.get("playing") else live
@@ -189,13 +186,14 @@ def frame(run_id: int, store_key: str) -> None:
     if st.session_state.get("playing"):
         if st.session_state["replay-k"] >= total:
             st.session_state["playing"] = False
-            st.rerun()  # the whole page: its play button (outside this fragment) must say play again
+            st.rerun()  # the whole page: the fragment's polling interval must stop with the playback
         else:
             rate = SPEEDS[st.session_state.get("speed", next(iter(SPEEDS)))]
             start, started_at = st.session_state.get("play-from") or (st.session_state["replay-k"], time.monotonic())
             st.session_state["play-from"] = (start, started_at)
             k = playback_position(start, started_at, time.monotonic(), rate, total)
             st.session_state["replay-k"] = max(k, st.session_state["replay-k"] + 1)  # at least one per frame
+    controls(total, replay.events)
     position_slider(total)
     k = st.session_state["replay-k"]
     st.query_params["event"] = str(k)
