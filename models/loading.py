@@ -74,9 +74,18 @@ def load_error(name: str, local: Path | None, err: Exception) -> ModelLoadError:
     return ModelLoadError(f"Could not load the checkpoint at {local}.{hint} Original error: {err}")
 
 
+#: One `from_pretrained` at a time in this process: transformers sets process-wide state while it
+#: builds a model (weight-init and tying switches), so two loads in two threads (the app warming
+#: its default models while a search loads others) made one of them report a tied `lm_head.weight`
+#: as missing and refuse the checkpoint, now and then.
+_LOAD_LOCK = threading.RLock()
+
+
 def from_pretrained(loader: Any, source: str, local: Path | None, name: str, **kwargs: Any) -> Any:
+    """`loader.from_pretrained(source, **kwargs)`, one at a time, its failures as ModelLoadError."""
     try:
-        return loader.from_pretrained(source, **kwargs)
+        with _LOAD_LOCK:
+            return loader.from_pretrained(source, **kwargs)
     except ModelLoadError:
         raise
     except Exception as err:  # OSError, ValueError, hub HTTP errors, ...: all mean "cannot load"
