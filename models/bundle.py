@@ -14,7 +14,7 @@ from typing import Any
 
 from models.prm_layouts import HEAD_LAYOUT, MATH_SHEPHERD_LAYOUT, QWEN_PRM_LAYOUT, TAG_LAYOUT, PRMLayout
 from models.specs import PolicySpec, RewardModelSpec
-from search.models import Models, RewardModel
+from search.models import DEFAULT_SCORE_NAME, Models, RewardModel
 from search.request import ModelChoice
 
 NANO_DIR = Path(__file__).resolve().parent / "nano"
@@ -46,7 +46,7 @@ class PRMSpec:
     prefix: str | None = None
     step: str | None = None
     #: What its step score is called in the app (search.models.Models.score_name).
-    score_name: str = "PRM score"
+    score_name: str = DEFAULT_SCORE_NAME
 
 
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reasoning_viz.figures import Paint, step_scores
+from reasoning_viz.figures import Paint, score_name, step_scores
 from reasoning_viz.ground_truth import (
     THRESHOLD,
     Agreement,
@@ -53,13 +53,6 @@ AGREEMENT_COLORS: dict[str, str] = {
     Agreement.FLAGGED: "#9467bd",
 }
 SEQUENTIAL_SCALE = "Blues"
-
-
-def score_name(tree: Tree) -> str:
-    """What this run's PRM step score is called: "PRM score", or e.g. "value-model score" when the
-    run's SEARCH_STARTED said its PRM slot held a value model (`search.models.Models.score_name`)."""
-    name = (tree.meta or {}).get("score_name")
-    return name if isinstance(name, str) and name.strip() else COLOR_BY["prm"]
 
 
 def choice_label(tree: Tree, key: str) -> str:

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 
 from reasoning_viz.layout import PLOT_WIDTH, chart_frame
 from reasoning_viz.tree_view import TreeView, hidden_label
+from search.models import DEFAULT_SCORE_NAME
 from search.tree import Node, Tree
 
 COLORSCALE = "RdYlGn"
@@ -33,6 +34,13 @@ LEGEND = (
     "blue: current path · black: chosen path · red dashes: backtracks · faded grey, dotted edge: pruned · "
     "grey square, +k hidden: a folded subtree · magenta ring: a search match"
 )
+
+
+def score_name(tree: Tree) -> str:
+    """What this run's PRM step score is called: "PRM score", or e.g. "value-model score" when the
+    run's SEARCH_STARTED said its PRM slot held a value model (`search.models.Models.score_name`)."""
+    name = (tree.meta or {}).get("score_name")
+    return name if isinstance(name, str) and name.strip() else DEFAULT_SCORE_NAME
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,7 @@ def tree_figure(
     The node markers are always the last traces (clicks carry node ids in `customdata`).
     """
     if paint is None:
-        paint = Paint("prm", (tree.meta or {}).get("score_name") or "PRM score", dict(step_scores(tree)))
+        paint = Paint("prm", score_name(tree), dict(step_scores(tree)))
     frame = chart_frame(positions, orientation)  # a replay's frames share the final tree's frame
     positions = {n: xy for n, xy in frame.positions.items() if n in tree.nodes}
     ids = sorted(positions)

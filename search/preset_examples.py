@@ -39,13 +39,15 @@ def example_for(preset: Preset, path: Path = EXAMPLES_FILE) -> str | None:
     and game24-greedy): without a pick of its own a preset shows its sibling's pick, so switching
     between them keeps the one puzzle and a class sees greedy miss what the search found.
     """
+    if preset.example is None:  # a preset without an example of its own never borrows one
+        return None
     examples = read_examples(path)
     siblings = [other.name for other in PRESETS.values() if other.name != preset.name
                 and other.task == preset.task and other.example == preset.example]
     for name in (preset.name, *siblings):
         stored = examples.get(name)
         problem = stored.get("problem") if isinstance(stored, dict) else None
-        if preset.example is not None and isinstance(problem, str) and problem.strip():
+        if isinstance(problem, str) and problem.strip():
             return problem
     return preset.example
 
