@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reasoning_viz.runinfo import status_word
+from reasoning_viz.runinfo import answer_cell, status_word
 from search.tree import Tree
 
 #: Settings compared besides the strategy's knobs (keys of the `search_started` payload).
@@ -125,7 +125,7 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "run": run_id,
             "strategy": tree.meta.get("strategy"),
             "status": status_word(tree.status, tree.end_reason),
-            "answer": "no answer" if chosen.get("answer") is None else chosen["answer"],
+            "answer": answer_cell(chosen.get("answer")),
             "correct": {True: "✓", False: "✗", None: "—"}[chosen.get("correct")],
             "nodes": len(tree) - 1,
             "tokens generated": spend.get("tokens_generated", 0),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from reasoning_viz.runinfo import budget_sentence
+from reasoning_viz.runinfo import answer_label, budget_sentence
 from search.events import Event, EventKind
 from search.tree import Tree
 
@@ -143,7 +143,7 @@ def _expanded(d: Mapping[str, Any], tree: Tree | None) -> str:
 
 def _rollout(d: Mapping[str, Any], tree: Tree | None) -> str:
     steps = len(d["steps"])
-    answer = f"answer {d['answer']}" if d["answer"] is not None else "no answer"
+    answer = answer_label(d["answer"])
     verdict = f", {_verdict(d['correct'])}" if d["correct"] is not None else ""
     more = _count(steps, "more step")
     return f"Rollout from node {d['node']}: {more} to {answer}{verdict}, value {_num(d['value'])}"

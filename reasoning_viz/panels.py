@@ -23,6 +23,7 @@ from reasoning_viz.ground_truth import (
     tree_task,
     verdict_text,
 )
+from reasoning_viz.runinfo import answer_cell
 from reasoning_viz.text import safe_markdown
 from search.config import ConfigError
 from search.events import Event
@@ -116,8 +117,7 @@ def redecide_panel(tree: Tree, *, key: str) -> None:
 def readable_grid(rows: Sequence[dict]) -> list[dict]:
     """`search.redecide.redecide_grid` rows as a person reads them: the verdict in words (a bool
     column is drawn as a bare checkbox) and "no answer" for None."""
-    return [{**row, "answer": "no answer" if row["answer"] is None else row["answer"],
-             "correct": VERDICT_WORDS[row["correct"]]} for row in rows]
+    return [{**row, "answer": answer_cell(row["answer"]), "correct": VERDICT_WORDS[row["correct"]]} for row in rows]
 
 
 def _answer(answer: str | None) -> str:

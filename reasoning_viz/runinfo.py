@@ -44,6 +44,16 @@ def status_word(status: str, end_reason: str | None) -> str:
     return f"stopped · {BUDGET_WORDS[stop[0]]} budget" if stop else status
 
 
+def answer_cell(answer: Any) -> Any:
+    """A chosen answer in a table cell: the answer, or "no answer" (never "None")."""
+    return "no answer" if answer is None else answer
+
+
+def answer_label(answer: Any) -> str:
+    """A chosen answer in a caption or picker label: "answer 112", or "no answer"."""
+    return "no answer" if answer is None else f"answer {answer}"
+
+
 def budget_sentence(end_reason: str | None) -> str | None:
     """"stopped by the node budget (max_nodes = 1000)" when a budget ended the run, else None."""
     stop = budget_stop(end_reason)

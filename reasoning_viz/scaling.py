@@ -18,6 +18,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from reasoning_viz.runinfo import answer_label
 from search.config import ConfigError
 from search.evaluate import SweepPoint, sweep_plan, sweep_series
 from search.tasks import GENERATING_TASKS
@@ -228,5 +229,5 @@ def point_runs(point: Mapping[str, Any], runs: Mapping[int, Any],
 
 def run_link_label(row: Mapping[str, Any]) -> str:
     """One line naming a point's run: ``✗ run 12 · problem 2 · answer 7 (reference 9)``."""
-    answer = "no answer" if row["answer"] is None else f"answer {row['answer']}"
-    return f"{row['verdict']} run {row['run']} · problem {row['problem']} · {answer} (reference {row['reference']})"
+    return (f"{row['verdict']} run {row['run']} · problem {row['problem']} · {answer_label(row['answer'])} "
+            f"(reference {row['reference']})")

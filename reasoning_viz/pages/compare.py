@@ -16,6 +16,7 @@ from reasoning_viz.compare import (
 )
 from reasoning_viz.figures import tree_figure
 from reasoning_viz.layout import tidy_layout
+from reasoning_viz.runinfo import answer_label
 from reasoning_viz.runs_table import run_label
 
 PER_ROW = 3
@@ -84,9 +85,8 @@ def page() -> None:
         columns = st.columns(per_row)
         for column, run_id, (tree, positions) in zip(columns, run_ids[start:], loaded[start:], strict=False):
             with column:
-                answer = (tree.chosen or {}).get("answer")
                 st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · "
-                           + ("no answer" if answer is None else f"answer {answer}"))
+                           + answer_label((tree.chosen or {}).get("answer")))
                 chosen = (tree.chosen or {}).get("node")
                 st.plotly_chart(tree_figure(tree, positions, selected=chosen), key=f"compare-tree-{run_id}",
                                 width="stretch")

@@ -14,7 +14,7 @@ from reasoning_viz.narration import narrate
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
 from reasoning_viz.playback import frame_interval, narrated_node, next_backtrack, playback_position
 from reasoning_viz.replay_position import event_link_problem, slider_position
-from reasoning_viz.runinfo import run_settings, status_word
+from reasoning_viz.runinfo import answer_label, run_settings, status_word
 from reasoning_viz.share import moment_link
 from reasoning_viz.tree_view import tree_view
 from reasoning_viz.view_panel import fold_button, view_caption, view_options
@@ -70,7 +70,7 @@ def run_picker(store) -> int | None:
         st.info("No saved runs match. Run a search on the Search page first.")
         return None
     labels = {r.id: f"#{r.id} · {r.name or r.strategy} · {r.task} · {status_word(r.status, r.end_reason)} · "
-              + ("no answer" if r.answer is None else f"answer {r.answer}") for r in runs}
+              + answer_label(r.answer) for r in runs}
     target = replay_choice(st.query_params.get("run"), labels, lambda run: resources.run_exists(store, run))
     if target.message:  # the link's run is missing: say so and open no other run until one is picked
         st.error(target.message + " Pick a run in the list below.")
