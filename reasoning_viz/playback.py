@@ -17,8 +17,10 @@ from collections.abc import Sequence
 
 from search.events import Event, EventKind
 
-#: Shortest time between two frames; faster rates advance several events per frame.
-MIN_FRAME_S = 0.1
+#: Shortest time between two frames; faster rates advance several events per frame.  A frame
+#: is about 55 websocket messages: at 0.1 s a browser that stalled for a second on a busy
+#: machine overflowed Streamlit's 500-message send queue and the server dropped it.
+MIN_FRAME_S = 0.25
 
 
 def event_number(seq: int) -> int:
@@ -39,7 +41,7 @@ def playback_position(start: int, started_at: float, now: float, rate: float, to
 
 
 def frame_interval(rate: float) -> float:
-    """Seconds between polls for a rate in events/s: one event per frame up to 10 events/s."""
+    """Seconds between polls for a rate in events/s: one event per frame up to 4 events/s."""
     return max(MIN_FRAME_S, 1.0 / rate)
 
 
