@@ -7,6 +7,7 @@ st.text, st.code or in dataframes (all inert), or through `safe_markdown`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import streamlit as st
@@ -60,8 +61,45 @@ def render_tree(
 
 def chart_click(tree: Tree, key: str) -> int | None:
     """The node clicked in the tree chart with this key, read from its widget state before the
-    chart is drawn in this run (None when nothing is selected)."""
-    return _clicked(tree, st.session_state.get(key))
+    chart is drawn in this run (None when nothing is selected).
+
+    A growing tree is a new figure at every poll, and Streamlit names a chart after its figure:
+    a click on the chart drawn one poll ago arrives for a chart id that `st.session_state[key]`
+    no longer points to, and was lost (7 of 10 clicks while a fast MCTS grew).  Such a click is
+    read from the raw widget states the browser sent with it (`_pending_selections`)."""
+    clicked = _clicked(tree, st.session_state.get(key))
+    if clicked is None:
+        for selection in _pending_selections(key):
+            clicked = _clicked(tree, selection)
+            if clicked is not None:
+                break
+    return clicked
+
+
+def _pending_selections(key: str) -> list[dict]:
+    """Selections the browser sent in this rerun for any chart drawn with user key `key` (its
+    element ids end in "-<key>").  Reads Streamlit's widget-state store, which
+    is not public API: on a Streamlit that stores it differently this finds nothing (the click
+    is then read only through `st.session_state`, as before)."""
+    try:
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        states = get_session_state()._state._new_widget_state.states
+    except (AttributeError, ImportError):
+        return []
+    found = []
+    for element_id, state in list(states.items()):
+        if not element_id.endswith(f"-{key}"):
+            continue
+        value = getattr(state, "value", None)
+        if hasattr(value, "WhichOneof"):  # still serialized: the browser's JSON
+            try:
+                value = json.loads(value.json_value) if value.WhichOneof("value") == "json_value" else None
+            except ValueError:
+                value = None
+        if hasattr(value, "get"):  # a dict, or Streamlit's attribute dict of a plotly selection
+            found.append(value)
+    return found
 
 
 def _clicked(tree: Tree, event) -> int | None:

@@ -158,3 +158,43 @@ def test_live_tree_equals_a_fresh_load_and_every_click_counts(narrow, server: st
     click_sequence(page, [order[1], order[-1]])
     page.goto(f"{server}/replay?run=99999")
     page.get_by_text("Run 99999 does not exist").first.wait_for()
+
+
+def test_hold_the_view_keeps_a_growing_tree_still_while_every_click_counts(narrow, server: str) -> None:  # noqa: F811
+    """#17: while a fast MCTS grew the tree, 7 of 10 clicks on nodes were ignored: every poll drew
+    a new figure, nodes moved under the pointer and the chart was replaced mid-click.  "Hold the
+    view" keeps drawing the tree as it stood, the search and its counters go on, and every click
+    opens its node; turning it off catches up with the search."""
+    from tests.test_browser import choose, wait_status
+    from tests.test_browser_bigtree import chart
+    from tests.test_browser_bigtree import click_node as click_marker
+
+    page = narrow
+    page.goto(server)
+    page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=90_000)
+    choose(page, "Strategy", "mcts")
+    page.get_by_text("Strategy knobs").first.click()
+    set_number(page, "simulations", 5000)
+    set_number(page, "widen_below", 0.95)  # keeps widening: the search runs until Stop
+    page.get_by_text("Budget and seed").first.click()
+    set_number(page, "max nodes (0 = none)", 0)
+    start(page)
+    wait_status(page, {"running"})
+    page.get_by_text("Hold the view").first.click()
+    held = page.get_by_text(re.compile(r"^Held at \d+ nodes"))
+    held.first.wait_for()
+    at = held.first.inner_text().split()[2]
+    state = chart(page)
+    ids = sorted(marker["id"] for marker in state["markers"])
+    assert len(ids) == int(at) and len(ids) >= 4, (at, ids)
+    for node_id in (ids[1], ids[len(ids) // 2], ids[-1], ids[2]):
+        click_marker(page, state, node_id)
+        assert inspected(page, node_id), f"clicking node {node_id} on the held tree did not open it"
+    assert held.first.inner_text().split()[2] == at, "the held tree moved on"
+    assert int(metric(page, "nodes")) > int(at), "the search did not go on while the view was held"
+    shot(page, "live-held")
+    if metric(page, "status") == "running":  # this MCTS stops growing after ~600 nodes and may end
+        page.get_by_text("Hold the view").first.click()
+        held.first.wait_for(state="detached")
+        page.get_by_role("button", name=re.compile("⏹ Stop")).click()
+    wait_status(page, {"cancelled", "finished"}, timeout=60)

@@ -31,6 +31,7 @@ from search import Budget, ConfigError, ProblemError, all_strategies, get_strate
 from search.presets import PRESETS
 from search.request import ModelChoice, Recording, RunRequest, launch
 from search.tasks import TASKS
+from search.tree import Tree
 
 
 def problem_choices(task_name: str) -> list[str]:
@@ -313,6 +314,7 @@ def live_view(job: Job) -> None:
         if job.running:
             st.info("Loading the models and starting the search…")
         return
+    tree, events = _hold(job, tree, events)
     left, right = st.columns([3, 2])
     clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
     with right:
@@ -334,6 +336,27 @@ def live_view(job: Job) -> None:
     with right:
         fold_button(tree, view, options, node_id, key="view", tree_key=job.id)
         render_inspector(tree, node_id, events)
+
+
+def _hold(job: Job, tree, events: list) -> tuple:
+    """(tree, events) to draw: while "Hold the view" is on, the tree as it stood when it was
+    turned on, so nodes stay where they are while a person clicks them (a fast search redraws
+    and moves them twice a second); the search and its counters go on.  Off, or once the search
+    has ended: the live tree."""
+    key = f"hold-{job.id}"
+    held = job.running and st.toggle(
+        "⏸ Hold the view", key=key,
+        help="Keep drawing the tree as it is now so you can click around it; the search goes on. "
+             "Turn off to catch up.")
+    if not held:
+        st.session_state.pop(f"{key}-tree", None)
+        return tree, events
+    count, frozen = st.session_state.get(f"{key}-tree") or (len(events), None)
+    if frozen is None:
+        frozen = Tree.from_events(events[:count])
+        st.session_state[f"{key}-tree"] = (count, frozen)
+    st.caption(f"Held at {len(frozen.nodes)} nodes; the search has {len(tree.nodes)} now.")
+    return frozen, events[:count]
 
 
 def _progress(job: Job, tree) -> None:
