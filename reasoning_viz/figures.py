@@ -43,6 +43,13 @@ def score_name(tree: Tree) -> str:
     return name if isinstance(name, str) and name.strip() else DEFAULT_SCORE_NAME
 
 
+def score_label(tree: Tree) -> str:
+    """The step score's short name for columns and sentences: "PRM", or the run's own score name
+    without " score" ("value-model" for the countdown value model; see `score_name`)."""
+    name = score_name(tree)
+    return "PRM" if name == DEFAULT_SCORE_NAME else name.removesuffix(" score")
+
+
 @dataclass(frozen=True)
 class Paint:
     """Node colours for one measure (built by `reasoning_viz.colouring.paint`).

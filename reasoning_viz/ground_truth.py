@@ -115,17 +115,17 @@ class TruthSummary:
     unscored: int
     threshold: float
 
-    def sentence(self) -> str:
-        """One line for the run summary."""
+    def sentence(self, scorer: str = "PRM") -> str:
+        """One line for the run summary; `scorer` names the step scorer ("PRM", "value-model")."""
         if not self.checked:
             return "No step has been checked yet."
         scored = self.agree + self.missed + self.flagged
         line = (
-            f"Exact checker vs PRM (good step = PRM ≥ {self.threshold:g}): {self.checked} steps checked, "
-            f"{self.wrong_steps} of them wrong. Of {scored} scored: PRM agrees on {self.agree}, "
+            f"Exact checker vs {scorer} (good step = {scorer} ≥ {self.threshold:g}): {self.checked} steps checked, "
+            f"{self.wrong_steps} of them wrong. Of {scored} scored: {scorer} agrees on {self.agree}, "
             f"missed {self.missed} slip(s), flagged {self.flagged} good step(s)."
         )
-        return line + (f" {self.unscored} checked step(s) have no PRM score." if self.unscored else "")
+        return line + (f" {self.unscored} checked step(s) have no {scorer} score." if self.unscored else "")
 
 
 def summarize(

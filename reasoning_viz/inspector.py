@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import streamlit as st
 
 from reasoning_viz.colouring import Paint
-from reasoning_viz.figures import score_strip, step_scores, tree_figure
+from reasoning_viz.figures import score_label, score_strip, step_scores, tree_figure
 from reasoning_viz.ground_truth import has_step_checker, node_verdict, tree_task, verdict_text
 from reasoning_viz.narration import narrate
 from reasoning_viz.panels import checker_line
@@ -188,10 +188,12 @@ def _fmt(value: float | None) -> str:
 
 
 def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
-    """The inspector's numbers for one node, as short strings (PRM as the tree colours it)."""
+    """The inspector's numbers for one node, as short strings: the step score as the tree colours
+    it (its column named by `score_label`: "PRM", or "value-model" for a value model), visits, Q,
+    prior, tokens."""
     node = tree.nodes[node_id]
     return {
-        "PRM": _fmt(step_scores(tree).get(node_id)),
+        score_label(tree): _fmt(step_scores(tree).get(node_id)),
         "visits": node.visits,
         "Q": _fmt(node.q_mean if node.visits else None),
         "prior": _fmt(node.prior),
@@ -202,7 +204,8 @@ def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
 def path_rows(tree: Tree, node_id: int) -> list[dict[str, str | int]]:
     """The inspector's path table: one row per step from the root to `node_id` (the root left out).
 
-    Columns: step (1-based), node, PRM ("–" when unscored, as `node_numbers` writes it), checker
+    Columns: step (1-based), node, the step score (named by `score_label`; "–" when unscored, as
+    `node_numbers` writes it), checker
     (tasks with an exact step checker only), self-eval (only when a step on the path has one) and
     the step text last: numbers first, so at laptop widths the long text is what scrolls.
     """
@@ -211,9 +214,10 @@ def path_rows(tree: Tree, node_id: int) -> list[dict[str, str | int]]:
     checked = task is not None and has_step_checker(task)
     path = tree.path(node_id)[1:]
     judged = any("self_eval" in n.scores for n in path)
+    label = score_label(tree)
     rows = []
     for i, n in enumerate(path, start=1):
-        row: dict[str, str | int] = {"step": i, "node": n.id, "PRM": _fmt(prm.get(n.id))}
+        row: dict[str, str | int] = {"step": i, "node": n.id, label: _fmt(prm.get(n.id))}
         if checked:
             row["checker"] = verdict_text(node_verdict(tree, n.id, task))
         if judged:

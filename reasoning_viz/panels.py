@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from reasoning_viz.colouring import COLOR_BY, Paint, choice_label, legend, paint
-from reasoning_viz.figures import step_scores
+from reasoning_viz.figures import score_label, step_scores
 from reasoning_viz.glossary import GLOSSARY
 from reasoning_viz.ground_truth import (
     THRESHOLD,
@@ -65,7 +65,9 @@ def checker_line(tree: Tree, node_id: int) -> None:
     verdict = node_verdict(tree, node_id, task)
     score = step_scores(tree).get(node_id)
     found = agreement(score, verdict)
-    prm = "no PRM score" if score is None else f"PRM {score:.2f} ({'≥' if score >= THRESHOLD else '<'} {THRESHOLD:g})"
+    label = score_label(tree)
+    side = "≥" if score is not None and score >= THRESHOLD else "<"
+    prm = f"no {label} score" if score is None else f"{label} {score:.2f} ({side} {THRESHOLD:g})"
     st.markdown(
         f"**Exact checker:** {verdict_text(verdict)} · {prm}" + (f" → **{found}**" if found else ""),
         help="The task's own step checker (Math-Shepherd semantics: a step built on an earlier slip is wrong too). "
@@ -80,7 +82,7 @@ def truth_summary(tree: Tree) -> None:
         st.caption(no_checker_note((tree.meta or {}).get("task")))
         return
     summary = summarize(step_scores(tree), step_verdicts(tree, task))
-    st.markdown(summary.sentence())
+    st.markdown(summary.sentence(score_label(tree)))
 
 
 def redecide_panel(tree: Tree, *, key: str) -> None:

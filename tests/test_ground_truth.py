@@ -172,6 +172,27 @@ def test_a_value_model_in_the_prm_slot_is_named_on_the_colour_bar_and_legend() -
     assert legend(p).startswith("Colour: value-model score, the value model's score of the state")
 
 
+def test_the_inspector_and_the_summary_name_a_value_model_as_such() -> None:
+    """#17: beside a colour bar saying "value-model score", the inspector's numbers, its path table
+    and the checker summary still said "PRM"."""
+    from dataclasses import replace
+
+    from reasoning_viz.figures import step_scores
+    from reasoning_viz.inspector import node_numbers, path_rows
+
+    plain = finished("beam")
+    leaf = max(plain, key=lambda n: n.depth).id
+    assert "PRM" in node_numbers(plain, leaf) and "PRM" in path_rows(plain, leaf)[0]
+    strategy, config = CASES["beam"]
+    models = replace(scripted_models(), score_name="value-model score")
+    tree = run_search(PROBLEM, task="arith", strategy=strategy, models=models, config=config).tree
+    numbers, row = node_numbers(tree, leaf), path_rows(tree, leaf)[0]
+    assert "PRM" not in numbers and "PRM" not in row
+    assert numbers["value-model"] == node_numbers(plain, leaf)["PRM"] and "value-model" in row
+    sentence = summarize(step_scores(tree), step_verdicts(tree, TASKS["arith"])).sentence("value-model")
+    assert "PRM" not in sentence and "Exact checker vs value-model" in sentence
+
+
 def test_the_bundled_value_model_preset_names_its_score() -> None:
     from models.bundle import PRM_PRESETS
 
