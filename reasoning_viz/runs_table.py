@@ -124,11 +124,19 @@ def run_link(base: str, run_id: int, *, event: int | None = None) -> str:
 
 @dataclass(frozen=True)
 class ExportFile:
-    """One download: file name, bytes and MIME type."""
+    """One download: file name, bytes, MIME type and a line on reading it (the button's help)."""
 
     name: str
     data: bytes
     mime: str
+    help: str = ""
+
+
+#: How an export's event `seq` relates to the event numbers the app shows.
+EVENT_NUMBERING = (
+    "Versioned JSON, importable with `cli.py runs import`. Its events' `seq` counts from 0; the app "
+    "numbers events from 1 (tables, Replay's slider and `?event=`), so event #n here is `seq` n − 1."
+)
 
 
 def export_files(store: Any, run_id: int) -> list[ExportFile]:
@@ -137,8 +145,9 @@ def export_files(store: Any, run_id: int) -> list[ExportFile]:
     document = json.dumps(store.export_json(run_id), indent=1, ensure_ascii=False).encode()
     graph = store.export_graph(run_id, "graphml").encode()
     return [
-        ExportFile(f"thoughtscope-run-{run_id}.json", document, "application/json"),
-        ExportFile(f"thoughtscope-run-{run_id}.graphml", graph, "application/graphml+xml"),
+        ExportFile(f"thoughtscope-run-{run_id}.json", document, "application/json", EVENT_NUMBERING),
+        ExportFile(f"thoughtscope-run-{run_id}.graphml", graph, "application/graphml+xml",
+                   "The final tree: one GraphML node per search node, with its scores, visits and text."),
     ]
 
 

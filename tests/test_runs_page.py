@@ -111,6 +111,9 @@ def test_exports_are_an_importable_json_and_a_graphml_of_the_tree(two_runs: Path
     ET.fromstring(graph.data)  # well-formed XML
     loaded = nx.read_graphml(__import__("io").BytesIO(graph.data))
     assert loaded.number_of_nodes() == len(tree)
+    # #17: the export counts events from 0 and the app from 1; the JSON button says how they map
+    seqs = [event["seq"] for event in json.loads(document.data)["events"]]
+    assert seqs[0] == 0 and "seq` n − 1" in document.help and "from 1" in document.help
 
 
 def test_a_running_run_may_not_be_deleted(two_runs: Path) -> None:

@@ -88,7 +88,7 @@ def actions(store, run) -> None:
     for col, file in zip(cols, export_files(store, run.id), strict=False):
         kind = file.name.rsplit(".", 1)[-1].upper()
         col.download_button(f"⬇ Export {kind}", file.data, file_name=file.name, mime=file.mime,
-                            key=f"export-{kind}-{run.id}")
+                            key=f"export-{kind}-{run.id}", help=file.help or None)
     delete_button(store, run, cols[2])
 
 
