@@ -43,6 +43,10 @@ def score_name(tree: Tree) -> str:
     return name if isinstance(name, str) and name.strip() else DEFAULT_SCORE_NAME
 
 
+#: Room (px) above the colour bar for plotly's toolbar (its buttons are about 25 px high).
+COLORBAR_TOP_PX = 36
+
+
 def score_label(tree: Tree) -> str:
     """The step score's short name for columns and sentences: "PRM", or the run's own score name
     without " score" ("value-model" for the countdown value model; see `score_name`)."""
@@ -366,9 +370,10 @@ def _fill(paint: Paint, nodes: Sequence[Node], color: str | None) -> dict:
         "colorscale": paint.scale,
         "cmin": paint.cmin,
         "cmax": paint.cmax,
-        # a fixed length at the top: a tall tree's chart must not stretch the bar over its height
-        "colorbar": {"title": {"text": paint.title}, "thickness": 12, "lenmode": "pixels", "len": 320,
-                     "yanchor": "top", "y": 1},
+        # a fixed length at the top: a tall tree's chart must not stretch the bar over its height;
+        # its title runs beside it and it starts below plotly's toolbar, which hid a title on top
+        "colorbar": {"title": {"text": paint.title, "side": "right"}, "thickness": 12, "lenmode": "pixels",
+                     "len": 320, "yanchor": "top", "y": 1, "ypad": COLORBAR_TOP_PX},
     }
 
 

@@ -139,6 +139,13 @@ def test_live_tree_equals_a_fresh_load_and_every_click_counts(narrow, server: st
              .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
     )
     assert not cut, f"numbers cut off at 1300 px: {cut}"
+    overlap = page.evaluate(
+        """() => { const gd = document.querySelector('.js-plotly-plot');
+             const a = gd.querySelector('.modebar').getBoundingClientRect();
+             const b = gd.querySelector('.cbtitle').getBoundingClientRect();
+             return [a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom, b.width > 0]; }"""
+    )
+    assert overlap == [False, True], "plotly's toolbar covers the colour bar's title"
 
     order = sorted(live["nodes"])
     assert len(order) >= 6, live

@@ -44,6 +44,18 @@ def test_rename_export_and_delete_a_run_then_compare_two(page, server) -> None: 
     assert page.locator("code").filter(has_text=f"/?run={first}").count() == 1  # the run's link, to copy
     shot(page, "runs-page")
 
+    # #17: at 1366 px the runs table showed date, name and tags only after scrolling sideways
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.get_by_label("Text in name / problem / answer / tag").fill("workshop demo")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(3000)
+    width, shown = page.evaluate(
+        """() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+                   return [s.scrollWidth, s.clientWidth]; }"""
+    )
+    assert width <= shown + 1, f"the runs table scrolls sideways at 1366 px ({width} px in {shown})"
+    page.set_viewport_size({"width": 1500, "height": 1000})
+
     page.goto(f"{server}/runs?run={doomed}")
     page.get_by_role("button", name=re.compile("Delete")).click()
     page.get_by_text("cannot be undone").wait_for()

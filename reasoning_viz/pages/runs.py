@@ -21,6 +21,19 @@ from search.tasks import TASKS
 STATUSES = ["any", "finished", "cancelled", "failed", "interrupted", "running"]
 
 
+def _columns() -> dict:
+    """Widths that keep every column in view at 1366 px: the long problem was 500 px wide and
+    pushed name, date and tags out of sight; a cut cell shows in full when clicked."""
+    return {
+        "run": st.column_config.NumberColumn(width=45),
+        "answer": st.column_config.TextColumn(width=70),
+        "problem": st.column_config.TextColumn(width=180, help="The problem (click a cell to read it all)."),
+        "name": st.column_config.TextColumn(width=90),
+        "date": st.column_config.TextColumn(width=140, help="When the run started (UTC)."),
+        "tags": st.column_config.TextColumn(width=80),
+    }
+
+
 def filters() -> dict:
     """The sidebar's filters as `Store.list_runs` arguments."""
     with st.sidebar:
@@ -132,7 +145,7 @@ def page() -> None:
     if not runs:
         st.info("No saved runs match. Run a search on the Search page first.")
         return
-    st.dataframe(run_rows(runs), hide_index=True, width="stretch")
+    st.dataframe(run_rows(runs), hide_index=True, width="stretch", column_config=_columns())
     compare_link(runs)
     run_id = chosen_run(store, runs)
     if run_id is None:
