@@ -137,17 +137,21 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
     return rows
 
 
-#: Leaves a third of a laptop screen (about 300 px) shows apart; a wider tree gets a row of its own.
+#: Leaves a third of a laptop screen (about 300 px) shows apart top-down; a wider tree is drawn
+#: left to right in its column (leaves down the page, 16 px a row), so it still fits beside the others.
 LEAVES_PER_COLUMN = 16
 
 
-def trees_per_row(leaf_counts: Sequence[int], most: int = 3) -> int:
-    """How many trees the Compare page puts side by side: up to `most`, as many as there are runs,
-    and one per row when a tree has more leaves than fit a column (their markers would overlap)."""
-    if not leaf_counts:
-        return 1
-    fit = max(1, most * LEAVES_PER_COLUMN // max(leaf_counts))
-    return max(1, min(most, len(leaf_counts), fit))
+def trees_per_row(count: int, most: int = 3) -> int:
+    """How many trees the Compare page puts side by side: as many as there are runs, up to `most`
+    (at least 1).  Wide trees stay side by side too: `compare_orientation` turns them."""
+    return max(1, min(most, count))
+
+
+def compare_orientation(leaves: int) -> str:
+    """The layout a tree with `leaves` leaves gets in a Compare column: "auto" (top-down) while its
+    leaves fit the column's width, else "left-right" (its height then grows with the leaves)."""
+    return "left-right" if leaves > LEAVES_PER_COLUMN else "auto"
 
 
 def parse_run_ids(raw: str | None) -> list[int]:

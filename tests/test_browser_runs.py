@@ -71,3 +71,38 @@ def test_rename_export_and_delete_a_run_then_compare_two(page, server) -> None: 
     page.locator(".js-plotly-plot").nth(1).wait_for()
     assert page.locator(".js-plotly-plot").count() == 2
     shot(page, "compare-page")
+
+
+#: Per tree chart: its box and the smallest distance (px) between two node markers' centres.
+CHART_BOXES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+  const box = gd.getBoundingClientRect();
+  const centres = Array.from(gd.querySelectorAll('.scatterlayer .points path')).map(p => {
+    const b = p.getBoundingClientRect(); return [b.x + b.width / 2, b.y + b.height / 2]; });
+  let closest = Infinity;
+  for (let i = 0; i < centres.length; i++) for (let j = i + 1; j < centres.length; j++) {
+    const d = Math.hypot(centres[i][0] - centres[j][0], centres[i][1] - centres[j][1]);
+    if (d > 0.5) closest = Math.min(closest, d);  // a rim drawn on its node is the same place
+  }
+  return {left: box.left, top: box.top, width: box.width, markers: centres.length, closest};
+})"""
+
+
+def test_two_wide_trees_stand_side_by_side_and_stay_readable(page, server) -> None:  # noqa: F811
+    """#17: Compare put two wide trees one under the other (the issue asks side by side); a wide
+    tree now turns left to right in its column, so both stand side by side at 1366 px and no
+    two of their node markers sit closer than 8 px."""
+    from search import Models
+    from search.fakes import ScriptedPolicy, ScriptedPRM
+
+    models = Models(ScriptedPolicy(), ScriptedPRM())
+    wide = [record(server.db, models, strategy="best_of_n", n=24), record(server.db, models, strategy="beam", n=20)]
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{server}/compare?runs={wide[0]},{wide[1]}")
+    page.locator(".js-plotly-plot").nth(1).wait_for()
+    page.wait_for_timeout(1500)
+    first, second = page.evaluate(CHART_BOXES)
+    beside = abs(first["top"] - second["top"]) < 5 and second["left"] > first["left"] + first["width"] / 2
+    assert beside, f"the trees are not side by side: {first}, {second}"
+    for chart in (first, second):
+        assert chart["markers"] > 20 and chart["closest"] >= 8, chart
+    shot(page, "compare-wide")

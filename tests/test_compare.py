@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from reasoning_viz.compare import (
+    LEAVES_PER_COLUMN,
+    compare_orientation,
     divergence,
     parse_run_ids,
     same_problem,
@@ -97,10 +99,16 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     assert summary_rows([cut], [5])[0]["answer"] == "no answer"  # not "None" (a fresh user's report)
 
 
-@pytest.mark.parametrize(("leaves", "per_row"), [([4, 6], 2), ([4, 6, 8, 3], 3), ([64, 4], 1), ([20, 20], 2),
-                                                 ([20, 20, 20], 2), ([], 1), ([5], 1)])
-def test_wide_trees_get_a_row_of_their_own(leaves, per_row) -> None:
-    assert trees_per_row(leaves) == per_row
+@pytest.mark.parametrize(("count", "per_row"), [(2, 2), (4, 3), (0, 1), (1, 1), (3, 3)])
+def test_runs_stand_side_by_side_up_to_three_a_row(count, per_row) -> None:
+    assert trees_per_row(count) == per_row
+
+
+def test_a_wide_tree_turns_left_to_right_to_fit_its_column() -> None:
+    """#17: Compare stacked two wide trees one under the other (the issue asks side by side): a
+    wide tree is now laid out left to right, its leaves down the column, beside the other."""
+    assert compare_orientation(LEAVES_PER_COLUMN) == "auto"
+    assert compare_orientation(LEAVES_PER_COLUMN + 1) == "left-right"
 
 
 @pytest.mark.parametrize(("raw", "ids"), [("3,5, 8", [3, 5, 8]), ("3,3,x,-1,0,", [3]), (None, []), ("", [])])

@@ -1,5 +1,6 @@
-"""Compare page: two or more saved runs of one problem side by side — trees, answers, spend, the
-settings that differ and where the chosen solutions part (logic in reasoning_viz.compare)."""
+"""Compare page: two or more saved runs of one problem side by side — trees (up to three a row;
+wide ones left to right), answers, spend, the settings that differ and where the chosen
+solutions part (logic in reasoning_viz.compare)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 
 from reasoning_viz import resources
 from reasoning_viz.compare import (
+    compare_orientation,
     divergence,
     parse_run_ids,
     same_problem,
@@ -15,6 +17,7 @@ from reasoning_viz.compare import (
     trees_per_row,
 )
 from reasoning_viz.figures import tree_figure
+from reasoning_viz.inspector import VIEW_HEIGHT
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.runinfo import answer_label
 from reasoning_viz.runs_table import run_label
@@ -24,9 +27,14 @@ PER_ROW = 3
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
 def load_tree(store_key: str, run_id: int, version: tuple):
-    """A saved run's final tree and its layout, re-read when the run changes (`version`)."""
+    """A saved run's final tree and its layout for a Compare column (`compare_orientation`),
+    re-read when the run changes (`version`)."""
     tree = resources.run_store().tree(run_id)
-    return tree, tidy_layout(tree)
+    return tree, tidy_layout(tree, orientation=_orientation(tree))
+
+
+def _orientation(tree) -> str:
+    return compare_orientation(sum(1 for node in tree if not node.children))
 
 
 def pick_runs(store) -> list[int]:
@@ -80,16 +88,23 @@ def page() -> None:
         st.text(f"Run {run_id}: {split.sentence()} Distinct step paths in both trees: {split.shared}; "
                 f"only in run {run_ids[0]}: {split.only_theirs}; only in run {run_id}: {split.only_mine}.")
     st.subheader("Trees")
-    per_row = trees_per_row([sum(1 for node in tree if not node.children) for tree in trees], PER_ROW)
+    per_row = trees_per_row(len(run_ids), PER_ROW)
     for start in range(0, len(run_ids), per_row):
         columns = st.columns(per_row)
         for column, run_id, (tree, positions) in zip(columns, run_ids[start:], loaded[start:], strict=False):
             with column:
-                st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · "
-                           + answer_label((tree.chosen or {}).get("answer")))
-                chosen = (tree.chosen or {}).get("node")
-                st.plotly_chart(tree_figure(tree, positions, selected=chosen), key=f"compare-tree-{run_id}",
-                                width="stretch")
+                compare_tree(run_id, tree, positions)
+
+
+def compare_tree(run_id: int, tree, positions) -> None:
+    """One run's tree in its column, its chosen node ringed; a tree taller than the window
+    scrolls in its own box so the trees beside it stay in view."""
+    st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · " + answer_label((tree.chosen or {}).get("answer")))
+    chosen = (tree.chosen or {}).get("node")
+    figure = tree_figure(tree, positions, selected=chosen, orientation=_orientation(tree))
+    tall = (figure.layout.height or 0) > VIEW_HEIGHT
+    with st.container(height=VIEW_HEIGHT if tall else "content", border=False):
+        st.plotly_chart(figure, key=f"compare-tree-{run_id}", width="stretch")
 
 
 page()
