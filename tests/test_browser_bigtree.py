@@ -151,6 +151,18 @@ def test_a_thousand_node_tree_is_readable_foldable_and_clickable(page, server) -
     biggest = max(m["size"] for m in state["markers"])
     assert gap >= biggest, f"nodes overlap: two centres {gap:.1f} px apart, markers up to {biggest} px"
 
+    # a person may ask for top-down: it staggers the wide depths instead of overlapping (#17)
+    choose(page, "Layout", "top-down")
+    page.wait_for_timeout(1000)
+    upright = chart(page, total)
+    gap = page.evaluate(CLOSEST, upright["markers"])
+    biggest = max(m["size"] for m in upright["markers"])
+    assert gap >= biggest, f"top-down: two centres {gap:.1f} px apart, markers up to {biggest} px"
+    shot(page, "bigtree-top-down")
+    choose(page, "Layout", "auto")
+    page.wait_for_timeout(1000)
+    state = chart(page, total)
+
     # fold the busiest depth-1 subtree by its inspector button; the marker says how many it hides
     with Store.open(server.db) as store:
         tree = Tree.from_events(store.events(run_id))

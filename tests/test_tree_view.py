@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from reasoning_viz.figures import tree_figure
-from reasoning_viz.layout import BASE_HEIGHT, MARGIN_PX, MIN_CHART_WIDTH, PLOT_WIDTH, chart_frame, tidy_layout
+from reasoning_viz.layout import (
+    BASE_HEIGHT,
+    MARGIN_PX,
+    MAX_COLUMNS,
+    MIN_CHART_WIDTH,
+    MIN_MARKER,
+    PLOT_WIDTH,
+    chart_frame,
+    tidy_layout,
+)
 from reasoning_viz.tree_view import ViewOptions, focus_node, matching_nodes, subtree_size, tree_view
 from search import Budget, Models, Tree, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
@@ -288,14 +297,29 @@ def test_fold_labels_shorten_and_then_vanish_in_a_crowded_row() -> None:
 
 def test_a_chosen_layout_is_laid_out_for_it_not_squeezed_from_the_other(beam: Tree) -> None:
     """Forcing top-down on a tree "auto" lays out left to right drew the packed layout's staggered
-    slots as a narrow strip; now each orientation gets its own layout, depths as levels."""
+    slots as a narrow strip; then one level per depth gave every node its own column, and on a
+    1,000-node tree 434 columns in 450 px overlapped (#17).  Now a too-wide tree forced top-down
+    is staggered within each depth's band: depths still go down band by band, at most
+    `MAX_COLUMNS` columns, no two markers closer than the marker size."""
     auto = tidy_layout(beam)
     assert auto.orientation == "left-right"
     down = tidy_layout(beam, orientation="top-down")
     assert down.orientation == "top-down" and set(down) == set(auto)
-    assert {y for _, y in down.values()} == {float(n.depth) for n in beam}, "one level per depth"
+    for parent in beam:
+        for child in parent.children:
+            assert down[child][1] > down[parent.id][1], "a child drawn above its parent"
+    deepest = {d: max(y for n, (_, y) in down.items() if beam.nodes[n].depth == d) for d in range(9)}
+    shallowest = {d: min(y for n, (_, y) in down.items() if beam.nodes[n].depth == d) for d in range(9)}
+    assert all(deepest[d] < shallowest[d + 1] for d in range(8) if d + 1 in shallowest), "depth bands mixed"
     xs = [x for x, _ in down.values()]
-    assert max(xs) - min(xs) + 1 >= max(sum(1 for n in beam if n.depth == d) for d in range(9)), "every node its column"
+    assert max(xs) - min(xs) + 1 <= MAX_COLUMNS
+    frame = chart_frame(down, "top-down")
+    px = pixel_positions(frame)
+    gaps = np.sqrt(((px[:, None, :] - px[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(gaps, np.inf)
+    assert gaps.min() >= frame.max_marker >= MIN_MARKER, f"markers overlap: {gaps.min():.1f} px apart"
+    narrow = random_tree(16, seed=16)  # a tree that fits keeps one level per depth
+    assert {y for _, y in tidy_layout(narrow, orientation="top-down").values()} == {float(n.depth) for n in narrow}
     path = {n.id for n in beam.path(beam.chosen["node"])}  # a narrow tree: auto lays it out top-down
     assert tidy_layout(beam, path).orientation == "top-down"
     assert tidy_layout(beam, path, orientation="left-right").orientation == "left-right"
