@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from reasoning_viz.figures import Paint, score_name, step_scores
+from reasoning_viz.figures import Paint, for_scorer, score_name, step_scores
 from reasoning_viz.ground_truth import (
     THRESHOLD,
     Agreement,
@@ -57,7 +57,7 @@ SEQUENTIAL_SCALE = "Blues"
 
 def choice_label(tree: Tree, key: str) -> str:
     """The "Colour by" menu's label of `key` for this tree (the PRM choice says what its score is)."""
-    return score_name(tree) if key == "prm" else COLOR_BY[key]
+    return score_name(tree) if key == "prm" else for_scorer(COLOR_BY[key], tree)
 
 
 def leaf_values(events: Sequence[Event]) -> dict[int, float]:
@@ -102,18 +102,19 @@ def _truth_paint(tree: Tree, threshold: float) -> Paint:
     verdicts = step_verdicts(tree, task)
     if not verdicts:
         note = no_checker_note((tree.meta or {}).get("task")) if task is None or not has_step_checker(task) else None
-        return Paint("truth", COLOR_BY["truth"], {}, colors=AGREEMENT_COLORS, note=note)
+        return Paint("truth", choice_label(tree, "truth"), {}, colors=AGREEMENT_COLORS, note=note)
     classes = agreements(step_scores(tree), verdicts, threshold)
-    return Paint("truth", COLOR_BY["truth"], {n: str(a) for n, a in classes.items()}, colors=AGREEMENT_COLORS)
+    return Paint("truth", choice_label(tree, "truth"), {n: str(a) for n, a in classes.items()}, colors=AGREEMENT_COLORS)
 
 
 def legend(p: Paint, threshold: float = THRESHOLD) -> str:
     """The caption under the tree for this Paint: what the colour, the hollow and the grey mean."""
     if p.colors is not None:
+        scorer = p.title.removesuffix(" vs exact checker")  # "PRM", or the run's own scorer
         colour = (
             f"Colour: PRM vs exact checker (PRM ≥ {threshold:g} = good step) — green: PRM agrees · "
             "red: PRM missed a slip · purple: PRM flagged a good step · white: no PRM score or no verdict"
-        )
+        ).replace("PRM", scorer)
         pruned = "faded, dotted edge: pruned (a pruned step keeps its colour; grey when it has no class)"
     else:
         meaning = VALUE_MODEL_MEANING if p.key == "prm" and p.title != COLOR_BY["prm"] else MEANING[p.key]

@@ -54,6 +54,13 @@ def score_label(tree: Tree) -> str:
     return "PRM" if name == DEFAULT_SCORE_NAME else name.removesuffix(" score")
 
 
+def for_scorer(text: str, tree: Tree) -> str:
+    """`text` with "PRM" read as this run's scorer (`score_label`): "PRM agrees" becomes
+    "value-model agrees" on a run scored by the countdown value model; unchanged for a PRM."""
+    label = score_label(tree)
+    return text if label == "PRM" else text.replace("PRM", label)
+
+
 @dataclass(frozen=True)
 class Paint:
     """Node colours for one measure (built by `reasoning_viz.colouring.paint`).
@@ -419,7 +426,7 @@ def score_strip(tree: Tree, node_id: int, source: str = "prm") -> go.Figure:
         go.Heatmap(
             z=[[s if s is not None else float("nan") for s in scores]],
             x=labels,
-            y=[source],
+            y=[score_label(tree) if source == "prm" else source],
             zmin=0,
             zmax=1,
             colorscale=COLORSCALE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from reasoning_viz.figures import score_label
 from reasoning_viz.runinfo import answer_label, budget_sentence
 from search.events import Event, EventKind
 from search.tree import Tree
@@ -94,7 +95,7 @@ def _scored(d: Mapping[str, Any], tree: Tree | None) -> str:
     source = d["source"]
     if source == "rollout":
         return f"Rollouts from node {d['node']} averaged {_num(d['value'])}"
-    name = SOURCE_NAMES.get(source, source)
+    name = score_label(tree) if source == "prm" and tree is not None else SOURCE_NAMES.get(source, source)
     return f"{name} scored node {d['node']}{_step(tree, d['node'])}: {_num(d['value'])}"
 
 

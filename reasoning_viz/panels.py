@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from reasoning_viz.colouring import COLOR_BY, Paint, choice_label, legend, paint
-from reasoning_viz.figures import score_label, step_scores
+from reasoning_viz.figures import for_scorer, score_label, step_scores
 from reasoning_viz.glossary import GLOSSARY
 from reasoning_viz.ground_truth import (
     THRESHOLD,
@@ -68,10 +68,11 @@ def checker_line(tree: Tree, node_id: int) -> None:
     label = score_label(tree)
     side = "≥" if score is not None and score >= THRESHOLD else "<"
     prm = f"no {label} score" if score is None else f"{label} {score:.2f} ({side} {THRESHOLD:g})"
+    found_text = f" → **{for_scorer(str(found), tree)}**" if found else ""
     st.markdown(
-        f"**Exact checker:** {verdict_text(verdict)} · {prm}" + (f" → **{found}**" if found else ""),
+        f"**Exact checker:** {verdict_text(verdict)} · {prm}" + found_text,
         help="The task's own step checker (Math-Shepherd semantics: a step built on an earlier slip is wrong too). "
-        f"The PRM 'says good' when its score is at least {THRESHOLD:g}.",
+        f"The {label} 'says good' when its score is at least {THRESHOLD:g}.",
     )
 
 

@@ -177,6 +177,7 @@ def test_the_inspector_and_the_summary_name_a_value_model_as_such() -> None:
     and the checker summary still said "PRM"."""
     from dataclasses import replace
 
+    from reasoning_viz.colouring import choice_label
     from reasoning_viz.figures import step_scores
     from reasoning_viz.inspector import node_numbers, path_rows
 
@@ -191,6 +192,19 @@ def test_the_inspector_and_the_summary_name_a_value_model_as_such() -> None:
     assert numbers["value-model"] == node_numbers(plain, leaf)["PRM"] and "value-model" in row
     sentence = summarize(step_scores(tree), step_verdicts(tree, TASKS["arith"])).sentence("value-model")
     assert "PRM" not in sentence and "Exact checker vs value-model" in sentence
+    # and the colour-by choice, its legend, the score strip and the narration (a fresh user's finding)
+    from reasoning_viz.figures import for_scorer, score_strip
+    from reasoning_viz.narration import narrate
+    from search.events import EventKind
+
+    truth = paint(tree, "truth")
+    assert choice_label(tree, "truth") == truth.title == "value-model vs exact checker"
+    assert "PRM" not in legend(truth) and "green: value-model agrees" in legend(truth)
+    assert for_scorer("PRM agrees", tree) == "value-model agrees" and for_scorer("PRM agrees", plain) == "PRM agrees"
+    assert list(score_strip(tree, leaf).data[0].y) == ["value-model"]
+    scored = next(e for e in run_search(PROBLEM, task="arith", strategy=strategy, models=models, config=config).events
+                  if e.kind is EventKind.NODE_SCORED and e.data["source"] == "prm")
+    assert narrate(scored, tree).startswith("value-model scored node")
 
 
 def test_the_bundled_value_model_preset_names_its_score() -> None:

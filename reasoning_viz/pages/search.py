@@ -355,7 +355,7 @@ def _hold(job: Job, tree, events: list) -> tuple:
     if frozen is None:
         frozen = Tree.from_events(events[:count])
         st.session_state[f"{key}-tree"] = (count, frozen)
-    st.caption(f"Held at {len(frozen.nodes)} nodes; the search has {len(tree.nodes)} now.")
+    st.caption(f"Held at {len(frozen.nodes) - 1} nodes; the search has {len(tree.nodes) - 1} now.")  # as "nodes"
     return frozen, events[:count]
 
 
