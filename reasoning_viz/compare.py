@@ -137,14 +137,16 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
     return rows
 
 
-#: Leaves a third of a laptop screen (about 300 px) shows apart top-down; a wider tree is drawn
-#: left to right in its column (leaves down the page, 16 px a row), so it still fits beside the others.
-LEAVES_PER_COLUMN = 16
+#: Leaves half a laptop screen (a 400-px chart at 1280 px) shows apart top-down; a wider tree is
+#: drawn left to right in its column (leaves down the page, 16 px a row), so it still fits beside
+#: the other.
+LEAVES_PER_COLUMN = 10
 
 
-def trees_per_row(count: int, most: int = 3) -> int:
+def trees_per_row(count: int, most: int = 2) -> int:
     """How many trees the Compare page puts side by side: as many as there are runs, up to `most`
-    (at least 1).  Wide trees stay side by side too: `compare_orientation` turns them."""
+    (at least 1): three 290-px columns at 1366 px overlapped a beam tree's markers.  Wide trees
+    stay side by side too: `compare_orientation` turns them."""
     return max(1, min(most, count))
 
 

@@ -55,8 +55,8 @@ def short_problem(problem: str, limit: int = PROBLEM_CHARS) -> str:
 
 
 def when(created: datetime) -> str:
-    """A run's start as 'YYYY-MM-DD HH:MM UTC' (stored times are UTC)."""
-    return created.strftime("%Y-%m-%d %H:%M UTC")
+    """A run's start as 'YYYY-MM-DD HH:MM' in UTC (stored times are UTC; the column says so)."""
+    return created.strftime("%Y-%m-%d %H:%M")
 
 
 def run_rows(runs: Iterable[RunLike]) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def run_rows(runs: Iterable[RunLike]) -> list[dict[str, Any]]:
             "task": run.task,
             "problem": short_problem(run.problem),
             "name": run.name or "",
-            "date": when(run.created),
+            "date (UTC)": when(run.created),
             "tags": ", ".join(run.tags),
         }
         for run in runs

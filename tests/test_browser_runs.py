@@ -95,14 +95,16 @@ def test_two_wide_trees_stand_side_by_side_and_stay_readable(page, server) -> No
     from search.fakes import ScriptedPolicy, ScriptedPRM
 
     models = Models(ScriptedPolicy(), ScriptedPRM())
-    wide = [record(server.db, models, strategy="best_of_n", n=24), record(server.db, models, strategy="beam", n=20)]
-    page.set_viewport_size({"width": 1366, "height": 900})
-    page.goto(f"{server}/compare?runs={wide[0]},{wide[1]}")
-    page.locator(".js-plotly-plot").nth(1).wait_for()
-    page.wait_for_timeout(1500)
-    first, second = page.evaluate(CHART_BOXES)
-    beside = abs(first["top"] - second["top"]) < 5 and second["left"] > first["left"] + first["width"] / 2
-    assert beside, f"the trees are not side by side: {first}, {second}"
-    for chart in (first, second):
-        assert chart["markers"] > 20 and chart["closest"] >= 8, chart
+    wide = [record(server.db, models, strategy="best_of_n", n=24), record(server.db, models, strategy="beam", n=20),
+            record(server.db, models, strategy="beam", n=12, beam_width=3)]
+    for width in (1366, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{server}/compare?runs={','.join(map(str, wide))}")
+        page.locator(".js-plotly-plot").nth(2).wait_for()
+        page.wait_for_timeout(1500)
+        first, second, third = page.evaluate(CHART_BOXES)
+        beside = abs(first["top"] - second["top"]) < 5 and second["left"] > first["left"] + first["width"] / 2
+        assert beside, f"{width} px: the trees are not side by side: {first}, {second}"
+        for chart in (first, second, third):
+            assert chart["markers"] > 20 and chart["closest"] >= 8, (width, chart)
     shot(page, "compare-wide")

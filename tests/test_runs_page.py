@@ -61,9 +61,9 @@ def test_rows_show_date_problem_strategy_and_verdict(two_runs: Path) -> None:
     unchecked = replace(run, correct=None, problem="x " * 100)
     running = replace(run, correct=None, status="running")
     rows = run_rows([run, wrong, unchecked, running])
-    assert set(rows[0]) >= {"run", "date", "problem", "strategy", "status", "answer", "result", "tags", "name"}
+    assert set(rows[0]) >= {"run", "date (UTC)", "problem", "strategy", "status", "answer", "result", "tags", "name"}
     assert list(rows[0])[:4] == ["run", "result", "status", "strategy"], "visible without scrolling at 1280 px"
-    assert rows[0]["date"] == run.created.strftime("%Y-%m-%d %H:%M UTC") and rows[0]["strategy"] == "beam"
+    assert rows[0]["date (UTC)"] == run.created.strftime("%Y-%m-%d %H:%M") and rows[0]["strategy"] == "beam"
     assert [r["result"] for r in rows] == [verdict(run.correct), "✗ wrong", "— not checked", "… running"]
     assert rows[1]["tags"] == "b, a"
     assert len(rows[2]["problem"]) == 70 and rows[2]["problem"].endswith("…") and "\n" not in rows[2]["problem"]
@@ -131,7 +131,7 @@ def test_runs_page_lists_every_run_with_its_columns(two_runs: Path) -> None:
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["run"]) == [2, 1]
-    assert {"date", "problem", "strategy", "result"} <= set(table.columns)
+    assert {"date (UTC)", "problem", "strategy", "result"} <= set(table.columns)
     assert list(table["strategy"]) == ["greedy", "beam"]
     assert table["name"][0] == "second <b>run</b>"  # shown as text in the grid, never as HTML
     assert any("/?run=2" in code.value for code in at.code)
@@ -178,4 +178,4 @@ def test_replay_page_offers_a_link_to_the_moment_shown(two_runs: Path) -> None:
 
 def test_created_times_are_utc_in_the_list(two_runs: Path) -> None:
     run = replace(_summary(two_runs, 1), created=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
-    assert run_rows([run])[0]["date"] == "2026-01-02 03:04 UTC"
+    assert run_rows([run])[0]["date (UTC)"] == "2026-01-02 03:04"

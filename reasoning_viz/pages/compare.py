@@ -1,4 +1,4 @@
-"""Compare page: two or more saved runs of one problem side by side — trees (up to three a row;
+"""Compare page: two or more saved runs of one problem side by side — trees (two a row;
 wide ones left to right), answers, spend, the settings that differ and where the chosen
 solutions part (logic in reasoning_viz.compare)."""
 
@@ -22,7 +22,7 @@ from reasoning_viz.layout import tidy_layout
 from reasoning_viz.runinfo import answer_label
 from reasoning_viz.runs_table import run_label
 
-PER_ROW = 3
+PER_ROW = 2
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")

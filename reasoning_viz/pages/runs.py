@@ -22,15 +22,21 @@ STATUSES = ["any", "finished", "cancelled", "failed", "interrupted", "running"]
 
 
 def _columns() -> dict:
-    """Widths that keep every column in view at 1366 px: the long problem was 500 px wide and
-    pushed name, date and tags out of sight; a cut cell shows in full when clicked."""
+    """Every column's width, so the table fits a 1366-px window whatever the runs hold: the long
+    problem (500 px) pushed name, date and tags out of sight; a cut cell shows in full when clicked."""
+    text, number = st.column_config.TextColumn, st.column_config.NumberColumn
     return {
-        "run": st.column_config.NumberColumn(width=45),
-        "answer": st.column_config.TextColumn(width=70),
-        "problem": st.column_config.TextColumn(width=180, help="The problem (click a cell to read it all)."),
-        "name": st.column_config.TextColumn(width=90),
-        "date": st.column_config.TextColumn(width=140, help="When the run started (UTC)."),
-        "tags": st.column_config.TextColumn(width=80),
+        "run": number(width=40),
+        "result": text(width=80),
+        "status": text(width=140),
+        "strategy": text(width=80),
+        "answer": text(width=60),
+        "nodes": number(width=50),
+        "task": text(width=75),
+        "problem": text(width=115, help="The problem (click a cell to read it all)."),
+        "name": text(width=80),
+        "date (UTC)": text(width=115, help="When the run started (UTC)."),
+        "tags": text(width=65),
     }
 
 
