@@ -340,3 +340,23 @@ def test_a_click_on_the_chart_drawn_one_poll_ago_still_opens_its_node() -> None:
     app.run()
     assert not app.exception, app.exception
     assert app.text[0].value == "clicked=2"
+
+
+def test_the_inspector_tables_headers_fit_their_columns() -> None:
+    """#17 (a fresh user at 1280 px): "Why this branch" cut its headers to "explor…" and the
+    backtracks table pushed its reason out of view.  Every sized column is at least as wide as
+    its header at Streamlit's 14-px font (about 7.5 px a character, plus 16 px of padding), and
+    every "Why this branch" key is a column the table has."""
+    from reasoning_viz.inspector import _MOVE_COLUMNS, _WHY_COLUMNS
+
+    for columns in (_WHY_COLUMNS, _MOVE_COLUMNS):
+        for header, config in columns.items():
+            width = config.get("width")
+            assert width is None or width >= 7.5 * len(header) + 16, (header, width)
+    result = run("mcts_puct_prm")
+    tree, events = result.tree, result.events
+    node = next(n for n in tree if n.parent is not None and n.visits)
+    from reasoning_viz.inspector import why_rows
+
+    rows = why_rows(tree, node.id, events)
+    assert rows and set(_WHY_COLUMNS) <= set(rows[0])
