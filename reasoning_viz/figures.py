@@ -110,13 +110,14 @@ def step_scores(tree: Tree, source: str = "prm") -> dict[int, float]:
     return out
 
 
-def hover_text(node: Node, score: float | None = None, colour_line: str | None = None) -> str:
-    """The escaped hover label of one node; `colour_line`: a line saying what its colour shows."""
+def hover_text(node: Node, score: float | None = None, colour_line: str | None = None, scorer: str = "prm") -> str:
+    """The escaped hover label of one node; `colour_line`: a line saying what its colour shows;
+    `scorer`: the name its "prm" score is shown under ("value-model" for a value model)."""
     lines = [f"<b>#{node.id}</b> depth {node.depth}", preview(node.text) if node.text else "<i>problem</i>"]
     shown = dict(node.scores)
     if score is not None:
         shown.setdefault("prm", score)
-    scores = ", ".join(f"{k} {v:.2f}" for k, v in sorted(shown.items()) if k != "confidence")
+    scores = ", ".join(f"{scorer if k == 'prm' else k} {v:.2f}" for k, v in sorted(shown.items()) if k != "confidence")
     if scores:
         lines.append(scores)
     if node.visits:
@@ -332,13 +333,14 @@ def _node_trace(
     (nodes without a value, pruned nodes), at one `opacity` that a click selection never changes."""
     nodes = [tree.nodes[n] for n in ids]
     fill = _fill(paint, nodes, color)
+    scorer = "prm" if score_label(tree) == "PRM" else score_label(tree)
     return go.Scatter(
         # numpy arrays: plotly validates them in bulk, which keeps 2,000-node trees fast to draw
         x=np.array([positions[n.id][0] for n in nodes], dtype=float),
         y=np.array([positions[n.id][1] for n in nodes], dtype=float),
         mode="markers",
         customdata=np.array([n.id for n in nodes], dtype=int),
-        hovertext=np.array([hover_text(n, scores.get(n.id), _shown(paint, n.id)) for n in nodes], dtype=object),
+        hovertext=np.array([hover_text(n, scores.get(n.id), _shown(paint, n.id), scorer) for n in nodes], dtype=object),
         hoverinfo="text",
         marker={
             "size": np.array([sizes[n.id] for n in nodes], dtype=float),

@@ -261,7 +261,7 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
 def why_rows(tree: Tree, node_id: int, events: Sequence[Event]) -> list[dict]:
     """One row per SELECTED event that weighed `node_id`: event number, its rank among the
     candidates, score = Q + explore (UCT/PUCT), Q, prior, explore, visits, the node chosen and the
-    rule's settings."""
+    rule's settings (wave and virtual loss only when a parallel MCTS set them: the table is wide)."""
     rows = []
     for seq in tree.nodes[node_id].event_seqs:
         if seq >= len(events) or events[seq].kind is not EventKind.SELECTED:
@@ -286,6 +286,10 @@ def why_rows(tree: Tree, node_id: int, events: Sequence[Event]) -> list[dict]:
                         "virtual loss": data.get("virtual_loss", 0),
                     }
                 )
+    for column, empty in (("wave", None), ("virtual loss", 0)):  # sequential MCTS: two empty columns
+        if all(row[column] == empty for row in rows):
+            for row in rows:
+                del row[column]
     return rows
 
 

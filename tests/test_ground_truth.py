@@ -202,6 +202,9 @@ def test_the_inspector_and_the_summary_name_a_value_model_as_such() -> None:
     assert "PRM" not in legend(truth) and "green: value-model agrees" in legend(truth)
     assert for_scorer("PRM agrees", tree) == "value-model agrees" and for_scorer("PRM agrees", plain) == "PRM agrees"
     assert list(score_strip(tree, leaf).data[0].y) == ["value-model"]
+    traces = tree_figure(tree, tidy_layout(tree)).data
+    hovers = [h for t in traces if t.hovertext is not None for h in t.hovertext if isinstance(h, str)]
+    assert any("value-model 0." in h for h in hovers) and not any("prm " in h for h in hovers)
     scored = next(e for e in run_search(PROBLEM, task="arith", strategy=strategy, models=models, config=config).events
                   if e.kind is EventKind.NODE_SCORED and e.data["source"] == "prm")
     assert narrate(scored, tree).startswith("value-model scored node")
