@@ -172,6 +172,7 @@ def tree_figure(
     paint: Paint | None = None,
     view: TreeView | None = None,
     orientation: str = "auto",
+    plot_width: float = PLOT_WIDTH,
 ) -> go.Figure:
     """The search tree: colour = `paint` (default: PRM score), size = visits, terminal symbols,
     paths and backtracks.
@@ -190,7 +191,7 @@ def tree_figure(
     """
     if paint is None:
         paint = Paint("prm", score_name(tree), dict(step_scores(tree)))
-    frame = chart_frame(positions, orientation)  # a replay's frames share the final tree's frame
+    frame = chart_frame(positions, orientation, plot_width)  # a replay's frames share the final tree's frame
     positions = {n: xy for n, xy in frame.positions.items() if n in tree.nodes}
     ids = sorted(positions)
     live = [n for n in ids if not tree.nodes[n].pruned]

@@ -184,11 +184,13 @@ class Frame:
     max_marker: float
 
 
-def chart_frame(positions: Positions, orientation: str = "auto") -> Frame:
+def chart_frame(positions: Positions, orientation: str = "auto", plot_width: float = PLOT_WIDTH) -> Frame:
     """Place a layout on the chart: `orientation` "auto" (the one a `Layout` was made for; for
     plain positions top-down while every column gets at least `MIN_MARKER` + 6 px of
     `PLOT_WIDTH`, else left-to-right), "top-down" or "left-right".  The height grows with
     the rows (left to right: `ROW_PX` each) or depth levels (top-down: `LEVEL_PX` each).
+    `plot_width` (px): the narrowest plot area the chart gets, which sizes the markers (a
+    Compare column is narrower than the Search page's tree).
 
     Raises ValueError for an unknown orientation.
     """
@@ -206,10 +208,10 @@ def chart_frame(positions: Positions, orientation: str = "auto") -> Frame:
         )
     if orientation == "top-down":
         height = max(BASE_HEIGHT, int(levels * LEVEL_PX + MARGIN_PX))
-        room = min(PLOT_WIDTH / columns, (height - MARGIN_PX) / levels)
+        room = min(plot_width / columns, (height - MARGIN_PX) / levels)
         return Frame(dict(positions), orientation, height, _marker_limit(room))
     height = max(BASE_HEIGHT, int(columns * ROW_PX + MARGIN_PX))
-    room = min((height - MARGIN_PX) / columns, PLOT_WIDTH / levels)
+    room = min((height - MARGIN_PX) / columns, plot_width / levels)
     return Frame({n: (y, x) for n, (x, y) in positions.items()}, orientation, height, _marker_limit(room))
 
 

@@ -83,14 +83,16 @@ CHART_BOXES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
     const d = Math.hypot(centres[i][0] - centres[j][0], centres[i][1] - centres[j][1]);
     if (d > 0.5) closest = Math.min(closest, d);  // a rim drawn on its node is the same place
   }
-  return {left: box.left, top: box.top, width: box.width, markers: centres.length, closest};
+  const widest = Math.max(...Array.from(gd.querySelectorAll('.scatterlayer .points path'))
+    .map(p => p.getBoundingClientRect().width));
+  return {left: box.left, top: box.top, width: box.width, markers: centres.length, closest, widest};
 })"""
 
 
 def test_two_wide_trees_stand_side_by_side_and_stay_readable(page, server) -> None:  # noqa: F811
     """#17: Compare put two wide trees one under the other (the issue asks side by side); a wide
-    tree now turns left to right in its column, so both stand side by side at 1366 px and no
-    two of their node markers sit closer than 8 px."""
+    tree now turns left to right in its column, so both stand side by side at 1366 and 1280 px
+    and no two of their node markers' centres are closer than the smallest marker (8 px)."""
     from search import Models
     from search.fakes import ScriptedPolicy, ScriptedPRM
 

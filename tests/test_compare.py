@@ -148,3 +148,19 @@ def test_compare_page_names_the_runs_of_a_link_that_do_not_exist(runs_db: Path) 
     at = app(PAGE, runs="1,99999")
     assert not at.exception, at.exception
     assert any("99999" in w.value and "do not exist" in w.value for w in at.warning)
+
+
+def test_a_compare_column_sizes_its_markers_for_its_narrower_plot() -> None:
+    """#17: Compare's columns (about 290 px of plot at 1280 px) drew markers sized for the Search
+    page's 450 px, so a wide tree's answer markers overlapped; `plot_width` sizes them."""
+    from reasoning_viz.figures import tree_figure
+    from reasoning_viz.layout import PLOT_WIDTH, chart_frame, tidy_layout
+    from reasoning_viz.pages.compare import PLOT_PX
+
+    tree = run_search(PROBLEM, task="arith", strategy="best_of_n", models=Models(ScriptedPolicy(), ScriptedPRM()),
+                      config={"n": 24}).tree
+    layout = tidy_layout(tree, orientation=compare_orientation(24))
+    wide, narrow = chart_frame(layout), chart_frame(layout, plot_width=PLOT_PX)
+    assert PLOT_PX < PLOT_WIDTH and narrow.max_marker < wide.max_marker
+    sizes = [s for t in tree_figure(tree, layout, plot_width=PLOT_PX).data[-3:] for s in t.marker.size]
+    assert max(sizes) <= narrow.max_marker

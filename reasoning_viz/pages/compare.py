@@ -23,6 +23,10 @@ from reasoning_viz.runinfo import answer_label
 from reasoning_viz.runs_table import run_label
 
 PER_ROW = 2
+#: The plot area (px) of a Compare column at a 1280-px window (two columns, less margins and the
+#: colour bar): the markers are sized for it (sized for the Search page's 450 px, answer markers
+#: 9 px apart overlapped).
+PLOT_PX = 290
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")
@@ -101,7 +105,7 @@ def compare_tree(run_id: int, tree, positions) -> None:
     scrolls in its own box so the trees beside it stay in view."""
     st.caption(f"Run {run_id} · {tree.meta.get('strategy')} · " + answer_label((tree.chosen or {}).get("answer")))
     chosen = (tree.chosen or {}).get("node")
-    figure = tree_figure(tree, positions, selected=chosen, orientation=_orientation(tree))
+    figure = tree_figure(tree, positions, selected=chosen, orientation=_orientation(tree), plot_width=PLOT_PX)
     tall = (figure.layout.height or 0) > VIEW_HEIGHT
     with st.container(height=VIEW_HEIGHT if tall else "content", border=False):
         st.plotly_chart(figure, key=f"compare-tree-{run_id}", width="stretch")
