@@ -61,7 +61,9 @@ class Layout(dict):
         self.orientation = orientation
 
 
-def tidy_layout(tree: Tree, visible: Collection[int] | None = None, orientation: str = "auto") -> Layout:
+def tidy_layout(
+    tree: Tree, visible: Collection[int] | None = None, orientation: str = "auto", plot_width: float = PLOT_WIDTH
+) -> Layout:
     """Positions (breadth, depth) for every node, or for the `visible` ones only (a set closed under
     ancestors: see `tree_view.tree_view`).
 
@@ -72,6 +74,9 @@ def tidy_layout(tree: Tree, visible: Collection[int] | None = None, orientation:
     least 1 apart, and a node's children follow its parent's order (no crossing edges between
     adjacent bands).
 
+    `plot_width` (px): the narrowest plot area the chart gets; the left-to-right layout staggers
+    its depths over as many columns as that holds (a Compare column holds fewer).
+
     Raises ValueError for an unknown orientation.
     """
     if orientation not in ORIENTATIONS:
@@ -80,7 +85,7 @@ def tidy_layout(tree: Tree, visible: Collection[int] | None = None, orientation:
         return Layout({})
     ids = sorted(tree.nodes if visible is None else (n for n in visible if n in tree.nodes))
     if orientation == "left-right":
-        return packed_layout(tree, ids)
+        return packed_layout(tree, ids, int(plot_width // (MIN_MARKER + 6)))
     wide = max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS  # nodes of one depth are 1 apart
     if wide and orientation == "auto":
         return packed_layout(tree, ids)
@@ -118,10 +123,10 @@ def wrapped_top_down(tree: Tree, visible: Collection[int]) -> Layout:
     return Layout(positions, "top-down")
 
 
-def packed_layout(tree: Tree, visible: Collection[int]) -> Layout:
+def packed_layout(tree: Tree, visible: Collection[int], columns: int = MAX_COLUMNS) -> Layout:
     """The packed layered layout (for left to right): positions (slot, depth column).
 
-    Depth d's band has `s` sub-columns (s = `MAX_COLUMNS` // depths - 1, 1 to `MAX_STAGGER`;
+    Depth d's band has `s` sub-columns (s = `columns` // depths - 1, 1 to `MAX_STAGGER`;
     a band takes s + 1 columns, the last one a gap, or 1 column when s is 1).  Going down the
     depths, each band's nodes are ordered by their parents' slots, then as siblings; a sibling
     group is centred on its parent's row and every node takes the first free slot at or after
@@ -132,7 +137,7 @@ def packed_layout(tree: Tree, visible: Collection[int]) -> Layout:
     kids = {n: [c for c in tree.nodes[n].children if c in shown] for n in shown}
     labelled = {n for n in shown if len(kids[n]) < len(tree.nodes[n].children)}
     depths = max(tree.nodes[n].depth for n in shown) + 1
-    stagger = max(1, min(MAX_STAGGER, MAX_COLUMNS // depths - 1))
+    stagger = max(1, min(MAX_STAGGER, columns // depths - 1))
     band = 1 if stagger == 1 else stagger + 1
     slot = {ROOT_ID: 0}
     level = [ROOT_ID]

@@ -92,7 +92,8 @@ CHART_BOXES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).
 def test_two_wide_trees_stand_side_by_side_and_stay_readable(page, server) -> None:  # noqa: F811
     """#17: Compare put two wide trees one under the other (the issue asks side by side); a wide
     tree now turns left to right in its column, so both stand side by side at 1366 and 1280 px
-    and no two of their node markers' centres are closer than the smallest marker (8 px)."""
+    and no two of their node markers overlap (centres at least a drawn marker's width apart, 1 px
+    of outline aside)."""
     from search import Models
     from search.fakes import ScriptedPolicy, ScriptedPRM
 
@@ -108,5 +109,5 @@ def test_two_wide_trees_stand_side_by_side_and_stay_readable(page, server) -> No
         beside = abs(first["top"] - second["top"]) < 5 and second["left"] > first["left"] + first["width"] / 2
         assert beside, f"{width} px: the trees are not side by side: {first}, {second}"
         for chart in (first, second, third):
-            assert chart["markers"] > 20 and chart["closest"] >= 8, (width, chart)
+            assert chart["markers"] > 20 and chart["closest"] >= max(8, chart["widest"] - 1), (width, chart)
     shot(page, "compare-wide")

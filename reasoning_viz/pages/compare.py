@@ -34,7 +34,7 @@ def load_tree(store_key: str, run_id: int, version: tuple):
     """A saved run's final tree and its layout for a Compare column (`compare_orientation`),
     re-read when the run changes (`version`)."""
     tree = resources.run_store().tree(run_id)
-    return tree, tidy_layout(tree, orientation=_orientation(tree))
+    return tree, tidy_layout(tree, orientation=_orientation(tree), plot_width=PLOT_PX)
 
 
 def _orientation(tree) -> str:
