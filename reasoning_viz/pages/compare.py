@@ -24,8 +24,8 @@ from reasoning_viz.runs_table import run_label
 
 PER_ROW = 2
 #: The plot area (px) of a Compare column at a 1280-px window (two columns, less margins and the
-#: colour bar): the markers are sized for it (sized for the Search page's 450 px, answer markers
-#: 9 px apart overlapped).
+#: colour bar): trees are laid out and their markers sized for it (laid out for the Search page's
+#: 450 px, answer markers 9.4 px apart overlapped).
 PLOT_PX = 290
 
 

@@ -351,12 +351,10 @@ def _hold(job: Job, tree, events: list) -> tuple:
     if not held:
         st.session_state.pop(f"{key}-tree", None)
         return tree, events
-    count, frozen = st.session_state.get(f"{key}-tree") or (len(events), None)
-    if frozen is None:
-        frozen = Tree.from_events(events[:count])
-        st.session_state[f"{key}-tree"] = (count, frozen)
+    if (frozen := st.session_state.get(f"{key}-tree")) is None:
+        frozen = st.session_state[f"{key}-tree"] = Tree.from_events(events)
     st.caption(f"Held at {len(frozen.nodes) - 1} nodes; the search has {len(tree.nodes) - 1} now.")  # as "nodes"
-    return frozen, events[:count]
+    return frozen, events[: frozen.events_applied]
 
 
 def _progress(job: Job, tree) -> None:
