@@ -334,7 +334,8 @@ def _node_trace(
     (nodes without a value, pruned nodes), at one `opacity` that a click selection never changes."""
     nodes = [tree.nodes[n] for n in ids]
     fill = _fill(paint, nodes, color)
-    scorer = "prm" if score_label(tree) == "PRM" else score_label(tree)
+    label = score_label(tree)
+    scorer = "prm" if label == "PRM" else label  # a PRM's hover keeps its lower-case score key
     return go.Scatter(
         # numpy arrays: plotly validates them in bulk, which keeps 2,000-node trees fast to draw
         x=np.array([positions[n.id][0] for n in nodes], dtype=float),

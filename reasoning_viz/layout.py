@@ -46,9 +46,16 @@ MAX_MARKER = 30
 ORIENTATIONS = ("auto", "top-down", "left-right")
 #: The narrowest chart's plot area (px): its width less the margins and the colour bar.
 PLOT_WIDTH = MIN_CHART_WIDTH - 110
+
+
+def columns_in(plot_width: float) -> int:
+    """How many columns a plot area `plot_width` px wide holds with markers of `MIN_MARKER` px and a gap."""
+    return int(plot_width // (MIN_MARKER + 6))
+
+
 #: The most columns that plot area holds with markers of `MIN_MARKER` px and a gap, and the
 #: most sub-columns a depth band is staggered over.
-MAX_COLUMNS = PLOT_WIDTH // (MIN_MARKER + 6)
+MAX_COLUMNS = columns_in(PLOT_WIDTH)
 MAX_STAGGER = 8
 
 
@@ -85,7 +92,7 @@ def tidy_layout(
         return Layout({})
     ids = sorted(tree.nodes if visible is None else (n for n in visible if n in tree.nodes))
     if orientation == "left-right":
-        return packed_layout(tree, ids, int(plot_width // (MIN_MARKER + 6)))
+        return packed_layout(tree, ids, columns_in(plot_width))
     wide = max(Counter(tree.nodes[n].depth for n in ids).values()) > MAX_COLUMNS  # nodes of one depth are 1 apart
     if wide and orientation == "auto":
         return packed_layout(tree, ids)
