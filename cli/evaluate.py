@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from cli.common import Device, console, print_rows
+from cli.common import DbOption, Device, console, print_rows
 from search.config import Budget, ConfigError, split_pairs
+from search.evaluate import EvalRecording
 from search.models import Models
 from search.presets import PRESETS, greedy_knobs, resolve
 from search.request import ModelChoice
@@ -107,12 +110,18 @@ def eval_command(
     out: Annotated[Path | None, typer.Option(help="Per-problem results (.csv or .json).")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Budget per problem: most generated tokens.")] = None,
     max_nodes: Annotated[int | None, typer.Option(help="Budget per problem: most tree nodes.")] = None,
+    answer_rules: Annotated[
+        bool, typer.Option(help="Also re-decide every tree under each answer rule x aggregation (no model "
+                           "call) and print their accuracies.")
+    ] = False,
+    save: Annotated[bool, typer.Option(help="Save every search as a run (open it in the app, `runs show`).")] = False,
+    db: DbOption = None,
 ) -> None:
     """Accuracy and cost of one strategy over many problems (per-problem results written to --out).
 
     `found` counts problems whose tree holds a correct solution at all: found but not correct means
     the answer rule chose wrong; neither means the search never wrote it.  `mean_nodes` and
-    `mean_tokens` are per problem.
+    `mean_tokens` are per problem.  `--answer-rules` shows which rule would have closed that gap.
     """
     from search.registry import get_strategy
 
@@ -125,14 +134,31 @@ def eval_command(
     models = load_models(setup.policy, setup.prm, device, setup.prm_preset)
     name = "game24" if game24 else (Path(jsonl).stem if jsonl else setup.task)
     out = out or Path("runs/nano_eval") / f"{name}_{preset or setup.strategy}_n{len(chosen)}_s{seed}.json"
-    rows = [_eval_one(chosen, setup.strategy, knobs, models, seed, budget, out)]
-    if with_greedy:
-        greedy_out = out.with_name(f"{out.stem}_greedy{out.suffix}")
-        rows.append(_eval_one(chosen, "greedy", greedy_knobs(knobs), models, seed, budget, greedy_out))
+    with ExitStack() as stack:
+        record = _recording(stack, db, f"eval {preset or setup.strategy} on {name}", models) if save else None
+        rows = [_eval_one(chosen, setup.strategy, knobs, models, seed, budget, out, record, answer_rules)]
+        if with_greedy:
+            greedy_out = out.with_name(f"{out.stem}_greedy{out.suffix}")
+            greedy = replace(record, name=f"eval greedy on {name}") if record else None
+            rows.append(_eval_one(chosen, "greedy", greedy_knobs(knobs), models, seed, budget, greedy_out, greedy))
+        if record:
+            console.print(f"saved: every search as a run in {record.open_store().where} (`python cli.py runs list`)",
+                          soft_wrap=True, markup=False)
     for row in rows:
         console.print(f"{row['strategy']} knobs: {row['knobs']}", soft_wrap=True, markup=False)
     print_rows(f"{preset or setup.strategy} on {name} ({len(chosen)} problems)",
                [{k: row[k] for k in EVAL_COLUMNS} for row in rows])
+    if answer_rules:
+        print_rows(f"{setup.strategy}: accuracy of each answer rule on the same trees", rows[0]["rules"])
+
+
+def _recording(stack: ExitStack, db: str | None, name: str, models: Models) -> EvalRecording:
+    """Save each search as a run in `db` (opened once, closed with `stack`), named ``<name> · problem i``."""
+    from models.bundle import describe
+    from storage import Store
+
+    store = stack.enter_context(Store.open(db))
+    return EvalRecording(lambda: store, name, describe(models))
 
 
 #: What `eval` prints per strategy (the files keep every field): accuracy, cost per problem, errors.
@@ -142,13 +168,16 @@ EVAL_COLUMNS = ("strategy", "problems", "accuracy", "found", "mean_nodes", "mean
 
 def _eval_one(
     chosen: Sequence[Problem], strategy: str, knobs: dict[str, Any], models: Models, seed: int, budget: Budget,
-    out: Path,
+    out: Path, record: EvalRecording | None = None, answer_rules: bool = False,
 ) -> dict[str, Any]:
-    """One strategy over the problems with a progress bar; rows saved to `out` after every problem."""
+    """One strategy over the problems with a progress bar; rows saved to `out` after every problem.
+
+    Returns the summary row; with `answer_rules` its ``rules`` is `search.evaluate.rules_table`.
+    """
     from tqdm import tqdm
 
     from search.batch import RowsFile, interrupt_keeps
-    from search.evaluate import run_eval
+    from search.evaluate import rules_table, run_eval
 
     bar = tqdm(total=len(chosen), desc=f"eval {strategy}")
     correct = 0
@@ -162,10 +191,11 @@ def _eval_one(
         bar.set_postfix(acc=f"{correct / bar.n:.2f}")
 
     with interrupt_keeps(saved):
-        summary, _ = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget)
+        summary, rows = run_eval(chosen, strategy, models, knobs, seed, on_problem=tick, budget=budget, record=record,
+                                 answer_rules=answer_rules)
     bar.close()
     console.print(f"{strategy} per-problem results: {out}", soft_wrap=True, markup=False)
-    return {"strategy": strategy, **summary.as_row()}
+    return {"strategy": strategy, **summary.as_row(), "rules": rules_table(rows)}
 
 
 def sweep_command(

@@ -20,9 +20,11 @@ from typing import Any
 from search.batch import run_rows
 from search.config import Budget
 from search.models import Models
+from search.redecide import redecide_grid
 from search.registry import get_strategy
 from search.request import LoadedModels, Recording, RunRequest, RunStore, launch
 from search.tasks.base import Problem
+from search.tree import Tree
 
 DEFAULT_SWEEP = ("greedy", "self_consistency", "best_of_n:answer_method=prm_vote", "best_of_n", "beam", "mcts")
 
@@ -72,6 +74,7 @@ def run_eval(
     budget: Budget | None = None,
     record: EvalRecording | None = None,
     stop: threading.Event | None = None,
+    answer_rules: bool = False,
 ) -> tuple[EvalSummary, list[dict[str, Any]]]:
     """Run `strategy` on each problem; returns the summary and one row per problem.
 
@@ -85,6 +88,10 @@ def run_eval(
     `record` saves each search as a run; each row then also holds its `run_id` (None when the
     store gave none).  `stop` cancels the search in flight (its row says ``cancelled``) and starts
     no further problem, so the rows cover only the problems reached.
+
+    `answer_rules` also re-decides each finished tree under every answer rule x aggregation its
+    strategy allows (`search.redecide`, no model call): the row's ``rules`` maps a rule name
+    (`rule_name`) to whether it would have answered correctly; `rules_table` totals them.
     """
     get_strategy(strategy).make_config(dict(knobs or {}))  # a bad knob fails once, before any problem
     loader = LoadedModels(models, record.models_info if record else {})
@@ -107,6 +114,8 @@ def run_eval(
         }
         if record:
             row["run_id"] = getattr(launched.recorder, "run_id", None)
+        if answer_rules:
+            row["rules"] = rule_outcomes(result.tree) if result.error is None else {}
         return row
 
     def failed(i: int, problem: Problem, error: str) -> dict[str, Any]:
@@ -117,6 +126,33 @@ def run_eval(
 
     rows = run_rows(problems, one, failed, on_problem, stop)
     return summarize(strategy, knobs or {}, rows), rows
+
+
+def rule_name(rule: str, aggregation: str) -> str:
+    """``most_visits`` for a rule that ignores the aggregation, else ``argmax/min``."""
+    return rule if aggregation == "–" else f"{rule}/{aggregation}"
+
+
+def rule_outcomes(tree: Tree) -> dict[str, bool]:
+    """Whether each answer rule x aggregation would have chosen a correct answer on this finished tree.
+
+    Keys are `rule_name`s; a rule the task cannot grade (None) counts as wrong.  No model runs
+    (`search.redecide.redecide_grid` reads the scores stored in the tree).
+    """
+    return {rule_name(row["rule"], row["aggregation"]): bool(row["correct"]) for row in redecide_grid(tree)}
+
+
+def rules_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Accuracy of every answer rule over the eval's rows (those with ``rules``), best first.
+
+    Rows: {"answer rule", "accuracy", "problems"}; accuracy is a share (0-1) of the problems
+    that carry ``rules`` (a failed search carries none and is left out).  Empty when none does.
+    """
+    graded = [r["rules"] for r in rows if r.get("rules")]
+    names = list(dict.fromkeys(name for rules in graded for name in rules))
+    table = [{"answer rule": name, "accuracy": round(sum(rules.get(name, False) for rules in graded) / len(graded), 4),
+              "problems": len(graded)} for name in names]
+    return sorted(table, key=lambda row: -row["accuracy"])
 
 
 def _run_name(prefix: str, index: int) -> str:

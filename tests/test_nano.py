@@ -230,3 +230,29 @@ def test_shipped_prm_ranks_the_gold_step_above_its_corruption(nano_models, task:
         bad_score = prm.score(bad.problem.text, [list(bad.steps)])[0].scores[-1]
         wins += good_score > bad_score
     assert wins >= least, f"{task}: the gold step beat its corruption in only {wins} of 30 problems"
+
+
+def test_eval_saves_its_trees_and_redecides_them_under_every_rule(tmp_path: Path) -> None:
+    """`eval --save --db` keeps every search as a run (its row names it); `--answer-rules` prints
+    each rule's accuracy on those trees, the run's own rule equal to the eval's accuracy."""
+    from cli import app
+    from search.evaluate import rule_name
+    from search.redecide import run_config, uses_aggregation
+    from storage import Store
+
+    db, out = tmp_path / "eval.db", tmp_path / "rows.json"
+    res = CliRunner().invoke(app, ["eval", "--task", "arith", "-s", "best_of_n", "-k", "n=4", "-n", "3", "--device",
+                                   "cpu", "--answer-rules", "--save", "--db", str(db), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out.read_text())
+    assert "accuracy of each answer rule" in res.output and "prm_vote/min" in res.output
+    with Store.open(db) as store:
+        runs = store.list_runs()
+        assert sorted(r.id for r in runs) == sorted(row["run_id"] for row in rows)
+        for row in rows:
+            tree = store.tree(row["run_id"])
+            assert tree.meta["problem"] == row["problem"]
+            config = run_config(tree)
+            own = rule_name(config.answer_method, config.aggregation if uses_aggregation(config, config.answer_method)
+                            else "–")
+            assert row["rules"][own] == row["correct"]

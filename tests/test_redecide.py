@@ -97,3 +97,22 @@ def test_unknown_rule_or_aggregation_is_refused() -> None:
         redecide(tree, aggregation="median")
     with pytest.raises(ValueError, match="most_visits"):
         redecide(tree, method="most_visits")  # an MCTS rule: best-of-N has no visits
+
+
+def test_eval_counts_what_each_rule_would_have_answered() -> None:
+    """`eval --answer-rules`: one tree where argmax/last is right and argmax/min and majority are
+    wrong, one where every rule is wrong; the table ranks rules by the share they got right."""
+    from search.evaluate import rule_outcomes, rules_table
+
+    right = rule_outcomes(two_solutions())
+    assert right["argmax/last"] and right["argmax/mean"] and right["prm_vote/last"]
+    assert not right["argmax/min"] and not right["majority"] and not right["prm_vote/min"]
+    wrong_tree = two_solutions()
+    wrong_tree.nodes[3].answer = "113"
+    wrong = rule_outcomes(wrong_tree)
+    assert set(wrong) == set(right) and not any(wrong.values())
+    table = rules_table([{"rules": right}, {"rules": wrong}, {"rules": {}}])  # a failed search carries none
+    shares = {row["answer rule"]: row["accuracy"] for row in table}
+    assert shares["argmax/last"] == 0.5 and shares["majority"] == 0.0 and table[0]["accuracy"] == 0.5
+    assert {row["problems"] for row in table} == {2}
+    assert rules_table([{"rules": {}}]) == []
