@@ -24,6 +24,7 @@ from search.answer import AnswerMethod
 from search.scoring import Aggregation
 
 ScoreSource = Literal["prm", "self_eval", "prm_x_self_eval"]
+SelfCheck = Literal["ask", "recompute"]
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
@@ -156,6 +157,12 @@ class StrategyConfig:
     max_depth: int = knob(12, "Most reasoning steps in one path before it is cut off.")
     max_step_tokens: int | None = knob(None, "Longest step in tokens (None: the task's default).")
     self_evaluate: bool = knob(False, "Ask the policy 'is this step correct?' after every new step and record P(yes).")
+    self_check: SelfCheck = knob(
+        "ask",
+        "How self_evaluate judges a step: ask (the policy answers 'is this step correct?', P(yes)) or "
+        "recompute (the policy rewrites the step greedily from its last '=': 1 if it claims the same, "
+        "0 if not; SelfCheck, Miao et al. 2023).",
+    )
     answer_from_steps: bool = knob(
         False,
         "When the steps already determine the answer (countdown: one number left), write the answer "
@@ -195,6 +202,10 @@ class StrategyConfig:
         for name, kind in self.knob_types().items():
             if kind.choices is not None and not (kind.optional and getattr(self, name) is None):
                 require_choice(name, getattr(self, name), self.knob_choices(name) or kind.choices)
+        require(
+            self.self_check == "ask" or self.self_evaluate,
+            "self_check=recompute is how self-evaluation judges a step: also set self_evaluate=True.",
+        )
         require(
             self.score_source == "prm" or self.self_evaluate,
             f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True.",

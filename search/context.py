@@ -265,8 +265,14 @@ class SearchContext:
             self.emit(EventKind.NODE_SCORED, node=node_id, source="orm", value=value, step_scores=None)
 
     def self_evaluate(self, node_ids: Sequence[int]) -> None:
-        """Ask the policy whether each node's step is correct; record P(yes) and its words."""
+        """Ask the policy whether each node's step is correct; record P(yes) and its words.
+
+        With ``self_check="recompute"`` the policy rewrites each step instead (`recompute`).
+        """
         self.raise_if_stopped()
+        if self.config.self_check == "recompute":
+            self.recompute(node_ids)
+            return
         questions = [
             render_judge(self.models.policy, self.task, self.problem, self.steps(n)[:-1], self.node(n).text)
             for n in node_ids
@@ -284,6 +290,40 @@ class SearchContext:
                 p_yes=round(float(verdict.p_yes), 6),
                 words=verdict.words,
             )
+
+    def recompute(self, node_ids: Sequence[int]) -> None:
+        """SelfCheck-style self-verification (Miao et al. 2023): the policy rewrites each step's claim.
+
+        The policy continues the step's own left-hand side (`Task.recompute_prefix`, e.g. ``6 - 11 =``)
+        greedily; the step scores P(yes) 1 when the rewrite claims the same (`Task.same_claim`), 0 when
+        it does not (a slip: ``6 - 11 = -4`` against the policy's own ``-5``).  A step with nothing to
+        recompute (an answer line, a malformed step) scores 1 and spends nothing: the PRM judges it.
+        Recorded as self-evaluations: `question` is the prompt continued, `words` the rewrite.
+        """
+        steps = {n: self.node(n).text for n in node_ids}
+        prefixes = {n: self.task.recompute_prefix(text) for n, text in steps.items()}
+        asked = [n for n in node_ids if prefixes[n] is not None]
+        prompts = [render_prompt(self.models.policy, self.task, self.problem, self.steps(n)[:-1]) + prefixes[n]
+                   for n in asked]
+        redone = dict(zip(asked, self._greedy(prompts), strict=True)) if asked else {}
+        for node_id in node_ids:
+            if node_id not in redone:
+                self.emit(EventKind.SELF_EVALUATED, node=node_id, question="", p_yes=1.0,
+                          words="(nothing to recompute: the step makes no claim after '=')")
+                continue
+            rewrite = f"{prefixes[node_id]}{redone[node_id].text}".strip()
+            agrees = self.task.same_claim(steps[node_id], rewrite)
+            self.emit(EventKind.SELF_EVALUATED, node=node_id, question=prompts[asked.index(node_id)],
+                      p_yes=1.0 if agrees else 0.0, words=f"recomputed: {rewrite}")
+
+    def _greedy(self, prompts: Sequence[str]) -> list[Proposal]:
+        """One greedy step after each prompt (one batched policy call, its tokens counted as generated)."""
+        options = dict(temperature=0.0, max_new_tokens=self.step_tokens, stop=self.task.step_delimiter)
+        self.spend.model_calls += 1
+        groups = self.models.policy.propose(list(prompts), 1, seed=self._next_seed(), **options)
+        out = [group[0] if group else Proposal("", 0, ()) for group in groups]
+        self.spend.tokens_generated += sum(p.token_count for p in out)
+        return out
 
     def rollout(self, node_id: int, n: int, temperature: float, scorer: str) -> list[float]:
         """Complete the path n times to a final answer; each rollout's value is its outcome.

@@ -121,6 +121,25 @@ class Task(ABC):
         """
         return None
 
+    def recompute_prefix(self, step: str) -> str | None:
+        """The part of `step` the policy rewrites the rest from when it rechecks it (self_check=recompute).
+
+        Default: everything up to and including the step's last ``=`` when a claim follows it
+        (``12 * 3 = 36`` -> ``12 * 3 =``); None for a final step or one with nothing to recompute.
+        """
+        head, sep, claim = step.rpartition("=")
+        if not sep or not claim.strip() or self.is_final(step):
+            return None
+        return head + sep
+
+    def same_claim(self, step: str, redone: str) -> bool:
+        """Whether the policy's rewrite `redone` (the prefix and its greedy continuation) claims what
+        `step` claims.  Default: the same text after the last ``=``, whitespace folded."""
+        def claim(text: str) -> str:
+            return " ".join(text.rpartition("=")[2].split())
+
+        return claim(step) == claim(redone)
+
     def extract_answer(self, step: str) -> str | None:
         """The answer written in a final step, normalised; None when there is none or it is empty."""
         answer = answer_line(step)

@@ -339,6 +339,20 @@ class CountdownTask(Task):
             return None
         return f"Answer: {text} = {render(moves[-1][3])}"
 
+    def recompute_prefix(self, step: str) -> str | None:
+        """``8 - 3 =`` for the move ``8 - 3 = 5 (left: 5 6)``: the policy recomputes the result and the
+        numbers left; None for the answer line or a malformed step."""
+        if self.is_final(step) or parse_step(step) is None:
+            return None
+        return step.split("=", 1)[0] + "="
+
+    def same_claim(self, step: str, redone: str) -> bool:
+        """Same result and the same numbers left (in any order); a rewrite that is not a move disagrees."""
+        written, again = parse_step(step), parse_step(redone)
+        if written is None or again is None:
+            return False
+        return (written.result, written.left) == (again.result, again.left)
+
     def check_answer(self, problem: str, answer: str | None, reference: str | None) -> bool:
         """True when `answer` uses each problem number exactly once and equals the target.
 
