@@ -29,7 +29,9 @@ GLOSSARY: dict[str, str] = {
     "majority (one vote per solution) or prm_vote (votes weighted by path score); MCTS also has most_visits "
     "and best_value.",
     "self-evaluation": "the policy is asked 'is this step correct?' and its probability of answering yes is "
-    "recorded.",
+    "recorded (self_check=ask); or, with self_check=recompute, the policy rewrites the step from its last '=' "
+    "and the step scores 1 if it writes the same result, 0 if not: a slip the policy itself would not make "
+    "again (SelfCheck, Miao et al. 2023).",
     "rollout": "finishing a solution quickly from a node and grading the answer, to estimate how promising "
     "the node is.",
     "Tree of Thoughts (BFS)": "the search of Yao et al. 2023 on the Game of 24: from each kept state the "

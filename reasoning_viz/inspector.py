@@ -15,7 +15,7 @@ import streamlit as st
 from reasoning_viz.colouring import Paint
 from reasoning_viz.figures import score_label, score_strip, step_scores, tree_figure
 from reasoning_viz.ground_truth import has_step_checker, node_verdict, tree_task, verdict_text
-from reasoning_viz.narration import narrate
+from reasoning_viz.narration import narrate, self_check_words
 from reasoning_viz.panels import checker_line
 from reasoning_viz.playback import event_number
 from reasoning_viz.runinfo import answer_caveat
@@ -245,9 +245,10 @@ def _status_lines(node) -> None:
 def _self_eval(node) -> None:
     if not node.self_eval:
         return
-    st.markdown(f"**Self-evaluation** — P(yes) = {node.self_eval['p_yes']:.2f}")
-    st.code(node.self_eval["question"], language=None)
-    st.text(f"The model said: {node.self_eval['words']}")
+    st.markdown("**Self-evaluation**")
+    st.text(self_check_words(node.self_eval, limit=200))
+    if node.self_eval["question"]:
+        st.code(node.self_eval["question"], language=None)
 
 
 def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
@@ -325,7 +326,7 @@ def render_moves(tree: Tree, events: Sequence[Event], *, key: str) -> int | None
             "#": event_number(n.event_seqs[0]),
             "kind": "self-eval",
             "node": n.id,
-            "reason": f"P(yes) {n.self_eval['p_yes']:.2f}: {n.self_eval['words']}",
+            "reason": self_check_words(n.self_eval),
         }
         for n in tree
         if n.self_eval

@@ -14,6 +14,7 @@ from typing import Any
 
 from reasoning_viz.figures import score_label
 from reasoning_viz.runinfo import answer_label, budget_sentence
+from search.context import RECOMPUTED
 from search.events import Event, EventKind
 from search.tree import Tree
 
@@ -99,9 +100,24 @@ def _scored(d: Mapping[str, Any], tree: Tree | None) -> str:
     return f"{name} scored node {d['node']}{_step(tree, d['node'])}: {_num(d['value'])}"
 
 
+def self_check_words(judged: Mapping[str, Any], limit: int = 50) -> str:
+    """What a self-evaluation found, in words: ``P(yes) = 0.83 ('yes')`` when the policy was asked,
+    ``recomputed as '6 - 11 = -5 (left: -5 3 9)': disagrees, scored 0`` for self_check=recompute.
+
+    `judged`: a SELF_EVALUATED payload or `Node.self_eval` (keys p_yes, words).
+    """
+    words = str(judged["words"])
+    if not words.startswith(RECOMPUTED):
+        return f"P(yes) = {_num(judged['p_yes'])} ('{short(words, limit)}')"
+    rewrite = words.removeprefix(RECOMPUTED)
+    if rewrite.startswith("(nothing"):
+        return "nothing to recompute (no claim after '='), scored 1"
+    verdict = "agrees, scored 1" if judged["p_yes"] >= 0.5 else "disagrees, scored 0"
+    return f"recomputed as '{short(rewrite, limit)}': {verdict}"
+
+
 def _self_evaluated(d: Mapping[str, Any], tree: Tree | None) -> str:
-    words = short(d["words"], 50)
-    return f"The policy judged its own step at node {d['node']}: P(yes) = {_num(d['p_yes'])} ('{words}')"
+    return f"The policy checked its own step at node {d['node']}: {self_check_words(d)}"
 
 
 def _candidate(c: Mapping[str, Any]) -> str:

@@ -21,6 +21,9 @@ from search.scoring import aggregate, priors_from_logprobs
 from search.tasks.base import UNSTORABLE, Task
 from search.tree import Node, Tree
 
+#: How a self-evaluation by recomputation (self_check=recompute) starts its words; the UI reads it.
+RECOMPUTED = "recomputed: "
+
 
 class SearchStopped(Exception):  # noqa: N818 - control flow, not an error
     """Raised inside a strategy to unwind it; the runner turns it into the closing events."""
@@ -309,12 +312,12 @@ class SearchContext:
         for node_id in node_ids:
             if node_id not in redone:
                 self.emit(EventKind.SELF_EVALUATED, node=node_id, question="", p_yes=1.0,
-                          words="(nothing to recompute: the step makes no claim after '=')")
+                          words=f"{RECOMPUTED}(nothing: the step makes no claim after '=')")
                 continue
             rewrite = f"{prefixes[node_id]}{redone[node_id].text}".strip()
             agrees = self.task.same_claim(steps[node_id], rewrite)
             self.emit(EventKind.SELF_EVALUATED, node=node_id, question=prompts[asked.index(node_id)],
-                      p_yes=1.0 if agrees else 0.0, words=f"recomputed: {rewrite}")
+                      p_yes=1.0 if agrees else 0.0, words=f"{RECOMPUTED}{rewrite}")
 
     def _greedy(self, prompts: Sequence[str]) -> list[Proposal]:
         """One greedy step after each prompt (one batched policy call, its tokens counted as generated)."""

@@ -82,3 +82,14 @@ def test_a_step_without_a_claim_is_left_to_the_prm() -> None:
 def test_recompute_without_self_evaluation_is_refused() -> None:
     with pytest.raises(ConfigError, match="self_check=recompute"):
         grow(self_check="recompute")
+
+
+def test_the_app_says_what_the_recomputation_found() -> None:
+    from reasoning_viz.narration import narrate, self_check_words
+
+    result, nodes, _ = grow(self_evaluate=True, self_check="recompute", score_source="prm_x_self_eval")
+    assert self_check_words(nodes[SLIP].self_eval) == "recomputed as '6 - 11 = -5 (left: -5 3 9)': disagrees, scored 0"
+    assert self_check_words(nodes[GOOD].self_eval).endswith("agrees, scored 1")
+    judged = next(e for e in result.events if e.kind == EventKind.SELF_EVALUATED and e.data["node"] == nodes[SLIP].id)
+    assert "disagrees, scored 0" in narrate(judged, result.tree)
+    assert self_check_words({"p_yes": 0.83, "words": "yes"}) == "P(yes) = 0.83 ('yes')"  # self_check=ask
