@@ -48,7 +48,7 @@ def test_the_game24_presets_are_tot_breadth_5_and_mcts_on_the_value_model() -> N
 
 def test_explicit_choices_win_over_the_preset_and_knobs_merge() -> None:
     setup = resolve("game24-tot", knobs={"breadth": "3"}, policy="/elsewhere/policy", prm_preset="head")
-    assert setup.knobs["breadth"] == "3" and setup.knobs["proposals"] == 16
+    assert setup.knobs["breadth"] == "3" and setup.knobs["proposals"] == PRESETS["game24-tot"].knobs["proposals"] == 32
     assert setup.policy == "/elsewhere/policy" and setup.prm == str(REPO / "models/nano/value")
     assert setup.prm_preset == "head" and (setup.task, setup.strategy) == ("countdown", "tot_bfs")
     other = resolve("game24-tot", strategy="beam")
