@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from models.specs import DEVICE_CHOICES
+from search.context import RECOMPUTED
 from search.tree import ROOT_ID, Node, Tree
 
 console = Console()
@@ -69,12 +70,29 @@ def score_text(node: Node) -> str:
     return f"prm {prm:.2f}" if prm is not None else "prm  -  "
 
 
+def self_eval_text(node: Node) -> tuple[str, str]:
+    """What the node's self-evaluation adds to its line: (`` self 0.83``, "") when the policy was asked,
+    (`` recheck ✗``, ``  [policy: 6 - 11 = -5 (left: -5 3 9)]``) when its recomputation disagreed
+    (self_check=recompute; an agreeing recheck adds nothing); ("", "") without one."""
+    judged = node.self_eval
+    if not judged:
+        return "", ""
+    words = str(judged["words"])
+    if not words.startswith(RECOMPUTED):
+        return f" self {judged['p_yes']:.2f}", ""
+    if judged["p_yes"] >= 0.5:
+        return "", ""
+    return " recheck ✗", f"  [policy: {cut(words.removeprefix(RECOMPUTED), 60)}]"
+
+
 def node_label(node: Node, chosen: int | None) -> str:
     """``#id prm 0.93 visits=4 ✓ ★  step text``.
 
     Markers: ✓ correct answer, ✗ wrong answer, ■ terminal (not checked), ✂ pruned,
-    ★ the node whose answer was chosen.
+    ★ the node whose answer was chosen; ``self 0.83`` the policy's P(yes) for its own step, ``recheck ✗``
+    a step the policy's recomputation did not repeat (its rewrite follows the step text).
     """
+    judged, rewrite = self_eval_text(node)
     visits = f" visits={node.visits}" if node.visits else ""
     marks = "".join(
         mark
@@ -87,7 +105,7 @@ def node_label(node: Node, chosen: int | None) -> str:
         )
         if on
     )
-    return f"#{node.id} {score_text(node)}{visits}{marks}  {cut(node.text, 90)}"
+    return f"#{node.id} {score_text(node)}{judged}{visits}{marks}  {cut(node.text, 90)}{rewrite}"
 
 
 def render_tree(tree: Tree, *, max_nodes: int = 300, hint: str = "raise --max-nodes") -> list[str]:

@@ -142,7 +142,8 @@ def eval_command(
             greedy = replace(record, name=f"eval greedy on {name}") if record else None
             rows.append(_eval_one(chosen, "greedy", greedy_knobs(knobs), models, seed, budget, greedy_out, greedy))
         if record:
-            console.print(f"saved: every search as a run in {record.open_store().where} (`python cli.py runs list`)",
+            where = record.open_store().where
+            console.print(f"saved: every search as a run in {where} (`python cli.py runs list --db {where}`)",
                           soft_wrap=True, markup=False)
     for row in rows:
         console.print(f"{row['strategy']} knobs: {row['knobs']}", soft_wrap=True, markup=False)
@@ -177,7 +178,8 @@ def _eval_one(
     from tqdm import tqdm
 
     from search.batch import RowsFile, interrupt_keeps
-    from search.evaluate import rules_table, run_eval
+    from search.evaluate import own_rule, rules_table, run_eval
+    from search.registry import get_strategy
 
     bar = tqdm(total=len(chosen), desc=f"eval {strategy}")
     correct = 0
@@ -195,7 +197,8 @@ def _eval_one(
                                  answer_rules=answer_rules)
     bar.close()
     console.print(f"{strategy} per-problem results: {out}", soft_wrap=True, markup=False)
-    return {"strategy": strategy, **summary.as_row(), "rules": rules_table(rows)}
+    own = own_rule(get_strategy(strategy).make_config(dict(knobs)))
+    return {"strategy": strategy, **summary.as_row(), "rules": rules_table(rows, own)}
 
 
 def sweep_command(

@@ -25,6 +25,8 @@ from search.scoring import Aggregation
 
 ScoreSource = Literal["prm", "self_eval", "prm_x_self_eval"]
 SelfCheck = Literal["ask", "recompute"]
+#: The knobs that turn self-evaluation off (a Game-of-24 preset sets all three the other way).
+SELF_EVAL_OFF = "self_evaluate=false self_check=ask score_source=prm"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
@@ -156,12 +158,14 @@ class StrategyConfig:
     temperature: float = knob(0.8, "Sampling temperature: 0 always takes the likeliest token; higher explores more.")
     max_depth: int = knob(12, "Most reasoning steps in one path before it is cut off.")
     max_step_tokens: int | None = knob(None, "Longest step in tokens (None: the task's default).")
-    self_evaluate: bool = knob(False, "Ask the policy 'is this step correct?' after every new step and record P(yes).")
+    self_evaluate: bool = knob(
+        False, "Have the policy judge every new step and record P(yes) (how it judges: self_check)."
+    )
     self_check: SelfCheck = knob(
         "ask",
         "How self_evaluate judges a step: ask (the policy answers 'is this step correct?', P(yes)) or "
-        "recompute (the policy rewrites the step greedily from its last '=': 1 if it claims the same, "
-        "0 if not; SelfCheck, Miao et al. 2023).",
+        "recompute (the policy rewrites the step greedily from its last '=', on countdown its own 'a op b =': "
+        "1 if it claims the same, 0 if not; SelfCheck, Miao et al. 2023).",
     )
     answer_from_steps: bool = knob(
         False,
@@ -204,11 +208,13 @@ class StrategyConfig:
                 require_choice(name, getattr(self, name), self.knob_choices(name) or kind.choices)
         require(
             self.self_check == "ask" or self.self_evaluate,
-            "self_check=recompute is how self-evaluation judges a step: also set self_evaluate=True.",
+            "self_check=recompute is how self-evaluation judges a step: also set self_evaluate=True (to turn "
+            f"self-evaluation off: {SELF_EVAL_OFF}).",
         )
         require(
             self.score_source == "prm" or self.self_evaluate,
-            f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True.",
+            f"score_source={self.score_source!r} reads self-evaluation: also set self_evaluate=True (to turn "
+            f"self-evaluation off: {SELF_EVAL_OFF}).",
         )
 
     @property

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from search.batch import run_rows
-from search.config import Budget
+from search.config import Budget, StrategyConfig
 from search.models import Models
-from search.redecide import redecide_grid
+from search.redecide import redecide_grid, uses_aggregation
 from search.registry import get_strategy
 from search.request import LoadedModels, Recording, RunRequest, RunStore, launch
 from search.tasks.base import Problem
@@ -133,6 +133,12 @@ def rule_name(rule: str, aggregation: str) -> str:
     return rule if aggregation == "–" else f"{rule}/{aggregation}"
 
 
+def own_rule(config: StrategyConfig) -> str:
+    """The `rule_name` of the answer rule a run with `config` uses (``argmax/prod``, ``most_visits``)."""
+    method = config.answer_method
+    return rule_name(method, config.aggregation if uses_aggregation(config, method) else "–")
+
+
 def rule_outcomes(tree: Tree) -> dict[str, bool]:
     """Whether each answer rule x aggregation would have chosen a correct answer on this finished tree.
 
@@ -142,16 +148,17 @@ def rule_outcomes(tree: Tree) -> dict[str, bool]:
     return {rule_name(row["rule"], row["aggregation"]): bool(row["correct"]) for row in redecide_grid(tree)}
 
 
-def rules_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def rules_table(rows: Sequence[Mapping[str, Any]], own: str | None = None) -> list[dict[str, Any]]:
     """Accuracy of every answer rule over the eval's rows (those with ``rules``), best first.
 
-    Rows: {"answer rule", "accuracy", "problems"}; accuracy is a share (0-1) of the problems
-    that carry ``rules`` (a failed search carries none and is left out).  Empty when none does.
+    Rows: {"answer rule", "accuracy", "problems", "used"}; accuracy is a share (0-1) of the problems
+    that carry ``rules`` (a failed search carries none and is left out); "used" marks `own`, the rule
+    the eval ran with (`own_rule`).  Empty when no row carries ``rules``.
     """
     graded = [r["rules"] for r in rows if r.get("rules")]
     names = list(dict.fromkeys(name for rules in graded for name in rules))
     table = [{"answer rule": name, "accuracy": round(sum(rules.get(name, False) for rules in graded) / len(graded), 4),
-              "problems": len(graded)} for name in names]
+              "problems": len(graded), "used": "◀ this run's" if name == own else ""} for name in names]
     return sorted(table, key=lambda row: -row["accuracy"])
 
 

@@ -236,8 +236,8 @@ def test_eval_saves_its_trees_and_redecides_them_under_every_rule(tmp_path: Path
     """`eval --save --db` keeps every search as a run (its row names it); `--answer-rules` prints
     each rule's accuracy on those trees, the run's own rule equal to the eval's accuracy."""
     from cli import app
-    from search.evaluate import rule_name
-    from search.redecide import run_config, uses_aggregation
+    from search.evaluate import own_rule
+    from search.redecide import run_config
     from storage import Store
 
     db, out = tmp_path / "eval.db", tmp_path / "rows.json"
@@ -252,7 +252,6 @@ def test_eval_saves_its_trees_and_redecides_them_under_every_rule(tmp_path: Path
         for row in rows:
             tree = store.tree(row["run_id"])
             assert tree.meta["problem"] == row["problem"]
-            config = run_config(tree)
-            own = rule_name(config.answer_method, config.aggregation if uses_aggregation(config, config.answer_method)
-                            else "–")
+            own = own_rule(run_config(tree))
             assert row["rules"][own] == row["correct"]
+    assert f"{own} " in next(line for line in res.output.splitlines() if "◀ this run's" in line)

@@ -111,8 +111,9 @@ def test_eval_counts_what_each_rule_would_have_answered() -> None:
     wrong_tree.nodes[3].answer = "113"
     wrong = rule_outcomes(wrong_tree)
     assert set(wrong) == set(right) and not any(wrong.values())
-    table = rules_table([{"rules": right}, {"rules": wrong}, {"rules": {}}])  # a failed search carries none
+    table = rules_table([{"rules": right}, {"rules": wrong}, {"rules": {}}], own="majority")  # a failed search: none
     shares = {row["answer rule"]: row["accuracy"] for row in table}
     assert shares["argmax/last"] == 0.5 and shares["majority"] == 0.0 and table[0]["accuracy"] == 0.5
     assert {row["problems"] for row in table} == {2}
+    assert [row["answer rule"] for row in table if row["used"]] == ["majority"]
     assert rules_table([{"rules": {}}]) == []

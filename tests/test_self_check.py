@@ -93,3 +93,14 @@ def test_the_app_says_what_the_recomputation_found() -> None:
     judged = next(e for e in result.events if e.kind == EventKind.SELF_EVALUATED and e.data["node"] == nodes[SLIP].id)
     assert "disagrees, scored 0" in narrate(judged, result.tree)
     assert self_check_words({"p_yes": 0.83, "words": "yes"}) == "P(yes) = 0.83 ('yes')"  # self_check=ask
+
+
+def test_the_cli_tree_shows_a_failed_recheck_and_how_to_turn_it_off() -> None:
+    from cli.common import node_label
+
+    _, nodes, _ = grow(self_evaluate=True, self_check="recompute", score_source="prm_x_self_eval")
+    slip, good = node_label(nodes[SLIP], None), node_label(nodes[GOOD], None)
+    assert "recheck ✗" in slip and slip.endswith("[policy: 6 - 11 = -5 (left: -5 3 9)]")
+    assert "recheck" not in good and "policy:" not in good
+    with pytest.raises(ConfigError, match="self_evaluate=false self_check=ask score_source=prm"):
+        grow(self_check="recompute", score_source="prm_x_self_eval")
