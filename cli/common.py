@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from models.specs import DEVICE_CHOICES
-from search.context import RECOMPUTED
+from search.context import recomputed
 from search.tree import ROOT_ID, Node, Tree
 
 console = Console()
@@ -77,12 +77,12 @@ def self_eval_text(node: Node) -> tuple[str, str]:
     judged = node.self_eval
     if not judged:
         return "", ""
-    words = str(judged["words"])
-    if not words.startswith(RECOMPUTED):
+    rewrite = recomputed(judged)
+    if rewrite is None:
         return f" self {judged['p_yes']:.2f}", ""
     if judged["p_yes"] >= 0.5:
         return "", ""
-    return " recheck ✗", f"  [policy: {cut(words.removeprefix(RECOMPUTED), 60)}]"
+    return " recheck ✗", f"  [policy: {cut(rewrite, 60)}]"
 
 
 def node_label(node: Node, chosen: int | None) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from reasoning_viz.figures import score_label
 from reasoning_viz.runinfo import answer_label, budget_sentence
-from search.context import RECOMPUTED
+from search.context import recomputed
 from search.events import Event, EventKind
 from search.tree import Tree
 
@@ -106,10 +106,9 @@ def self_check_words(judged: Mapping[str, Any], limit: int = 50) -> str:
 
     `judged`: a SELF_EVALUATED payload or `Node.self_eval` (keys p_yes, words).
     """
-    words = str(judged["words"])
-    if not words.startswith(RECOMPUTED):
-        return f"P(yes) = {_num(judged['p_yes'])} ('{short(words, limit)}')"
-    rewrite = words.removeprefix(RECOMPUTED)
+    rewrite = recomputed(judged)
+    if rewrite is None:
+        return f"P(yes) = {_num(judged['p_yes'])} ('{short(judged['words'], limit)}')"
     if rewrite.startswith("(nothing"):
         return "nothing to recompute (no claim after '='), scored 1"
     verdict = "agrees, scored 1" if judged["p_yes"] >= 0.5 else "disagrees, scored 0"

@@ -25,6 +25,13 @@ from search.tree import Node, Tree
 RECOMPUTED = "recomputed: "
 
 
+def recomputed(judged: dict[str, Any]) -> str | None:
+    """The policy's rewrite when `judged` (a SELF_EVALUATED payload or `Node.self_eval`) came from
+    self_check=recompute, e.g. ``6 - 11 = -5 (left: -5 3 9)``; None when the policy was asked yes/no."""
+    words = str(judged["words"])
+    return words.removeprefix(RECOMPUTED) if words.startswith(RECOMPUTED) else None
+
+
 class SearchStopped(Exception):  # noqa: N818 - control flow, not an error
     """Raised inside a strategy to unwind it; the runner turns it into the closing events."""
 
