@@ -314,9 +314,10 @@ def live_view(job: Job) -> None:
         if job.running:
             st.info("Loading the models and starting the search…")
         return
+    clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
+    _hold_on_click(job, clicked)
     tree, events = _hold(job, tree, events)
     left, right = st.columns([3, 2])
-    clicked = chart_click(tree, f"tree-{job.id}")  # before drawing: the rim must show this click
     with right:
         moved = render_moves(tree, events, key=f"moves-{job.id}")
         node_id = pick_node(tree, clicked if clicked is not None else moved, key=f"pick-{job.id}")
@@ -338,6 +339,15 @@ def live_view(job: Job) -> None:
         render_inspector(tree, node_id, events)
 
 
+def _hold_on_click(job: Job, clicked: int | None) -> None:
+    """A fresh click on a node of a growing tree turns "Hold the view" on (before the toggle is
+    drawn): a person who clicks wants to read that node while the nodes stay put, and a redraw
+    mid-click could open the node that moved under the pointer.  The search goes on; turning the
+    toggle off catches up, and the same selection does not turn it on again."""
+    if job.running and clicked is not None and clicked != st.session_state.get(f"pick-{job.id}-last-click"):
+        st.session_state[f"hold-{job.id}"] = True
+
+
 def _hold(job: Job, tree, events: list) -> tuple:
     """(tree, events) to draw: while "Hold the view" is on, the tree as it stood when it was
     turned on, so nodes stay where they are while a person clicks them (a fast search redraws
@@ -347,13 +357,16 @@ def _hold(job: Job, tree, events: list) -> tuple:
     held = job.running and st.toggle(
         "⏸ Hold the view", key=key,
         help="Keep drawing the tree as it is now so you can click around it; the search goes on. "
-             "Turn off to catch up.")
+             "Clicking a node turns this on. Turn off to catch up.")
     if not held:
         st.session_state.pop(f"{key}-tree", None)
         return tree, events
     if (frozen := st.session_state.get(f"{key}-tree")) is None:
         frozen = st.session_state[f"{key}-tree"] = Tree.from_events(events)
-    st.caption(f"Held at {len(frozen.nodes) - 1} nodes; the search has {len(tree.nodes) - 1} now.")  # as "nodes"
+    st.caption(  # "nodes" as the metric counts them: the root is not one
+        f"Held at {len(frozen.nodes) - 1} nodes; the search has {len(tree.nodes) - 1} now. "
+        "Turn off Hold the view to catch up."
+    )
     return frozen, events[: frozen.events_applied]
 
 
