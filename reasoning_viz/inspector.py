@@ -257,61 +257,74 @@ def _why_this_branch(tree: Tree, node_id: int, events: Sequence[Event]) -> None:
     if rows:
         st.markdown("**Why this branch** — every selection that weighed this node")
         st.dataframe(rows, hide_index=True, width="stretch", column_config=_WHY_COLUMNS)
+        st.caption(why_rule(tree, node_id, events))
+
+
+def _weighed(tree: Tree, node_id: int, events: Sequence[Event]):
+    """(event index, SELECTED data, rank from 1, this node's candidate) for each selection that weighed it."""
+    for seq in tree.nodes[node_id].event_seqs:
+        if seq < len(events) and events[seq].kind is EventKind.SELECTED:
+            for rank, cand in enumerate(events[seq].data["candidates"], start=1):
+                if cand["node"] == node_id:
+                    yield seq, events[seq].data, rank, cand
 
 
 def why_rows(tree: Tree, node_id: int, events: Sequence[Event]) -> list[dict]:
     """One row per SELECTED event that weighed `node_id`: event number, its rank among the
-    candidates, score = Q + explore (UCT/PUCT), Q, prior, explore, visits, the node chosen and the
-    rule's settings (wave and virtual loss only when a parallel MCTS set them: the table is wide)."""
-    rows = []
-    for seq in tree.nodes[node_id].event_seqs:
-        if seq >= len(events) or events[seq].kind is not EventKind.SELECTED:
-            continue
-        data = events[seq].data
-        for rank, cand in enumerate(data["candidates"], start=1):
-            if cand["node"] == node_id:
-                rows.append(
-                    {  # what decided first; the rule's settings last
-                        "#": event_number(seq),
-                        "rank": rank,
-                        "of": len(data["candidates"]),
-                        "score": cand["score"],
-                        "Q": cand["q"],
-                        "prior": cand["prior"],
-                        "explore": cand["exploration"],
-                        "visits": cand["visits"],
-                        "chosen": data["node"],
-                        "rule": data["rule"],
-                        "c": data["c"],
-                        "wave": data.get("wave"),
-                        "virtual loss": data.get("virtual_loss", 0),
-                    }
-                )
-    for column, empty in (("wave", None), ("virtual loss", 0)):  # sequential MCTS: two empty columns
+    candidates ("2/5"), Q, U (the exploration bonus; score = Q + U, UCT/PUCT), N (visits) and the
+    node the selection chose; "wave" and "VL" (virtual loss) only when a parallel MCTS set them.
+    Six narrow columns: the inspector is 320 px wide at 1280 px (13 columns scrolled 380 px
+    sideways); the rule, c and the node's prior (the same in every row) are in `why_rule` and the
+    node's numbers."""
+    rows = [
+        {
+            "#": event_number(seq),
+            "rank": f"{rank}/{len(data['candidates'])}",
+            "Q": cand["q"],
+            "U": cand["exploration"],
+            "N": cand["visits"],
+            "won": data["node"],
+            "wave": data.get("wave"),
+            "VL": data.get("virtual_loss", 0),
+        }
+        for seq, data, rank, cand in _weighed(tree, node_id, events)
+    ]
+    for column, empty in (("wave", None), ("VL", 0)):  # sequential MCTS: two empty columns
         if all(row[column] == empty for row in rows):
             for row in rows:
                 del row[column]
     return rows
 
 
-#: Narrow number columns for "Why this branch" (13 columns in the inspector: at 1280 px the
-#: headers were cut to "explor…").
+def why_rule(tree: Tree, node_id: int, events: Sequence[Event]) -> str:
+    """The selection rules that weighed `node_id` and how to read the table, e.g. "puct, c = 1.25:
+    each selection ranks the children by Q + U ..."."""
+    rules = sorted({f"{data['rule']}, c = {data['c']:g}" for _, data, _, _ in _weighed(tree, node_id, events)})
+    return (
+        "; ".join(rules) + ": each selection ranks the children by Q + U (U: the exploration bonus, "
+        "unvisited children first); N: visits so far; won: the node it chose."
+    )
+
+
+#: Narrow columns for "Why this branch" (each at least its header's width; see why_rows).
 _WHY_COLUMNS = {
-    "#": st.column_config.NumberColumn(width=45),
-    "rank": st.column_config.NumberColumn(width=48),
-    "of": st.column_config.NumberColumn(width=35),
-    "score": st.column_config.NumberColumn(width=60, format="%.3f", help="The rule's score: Q + explore (UCT/PUCT)."),
-    "Q": st.column_config.NumberColumn(width=50, format="%.2f", help="Mean value backed up through this node."),
-    "prior": st.column_config.NumberColumn(width=56, format="%.2f", help="The policy's prior P(s, a) (PUCT)."),
-    "explore": st.column_config.NumberColumn(width=70, format="%.3f", help="The exploration bonus U(s, a)."),
-    "visits": st.column_config.NumberColumn(width=62),
+    "#": st.column_config.NumberColumn(width=46, help="The event number (as in Replay)."),
+    "rank": st.column_config.TextColumn(width=50, help="This node's rank among the children weighed."),
+    "Q": st.column_config.NumberColumn(width=46, format="%.2f", help="Mean value backed up through this node."),
+    "U": st.column_config.NumberColumn(
+        width=46, format="%.2f", help="The exploration bonus U(s, a) (UCT/PUCT); the rule ranks by Q + U."),
+    "N": st.column_config.NumberColumn(width=44, help="Visits N(s, a) when the selection was made."),
+    "won": st.column_config.NumberColumn(width=46, help="The node this selection chose."),
+    "wave": st.column_config.NumberColumn(width=46, help="Parallel MCTS: the wave of selections."),
+    "VL": st.column_config.NumberColumn(width=40, help="Parallel MCTS: virtual loss on the path in this wave."),
 }
-#: The backtracks table: short columns first so the reason gets the room.
+#: The backtracks table: short columns first so the reason gets the room (a reason without a width
+#: took 700 px and the table scrolled 380 px sideways in the 320-px inspector at 1280 px).
 _MOVE_COLUMNS = {
     "#": st.column_config.NumberColumn(width=45),
     "kind": st.column_config.TextColumn(width=75),
     "node": st.column_config.NumberColumn(width=48),
-    "reason": st.column_config.TextColumn(help="Click a cell to read it all."),
+    "reason": st.column_config.TextColumn(width=112, help="Click a cell to read it all."),  # 280 px in all
 }
 
 

@@ -19,7 +19,7 @@ def view_options(*, key: str, tree_key: str) -> tuple[ViewOptions, str]:
 
     key: prefix of the widget keys (one per page); tree_key: the shown run (folds are per run).
     """
-    find, depth, layout = st.columns([2.4, 1, 1.2], vertical_alignment="bottom")
+    find, depth, layout = st.columns([2.2, 1.2, 1.2], vertical_alignment="bottom")
     pruned, chosen = st.columns(2)
     query = find.text_input(
         "Find in steps", key=f"{key}-find", placeholder="text in a step or answer",

@@ -218,3 +218,45 @@ def test_clicks_on_a_growing_tree_count_and_hold_the_view_keeps_it_still(narrow,
         held.first.wait_for(state="detached")
         page.get_by_role("button", name=re.compile("⏹ Stop")).click()
     wait_status(page, {"cancelled", "finished"}, timeout=60)
+
+
+#: Tables that scroll sideways ([headers, px hidden]) and help icons touching their labels ([label, gap px]).
+CRAMPED = """() => ({
+  tables: Array.from(document.querySelectorAll('[data-testid="stDataFrame"]')).map(g => {
+    const s = g.querySelector('.dvn-scroller');
+    const headers = Array.from(g.querySelectorAll('th')).map(e => e.innerText).join('|');
+    return [headers, s ? s.scrollWidth - s.clientWidth : 0];
+  }).filter(([, hidden]) => hidden > 1),
+  labels: Array.from(document.querySelectorAll('[data-testid="stMain"] [data-testid="stWidgetLabel"]')).map(l => {
+    const p = l.querySelector('p');
+    const icon = l.querySelector('[data-testid="stTooltipIcon"], [data-testid="stTooltipHoverTarget"]');
+    if (!p || !icon) return null;
+    return [p.innerText, Math.round(icon.getBoundingClientRect().left - p.getBoundingClientRect().right)];
+  }).filter(x => x && x[1] < 4),
+})"""
+
+
+def test_at_1280_px_the_inspector_and_the_runs_table_do_not_scroll_sideways(browser, server: str) -> None:  # noqa: F811
+    """#17 at a laptop's 1280 px (sidebar open): the backtracks table scrolled 380 px sideways in the
+    320-px inspector (its reason had no width), "Why this branch" had 13 columns, "Fold at depth"
+    touched its help icon and the runs table scrolled 82 px."""
+    from search.fakes import ScriptedPolicy, ScriptedPRM
+    from search.models import Models
+    from tests.test_app import record
+
+    run_id = record(server.db, Models(ScriptedPolicy(), ScriptedPRM()), strategy="mcts")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{server}/?run={run_id}")
+        figure_state(page)
+        click_node(page, 1)
+        assert inspected(page, 1)
+        page.get_by_text("Why this branch").first.wait_for()
+        page.wait_for_timeout(1500)  # the tables settle their widths
+        cramped = page.evaluate(CRAMPED)
+        assert cramped == {"tables": [], "labels": []}, cramped
+        shot(page, "inspector-1280")
+    finally:
+        context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 
@@ -359,5 +360,14 @@ def test_the_inspector_tables_headers_fit_their_columns() -> None:
     from reasoning_viz.inspector import why_rows
 
     rows = why_rows(tree, node.id, events)
-    assert rows and set(_WHY_COLUMNS) <= set(rows[0])
-    assert "wave" not in rows[0] and "virtual loss" not in rows[0], "empty columns widen a table that scrolls"
+    assert rows and set(rows[0]) <= set(_WHY_COLUMNS), "a column without a width takes what it likes"
+    assert "wave" not in rows[0] and "VL" not in rows[0], "empty columns widen a table that scrolls"
+    # the inspector column is 320 px at 1280 px (sidebar open); both tables scrolled 380 px sideways
+    widths = sum(_WHY_COLUMNS[column]["width"] for column in rows[0])
+    assert widths <= 320 - 36, f"'Why this branch' is {widths} px wide (+ border and scroll bar) in a 320-px column"
+    widths = sum(config.get("width") or 10_000 for config in _MOVE_COLUMNS.values())
+    assert widths <= 320 - 36, f"the backtracks table is {widths} px wide (+ border and scroll bar) in a 320-px column"
+    assert re.fullmatch(r"\d+/\d+", rows[0]["rank"]), rows[0]
+    from reasoning_viz.inspector import why_rule
+
+    assert why_rule(tree, node.id, events).startswith("puct, c = "), why_rule(tree, node.id, events)

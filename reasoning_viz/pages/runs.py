@@ -22,21 +22,21 @@ STATUSES = ["any", "finished", "cancelled", "failed", "interrupted", "running"]
 
 
 def _columns() -> dict:
-    """Every column's width, so the table fits a 1366-px window whatever the runs hold: the long
+    """Every column's width, so the table fits a 1280-px window whatever the runs hold: the long
     problem (500 px) pushed name, date and tags out of sight; a cut cell shows in full when clicked."""
     text, number = st.column_config.TextColumn, st.column_config.NumberColumn
-    return {
+    return {  # 806 px in all: the table's room at 1280 px with the sidebar open is about 818
         "run": number(width=40),
-        "result": text(width=80),
-        "status": text(width=140),
-        "strategy": text(width=80),
-        "answer": text(width=60),
-        "nodes": number(width=50),
-        "task": text(width=75),
-        "problem": text(width=115, help="The problem (click a cell to read it all)."),
-        "name": text(width=80),
-        "date (UTC)": text(width=115, help="When the run started (UTC)."),
-        "tags": text(width=65),
+        "result": text(width=76),
+        "status": text(width=112),
+        "strategy": text(width=72),
+        "answer": text(width=58),
+        "nodes": number(width=48),
+        "task": text(width=72),
+        "problem": text(width=100, help="The problem (click a cell to read it all)."),
+        "name": text(width=70),
+        "date (UTC)": text(width=112, help="When the run started (UTC)."),
+        "tags": text(width=46),
     }
 
 
