@@ -232,14 +232,24 @@ def tree_figure(
     return figure
 
 
+#: How far each marker symbol reaches past a circle of the same plotly size (its half-width over
+#: the radius, from plotly's symbol paths): an "x" of size s is 1.13 s wide, a star 1.4 s tall.
+SYMBOL_REACH = {"circle": 1.0, "x": 1.13, "star": 1.4, "diamond": 1.3}
+
+
 def _marker_sizes(tree: Tree, biggest: float) -> dict[int, float]:
-    """Marker diameters (px): 9 + 3·sqrt(visits), scaled down so the busiest node is at most
-    `biggest` px (the room a neighbour leaves; `layout.chart_frame`)."""
+    """Marker sizes (plotly px): 9 + 3·sqrt(visits), scaled down so the busiest node is at most
+    `biggest` px (the room a neighbour leaves; `layout.chart_frame`), and each symbol small enough
+    that what it draws (`SYMBOL_REACH`) stays within that room (neighbouring ✕ touched in a dense
+    2,000-node tree)."""
     base = min(9.0, biggest)
     extra = {n.id: 3 * math.sqrt(n.visits) for n in tree}
     top = max(extra.values(), default=0.0)
     scale = min(1.0, (biggest - base) / top) if top > 0 else 1.0
-    return {node_id: base + value * scale for node_id, value in extra.items()}
+    return {
+        node_id: min(base + value * scale, biggest / SYMBOL_REACH[_marker_symbol(tree.nodes[node_id])])
+        for node_id, value in extra.items()
+    }
 
 
 def _ring(ids: Sequence[int], positions: Mapping[int, tuple[float, float]], *, size: float, color: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reasoning_viz.figures import tree_figure
+from reasoning_viz.figures import SYMBOL_REACH, tree_figure
 from reasoning_viz.layout import (
     BASE_HEIGHT,
     MARGIN_PX,
@@ -168,8 +168,14 @@ def test_no_two_nodes_overlap_on_the_chart_at_every_size(size: int) -> None:
     gaps = np.sqrt(((px[:, None, :] - px[None, :, :]) ** 2).sum(axis=-1))
     np.fill_diagonal(gaps, np.inf)
     assert gaps.min() >= frame.max_marker, f"markers of {frame.max_marker} px overlap: {gaps.min():.1f} px apart"
-    sizes = [s for t in tree_figure(tree, tidy_layout(tree)).data[-3:] for s in t.marker.size]
-    assert max(sizes) <= frame.max_marker
+    for k, leaf in enumerate(n for n in tree if not n.children):  # answers: ★ right, ✕ wrong, ◆ unchecked
+        leaf.terminal, leaf.correct = True, (True, False, None)[k % 3]
+        leaf.visits = 50  # an MCTS visits a good answer again and again: the biggest markers
+    markers = tree_figure(tree, tidy_layout(tree)).data[-3:]
+    reach = [s * SYMBOL_REACH[m] for t in markers for s, m in zip(t.marker.size, t.marker.symbol, strict=True)]
+    assert {m for t in markers for m in t.marker.symbol} == set(SYMBOL_REACH)
+    # what a symbol draws must fit the room too: neighbouring ✕ (1.13 x their size) touched
+    assert max(reach) <= frame.max_marker + 1e-9, f"a {max(reach):.1f}-px symbol in {frame.max_marker:.1f} px of room"
 
 
 def test_height_grows_with_the_tree_and_big_trees_run_left_to_right(beam: Tree) -> None:
@@ -242,7 +248,8 @@ def test_marker_sizes_keep_encoding_visits_within_the_room() -> None:
     sizes = {int(i): s for t in figure.data[-3:] for i, s in zip(t.customdata, t.marker.size, strict=True)}
     frame = chart_frame(tidy_layout(tree))
     assert max(sizes.values()) <= frame.max_marker
-    order = sorted(tree.nodes, key=lambda n: tree.nodes[n].visits)
+    # size encodes visits (terminal symbols are capped by their reach: SYMBOL_REACH)
+    order = sorted((n for n in tree.nodes if not tree.nodes[n].terminal), key=lambda n: tree.nodes[n].visits)
     assert all(sizes[a] <= sizes[b] for a, b in itertools.pairwise(order))
     assert sizes[order[-1]] > sizes[order[0]]
 
