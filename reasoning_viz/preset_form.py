@@ -55,6 +55,21 @@ BUNDLED_MODELS: dict[str, BundledModels] = {
 }
 
 
+def bundled_for_task(task: str) -> str | None:
+    """The BUNDLED_MODELS label trained for `task` ("arith: ...", "countdown: ..."); None for a
+    task without a set of its own (freeform)."""
+    return next((label for label in BUNDLED_MODELS if label.partition(":")[0] == task), None)
+
+
+def task_changed(state: MutableMapping[str, Any]) -> None:
+    """The Task picker's on_change: bundled models follow the task (after a countdown preset, arith
+    problems ran on the countdown policy and were all wrong, with no word why).  Models given as
+    paths or a server are the user's and stay."""
+    label = bundled_for_task(state.get("task", ""))
+    if label is not None and state.get(MODEL_SOURCE, BUNDLED) == BUNDLED:
+        state[BUNDLED_SET] = label
+
+
 def bundled_label(preset: Preset) -> str | None:
     """The BUNDLED_MODELS label of the preset's models, or None when they are not bundled."""
     wanted = BundledModels(preset.policy, preset.prm, preset.prm_preset)

@@ -37,6 +37,7 @@ from reasoning_viz.preset_form import (
     SERVER_PRM_RECIPE,
     SERVER_PRM_URL,
     TRUST_CODE,
+    bundled_for_task,
 )
 from reasoning_viz.runinfo import DEFAULT_BUDGET
 from search import get_strategy
@@ -126,9 +127,11 @@ def budget_inputs() -> dict:
     return out
 
 
-def model_inputs() -> dict:
+def model_inputs(task: str) -> dict:
     """The Models section: the bundled nano pack, Hugging Face models, or an inference server;
-    every widget is keyed, so an opened run (reasoning_viz/run_models.py) can show its models."""
+    every widget is keyed, so an opened run (reasoning_viz/run_models.py) can show its models.
+    A bundled set trained for another task than `task` gets a warning (its policy writes the
+    other task's steps)."""
     source = st.radio(
         "Models",
         [BUNDLED, LOCAL, SERVER],
@@ -141,6 +144,10 @@ def model_inputs() -> dict:
         bundled = st.selectbox("Bundled models", list(BUNDLED_MODELS), key=BUNDLED_SET,
                                help="arith: the maths policy and step PRM; countdown: the countdown policy and "
                                "its value model (read through the PRM slot), which the countdown presets use.")
+        wanted = bundled_for_task(task)
+        if wanted is not None and bundled != wanted:
+            st.warning(f"These models were trained for {bundled.partition(':')[0]}, not {task}: its policy "
+                       f"writes the wrong kind of steps. Pick “{wanted}”.")
         return {**BUNDLED_MODELS[bundled].choice(), "device": None, "trust_remote_code": False,
                 "chat_template": "auto"}
     if source == SERVER:

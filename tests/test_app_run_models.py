@@ -191,3 +191,23 @@ def test_replay_shows_the_run_models_and_opens_it_on_the_search_page(scripted: P
     link = next(e.proto for e in replay.get("page_link") if "Search page" in e.proto.label)
     assert link.query_string == f"run={run_id}"
     assert link.page_script_hash  # the Search page, resolved by Streamlit
+
+
+def test_the_bundled_models_follow_the_task_and_a_mismatch_is_named(scripted) -> None:  # noqa: F811
+    """A fresh user: after the game24-tot preset, Preset (none) and Task arith ran the countdown
+    policy on arith problems (every step wrong, no word why).  Changing the task now switches the
+    bundled set; a set chosen for another task afterwards gets a warning; own models stay."""
+    at = app()
+    at.sidebar.selectbox(key="preset").set_value("game24-tot").run()
+    assert at.sidebar.selectbox(key=BUNDLED_SET).value == COUNTDOWN
+    at.sidebar.selectbox(key="task").set_value("arith").run()
+    assert at.sidebar.selectbox(key=BUNDLED_SET).value == ARITH
+    assert not [w.value for w in at.sidebar.warning if "trained for" in w.value]
+    at.sidebar.selectbox(key=BUNDLED_SET).set_value(COUNTDOWN).run()  # on purpose: allowed, but named
+    assert any("trained for countdown, not arith" in w.value for w in at.sidebar.warning)
+    at.sidebar.selectbox(key="task").set_value("countdown").run()
+    assert at.sidebar.selectbox(key=BUNDLED_SET).value == COUNTDOWN
+    assert not [w.value for w in at.sidebar.warning if "trained for" in w.value]
+    _hub_paths(at)
+    at.sidebar.selectbox(key="task").set_value("arith").run()
+    assert at.sidebar.radio(key=MODEL_SOURCE).value == "Hugging Face", "the user's own models were replaced"

@@ -14,7 +14,7 @@ from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
 from reasoning_viz.orm_form import check_orm
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
-from reasoning_viz.preset_form import NO_PRESET, PRESET_NOTE, apply_preset
+from reasoning_viz.preset_form import NO_PRESET, PRESET_NOTE, apply_preset, task_changed
 from reasoning_viz.run_models import run_model_state
 from reasoning_viz.runinfo import (
     context_problem,
@@ -69,13 +69,14 @@ def sidebar_form() -> dict | None:
         if st.session_state.get(PRESET_NOTE):
             st.caption(st.session_state[PRESET_NOTE])
         task = st.selectbox(
-            "Task", list(TASKS), key="task", help="arith and countdown have exact checkers; freeform is free text."
+            "Task", list(TASKS), key="task", on_change=task_changed, args=(st.session_state,),
+            help="arith and countdown have exact checkers; freeform is free text. The bundled models follow it.",
         )
         problem = problem_inputs(task, problem_choices(task), _random_problem)
         reference = st.text_input(
             "Known answer (optional)", key="reference", help="Used only to grade the answer, never by the search."
         )
-        models = model_inputs()
+        models = model_inputs(task)
         strategy = st.selectbox(
             "Strategy",
             list(all_strategies()),
