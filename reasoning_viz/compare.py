@@ -115,8 +115,9 @@ def divergence(baseline: Tree, other: Tree) -> Divergence:
 
 
 def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str, Any]]:
-    """One row per run: strategy, answer, verdict, nodes and what it spent, and the step paths it
-    shares with the first run (on the first run's own row: all of its own)."""
+    """One row per run: strategy, answer, verdict, nodes and what it spent, and ("shared") the step
+    paths it shares with the first run (on the first run's own row: all of its own); column widths
+    and help in `summary_columns`."""
     rows = []
     for tree, run_id in zip(trees, run_ids, strict=True):
         chosen, spend = tree.chosen or {}, tree.spend or {}
@@ -128,13 +129,30 @@ def summary_rows(trees: Sequence[Tree], run_ids: Sequence[int]) -> list[dict[str
             "answer": answer_cell(chosen.get("answer")),
             "correct": {True: "✓", False: "✗", None: "—"}[chosen.get("correct")],
             "nodes": len(tree) - 1,
-            "tokens generated": spend.get("tokens_generated", 0),
+            "gen. tokens": spend.get("tokens_generated", 0),
             "PRM tokens": spend.get("prm_tokens", 0),
-            "model calls": spend.get("model_calls", 0),
+            "calls": spend.get("model_calls", 0),
             "seconds": None if spend.get("elapsed_s") is None else round(spend["elapsed_s"], 2),
-            f"step paths shared with run {run_ids[0]}": split.shared,
+            "shared": split.shared,
         })
     return rows
+
+
+def summary_columns(first_run: int) -> dict[str, dict[str, Any]]:
+    """Widths and help for `summary_rows`' columns (st.column_config settings as plain dicts): 798
+    px in all, so the table fits a 1280-px window with the sidebar open (it scrolled 120 px)."""
+    def column(width: int, help: str | None = None) -> dict[str, Any]:  # noqa: A002 - Streamlit's name
+        return {"width": width, "help": help}
+
+    return {
+        "run": column(40), "strategy": column(76), "status": column(96), "answer": column(85),
+        "correct": column(70), "nodes": column(54),
+        "gen. tokens": column(99, "Tokens the policy generated (steps, rollouts, rechecks)."),
+        "PRM tokens": column(91, "Tokens the reward model read."),
+        "calls": column(54, "Model calls (batched requests)."),
+        "seconds": column(69, "Wall time: depends on the machine; tokens do not."),
+        "shared": column(64, f"Distinct step paths this run shares with run {first_run} (its own row: all of them)."),
+    }
 
 
 #: Leaves half a laptop screen (a 400-px chart at 1280 px) shows apart top-down; a wider tree is

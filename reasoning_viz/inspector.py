@@ -204,10 +204,10 @@ def node_numbers(tree: Tree, node_id: int) -> dict[str, str | int]:
 def path_rows(tree: Tree, node_id: int) -> list[dict[str, str | int]]:
     """The inspector's path table: one row per step from the root to `node_id` (the root left out).
 
-    Columns: step (1-based), node, the step score (named by `score_label`; "–" when unscored, as
-    `node_numbers` writes it), checker
-    (tasks with an exact step checker only), self-eval (only when a step on the path has one) and
-    the step text last: numbers first, so at laptop widths the long text is what scrolls.
+    Columns: step (1-based), the step text, the step score (named by `score_label`; "–" when
+    unscored, as `node_numbers` writes it), checker (tasks with an exact step checker only),
+    self-eval (only when a step on the path has one) and node: the text second, because in the
+    320-px inspector at 1280 px the numbers first pushed the step itself out of view.
     """
     prm = step_scores(tree)
     task = tree_task(tree)
@@ -217,19 +217,27 @@ def path_rows(tree: Tree, node_id: int) -> list[dict[str, str | int]]:
     label = score_label(tree)
     rows = []
     for i, n in enumerate(path, start=1):
-        row: dict[str, str | int] = {"step": i, "node": n.id, label: _fmt(prm.get(n.id))}
+        row: dict[str, str | int] = {"step": i, "text": n.text, label: _fmt(prm.get(n.id))}
         if checked:
             row["checker"] = verdict_text(node_verdict(tree, n.id, task))
         if judged:
             row["self-eval"] = _fmt(n.scores.get("self_eval"))
-        rows.append({**row, "text": n.text})
+        rows.append({**row, "node": n.id})
     return rows
+
+
+#: The path table's step and text widths: the step text is what a reader came for (cut cells show
+#: in full when clicked); the numbers after it may scroll.
+_PATH_COLUMNS = {
+    "step": st.column_config.NumberColumn(width=46),
+    "text": st.column_config.TextColumn(width=190, help="The step (click a cell to read it all)."),
+}
 
 
 def _path_table(tree: Tree, node_id: int) -> None:
     rows = path_rows(tree, node_id)
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(rows, hide_index=True, width="stretch", column_config=_PATH_COLUMNS)
 
 
 def _status_lines(node) -> None:
@@ -272,11 +280,10 @@ def _weighed(tree: Tree, node_id: int, events: Sequence[Event]):
 def why_rows(tree: Tree, node_id: int, events: Sequence[Event]) -> list[dict]:
     """One row per SELECTED event that weighed `node_id`: event number, its rank among the
     candidates ("2/5"), Q, U (the exploration bonus; score = Q + U, UCT/PUCT), N (visits) and the
-    node the selection chose; "wave" and "VL" (virtual loss) only when a parallel MCTS set them.
-    Six narrow columns: the inspector is 320 px wide at 1280 px (13 columns scrolled 380 px
-    sideways); the rule, c and the node's prior (the same in every row) are in `why_rule` and the
-    node's numbers."""
-    rows = [
+    node the selection chose.  Six narrow columns: the inspector is 320 px wide at 1280 px (13
+    columns scrolled 380 px sideways); the rule, c, a parallel MCTS's waves and virtual loss are in
+    `why_rule`, the node's prior (the same in every row) in the node's numbers."""
+    return [
         {
             "#": event_number(seq),
             "rank": f"{rank}/{len(data['candidates'])}",
@@ -284,26 +291,30 @@ def why_rows(tree: Tree, node_id: int, events: Sequence[Event]) -> list[dict]:
             "U": cand["exploration"],
             "N": cand["visits"],
             "won": data["node"],
-            "wave": data.get("wave"),
-            "VL": data.get("virtual_loss", 0),
         }
         for seq, data, rank, cand in _weighed(tree, node_id, events)
     ]
-    for column, empty in (("wave", None), ("VL", 0)):  # sequential MCTS: two empty columns
-        if all(row[column] == empty for row in rows):
-            for row in rows:
-                del row[column]
-    return rows
 
 
 def why_rule(tree: Tree, node_id: int, events: Sequence[Event]) -> str:
     """The selection rules that weighed `node_id` and how to read the table, e.g. "puct, c = 1.25:
     each selection ranks the children by Q + U ..."."""
-    rules = sorted({f"{data['rule']}, c = {data['c']:g}" for _, data, _, _ in _weighed(tree, node_id, events)})
+    weighed = [data for _, data, _, _ in _weighed(tree, node_id, events)]
+    rules = sorted({f"{data['rule']}, c = {data['c']:g}" for data in weighed})
+    waves = sorted({data["wave"] for data in weighed if data.get("wave") is not None})
+    parallel = (
+        f" Parallel MCTS: these selections fell in waves {_span(waves)}; a path already picked in a wave "
+        "carries virtual loss (visits valued 0), so the next pick spreads." if waves else ""
+    )
     return (
         "; ".join(rules) + ": each selection ranks the children by Q + U (U: the exploration bonus, "
-        "unvisited children first); N: visits so far; won: the node it chose."
+        f"unvisited children first); N: visits so far; won: the node it chose.{parallel}"
     )
+
+
+def _span(numbers: Sequence[int]) -> str:
+    """"3" or "3-17" (first to last) for a sorted list of numbers."""
+    return f"{numbers[0]}" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]}"
 
 
 #: Narrow columns for "Why this branch" (each at least its header's width; see why_rows).
@@ -315,8 +326,6 @@ _WHY_COLUMNS = {
         width=46, format="%.2f", help="The exploration bonus U(s, a) (UCT/PUCT); the rule ranks by Q + U."),
     "N": st.column_config.NumberColumn(width=44, help="Visits N(s, a) when the selection was made."),
     "won": st.column_config.NumberColumn(width=46, help="The node this selection chose."),
-    "wave": st.column_config.NumberColumn(width=46, help="Parallel MCTS: the wave of selections."),
-    "VL": st.column_config.NumberColumn(width=40, help="Parallel MCTS: virtual loss on the path in this wave."),
 }
 #: The backtracks table: short columns first so the reason gets the room (a reason without a width
 #: took 700 px and the table scrolled 380 px sideways in the 320-px inspector at 1280 px).

@@ -14,6 +14,7 @@ from reasoning_viz.compare import (
     same_problem,
     settings_diff,
     step_paths,
+    summary_columns,
     summary_rows,
     trees_per_row,
 )
@@ -86,10 +87,15 @@ def test_summary_rows_show_answers_and_spend_at_a_glance() -> None:
     beam, greedy = _search("beam"), _search("greedy")
     rows = summary_rows([beam, greedy], [4, 9])
     assert [r["run"] for r in rows] == [4, 9] and [r["strategy"] for r in rows] == ["beam", "greedy"]
-    assert rows[0]["tokens generated"] == beam.spend["tokens_generated"] > 0
+    assert rows[0]["gen. tokens"] == beam.spend["tokens_generated"] > 0
     assert rows[1]["nodes"] == len(greedy) - 1
-    assert rows[1]["step paths shared with run 4"] == divergence(beam, greedy).shared  # run ids, not positions
-    assert rows[0]["step paths shared with run 4"] == len(step_paths(beam))  # its own: all of them, a number
+    assert rows[1]["shared"] == divergence(beam, greedy).shared
+    assert rows[0]["shared"] == len(step_paths(beam))  # its own: all of them, a number
+    columns = summary_columns(4)
+    assert set(columns) == set(rows[0]) and "run 4" in columns["shared"]["help"]  # run ids, not positions
+    # every column sized and at least its header wide; together they fit 1280 px (818 px of room)
+    assert all(c["width"] >= 7.5 * len(name) + 16 for name, c in columns.items()), columns
+    assert sum(c["width"] for c in columns.values()) <= 818 - 20
     assert rows[0]["correct"] in {"✓", "✗", "—"}
     assert rows[0]["status"] == "finished"
     cut = run_search(PROBLEM, task="arith", strategy="beam", models=Models(ScriptedPolicy(), ScriptedPRM()),

@@ -216,7 +216,7 @@ def test_the_path_table_never_says_none() -> None:
     rows = path_rows(tree, deepest.id)
     assert [row["node"] for row in rows] == [n.id for n in tree.path(deepest.id)[1:]]
     assert all(None not in row.values() and "None" not in map(str, row.values()) for row in rows)
-    assert all("self-eval" not in row for row in rows) and list(rows[0])[-1] == "text"
+    assert all("self-eval" not in row for row in rows) and list(rows[0])[:2] == ["step", "text"]
     judged = run("mcts_mix_max_selfeval").tree
     node = next(n for n in judged if "self_eval" in n.scores)
     rows = path_rows(judged, node.id)
@@ -361,7 +361,6 @@ def test_the_inspector_tables_headers_fit_their_columns() -> None:
 
     rows = why_rows(tree, node.id, events)
     assert rows and set(rows[0]) <= set(_WHY_COLUMNS), "a column without a width takes what it likes"
-    assert "wave" not in rows[0] and "VL" not in rows[0], "empty columns widen a table that scrolls"
     # the inspector column is 320 px at 1280 px (sidebar open); both tables scrolled 380 px sideways
     widths = sum(_WHY_COLUMNS[column]["width"] for column in rows[0])
     assert widths <= 320 - 36, f"'Why this branch' is {widths} px wide (+ border and scroll bar) in a 320-px column"
@@ -371,3 +370,10 @@ def test_the_inspector_tables_headers_fit_their_columns() -> None:
     from reasoning_viz.inspector import why_rule
 
     assert why_rule(tree, node.id, events).startswith("puct, c = "), why_rule(tree, node.id, events)
+    # a parallel MCTS: its waves and virtual loss are told in the caption, not in two more columns
+    waved = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(),
+                       config={"simulations": 16, "parallel": 4})
+    node = next(n for n in waved.tree if n.parent is not None and n.visits)
+    assert set(why_rows(waved.tree, node.id, waved.events)[0]) == {"#", "rank", "Q", "U", "N", "won"}
+    assert "waves" in why_rule(waved.tree, node.id, waved.events) and "virtual loss" in why_rule(
+        waved.tree, node.id, waved.events)

@@ -13,6 +13,7 @@ from reasoning_viz.compare import (
     parse_run_ids,
     same_problem,
     settings_diff,
+    summary_columns,
     summary_rows,
     trees_per_row,
 )
@@ -79,7 +80,8 @@ def page() -> None:
         return
     st.text(f"Problem: {trees[0].meta.get('problem', '')}")
     st.subheader("Answers and spend")
-    st.dataframe(summary_rows(trees, run_ids), hide_index=True, width="stretch")
+    columns = {name: st.column_config.Column(**kw) for name, kw in summary_columns(run_ids[0]).items()}
+    st.dataframe(summary_rows(trees, run_ids), hide_index=True, width="stretch", column_config=columns)
     diff = settings_diff(trees, run_ids)
     st.subheader("Settings that differ")
     if diff:
