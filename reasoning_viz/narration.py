@@ -56,6 +56,14 @@ def _num(value: Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "?"
 
 
+def _digits_apart(a: Any, b: Any, most: int = 4) -> int:
+    """Decimals (2 to `most`) that show two different scores as different numbers: a backtrack read
+    "now scores 0.74 vs 0.74" when the scores were 0.7412 and 0.7398."""
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or a == b:
+        return 2
+    return next((d for d in range(2, most + 1) if f"{a:.{d}f}" != f"{b:.{d}f}"), most)
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
@@ -102,7 +110,8 @@ def _scored(d: Mapping[str, Any], tree: Tree | None) -> str:
 
 def self_check_words(judged: Mapping[str, Any], limit: int = 50) -> str:
     """What a self-evaluation found, in words: ``P(yes) = 0.83 ('yes')`` when the policy was asked,
-    ``recomputed as '6 - 11 = -5 (left: -5 3 9)': disagrees, scored 0`` for self_check=recompute.
+    ``recomputed as '6 - 11 = -5 (left: -5 3 9)': disagrees, scored 0`` for self_check=recompute
+    (or "agrees, but ... doubted, scored 0" when a token's probability fell below doubt_below).
 
     `judged`: a SELF_EVALUATED payload or `Node.self_eval` (keys p_yes, words).
     """
@@ -112,6 +121,9 @@ def self_check_words(judged: Mapping[str, Any], limit: int = 50) -> str:
     if rewrite.startswith("(nothing"):
         return "nothing to recompute (no claim after '='), scored 1"
     verdict = "agrees, scored 1" if judged["p_yes"] >= 0.5 else "disagrees, scored 0"
+    if judged.get("doubt") is not None:
+        doubt = _num(judged["doubt"])
+        verdict = f"agrees, but the policy wrote one of the step's tokens at p = {doubt}: doubted, scored 0"
     return f"recomputed as '{short(rewrite, limit)}': {verdict}"
 
 
@@ -184,8 +196,10 @@ def _backtracked(d: Mapping[str, Any], tree: Tree | None) -> str:
     chosen, previous = breakdown.get("chosen"), breakdown.get("previous")
     head = f"Backtracked from node {d['from_node']} to node {d['to_node']}"
     if isinstance(chosen, Mapping) and isinstance(previous, Mapping):
+        digits = _digits_apart(chosen["score"], previous["score"])
         return (
-            f"{head}: node {chosen['node']} now scores {_num(chosen['score'])} vs {_num(previous['score'])} "
+            f"{head}: node {chosen['node']} now scores {_num(chosen['score'], digits)} vs "
+            f"{_num(previous['score'], digits)} "
             f"for node {previous['node']} on the old path (leaf {_num(breakdown.get('leaf_value'))})"
         )
     return f"{head}: {short(d['reason'], 90)}"

@@ -82,8 +82,10 @@ class TreeView:
         the steps, not the root, which is the problem itself.
         """
         shown, total = len(self.visible - {ROOT_ID}), max(self.total - 1, 0)
+        if not total:
+            return "Only the problem so far: no steps yet"
         if not self.hidden:
-            return f"Showing all {total:,} nodes"
+            return f"Showing all {total:,} node{'' if total == 1 else 's'}"
         return f"Showing {shown:,} of {total:,} nodes ({self.hidden:,} hidden)"
 
     def match_summary(self, query: str) -> str | None:

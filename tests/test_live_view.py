@@ -268,6 +268,12 @@ def test_jump_to_next_backtrack_and_the_narrated_node() -> None:
     assert narrated_node(added) == added.data["node"]
     back = events[seqs[0]]
     assert narrated_node(back) == back.data["to_node"]
+    # scores that round alike get more decimals: a fresh user read "now scores 0.74 vs 0.74"
+    close = {**back.data, "breakdown": {**back.data["breakdown"]}}
+    close["breakdown"]["chosen"] = {**close["breakdown"]["chosen"], "score": 0.7412}
+    close["breakdown"]["previous"] = {**close["breakdown"]["previous"], "score": 0.7398}
+    assert "now scores 0.741 vs 0.740 for node" in narrate(type(back)(back.seq, back.t, back.kind, close))
+    assert " vs 0.74 for node" not in narrate(type(back)(back.seq, back.t, back.kind, close))
 
 
 # ---------------------------------------------------------------- defect 8: counters, context

@@ -24,6 +24,7 @@ from reasoning_viz.layout import (
 from reasoning_viz.tree_view import ViewOptions, focus_node, matching_nodes, subtree_size, tree_view
 from search import Budget, Models, Tree, run_search
 from search.fakes import ScriptedPolicy, ScriptedPRM
+from search.tree import Node
 from tests.engine_cases import PROBLEM, scripted_models
 from tests.test_app import app, record, scripted  # noqa: F401 - fixture
 from tests.test_live_view import random_tree
@@ -66,6 +67,10 @@ def test_nothing_hidden_by_default(beam: Tree) -> None:
     view = tree_view(beam)
     assert view.visible == set(beam.nodes) and not view.hidden_below and view.hidden == 0
     assert view.summary() == f"Showing all {len(beam) - 1:,} nodes"  # the root is the problem, not a node
+    # a search that has not written a step yet said "Showing all 0 nodes" beside the drawn root
+    root_only = Tree()
+    root_only.nodes[0] = Node(id=0, parent=None, depth=0)
+    assert tree_view(root_only).summary() == "Only the problem so far: no steps yet"
 
 
 def test_a_folded_subtree_is_one_node_with_its_hidden_count(beam: Tree) -> None:
