@@ -73,7 +73,8 @@ def score_text(node: Node) -> str:
 def self_eval_text(node: Node) -> tuple[str, str]:
     """What the node's self-evaluation adds to its line: (`` self 0.83``, "") when the policy was asked,
     (`` recheck ✗``, ``  [policy: 6 - 11 = -5 (left: -5 3 9)]``) when its recomputation disagreed
-    (self_check=recompute; an agreeing recheck adds nothing); ("", "") without one."""
+    (self_check=recompute; an agreeing recheck adds nothing; ``  [doubted: a token at p 0.03]`` when
+    doubt_below failed it); ("", "") without one."""
     judged = node.self_eval
     if not judged:
         return "", ""
@@ -82,6 +83,8 @@ def self_eval_text(node: Node) -> tuple[str, str]:
         return f" self {judged['p_yes']:.2f}", ""
     if judged["p_yes"] >= 0.5:
         return "", ""
+    if judged.get("doubt") is not None:
+        return " recheck ✗", f"  [doubted: a token at p {judged['doubt']:.2f}]"
     return " recheck ✗", f"  [policy: {cut(rewrite, 60)}]"
 
 

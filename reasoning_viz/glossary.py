@@ -31,7 +31,8 @@ GLOSSARY: dict[str, str] = {
     "self-evaluation": "the policy is asked 'is this step correct?' and its probability of answering yes is "
     "recorded (self_check=ask); or, with self_check=recompute, the policy rewrites the step from its last '=' "
     "and the step scores 1 if it writes the same result, 0 if not: a slip the policy itself would not make "
-    "again (SelfCheck, Miao et al. 2023).",
+    "again (SelfCheck, Miao et al. 2023); with doubt_below, also 0 when the policy wrote one of the step's "
+    "tokens with less than that probability (it doubted its own move).",
     "rollout": "finishing a solution quickly from a node and grading the answer, to estimate how promising "
     "the node is.",
     "Tree of Thoughts (BFS)": "the search of Yao et al. 2023 on the Game of 24: from each kept state the "

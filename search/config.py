@@ -25,8 +25,8 @@ from search.scoring import Aggregation
 
 ScoreSource = Literal["prm", "self_eval", "prm_x_self_eval"]
 SelfCheck = Literal["ask", "recompute"]
-#: The knobs that turn self-evaluation off (a Game-of-24 preset sets all three the other way).
-SELF_EVAL_OFF = "self_evaluate=false self_check=ask score_source=prm"
+#: The knobs that turn self-evaluation off (a Game-of-24 preset sets all four the other way).
+SELF_EVAL_OFF = "self_evaluate=false self_check=ask doubt_below=0 score_source=prm"
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
@@ -167,6 +167,11 @@ class StrategyConfig:
         "recompute (the policy rewrites the step greedily from its last '=', on countdown its own 'a op b =': "
         "1 if it claims the same, 0 if not; SelfCheck, Miao et al. 2023).",
     )
+    doubt_below: float = knob(
+        0.0,
+        "With self_check=recompute: a step also fails its recheck (scored 0) when the policy wrote one of its "
+        "tokens with a probability below this (its least likely token; token confidence, DeepConf). 0: off.",
+    )
     answer_from_steps: bool = knob(
         False,
         "When the steps already determine the answer (countdown: one number left), write the answer "
@@ -209,6 +214,12 @@ class StrategyConfig:
         require(
             self.self_check == "ask" or self.self_evaluate,
             "self_check=recompute is how self-evaluation judges a step: also set self_evaluate=True (to turn "
+            f"self-evaluation off: {SELF_EVAL_OFF}).",
+        )
+        require(0 <= self.doubt_below < 1, f"doubt_below must be in [0, 1) (got {self.doubt_below}).")
+        require(
+            self.doubt_below == 0 or self.self_check == "recompute",
+            "doubt_below fails a recheck: also set self_check=recompute and self_evaluate=True (to turn "
             f"self-evaluation off: {SELF_EVAL_OFF}).",
         )
         require(

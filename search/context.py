@@ -7,6 +7,7 @@ at a budget in exactly the same way, so strategies are comparable and stay short
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -72,6 +73,8 @@ class SearchContext:
     tree: Tree = field(init=False)
     spend: Spend = field(default_factory=Spend)
     _started: float = field(init=False)
+    #: node id -> the probability of the least likely token the policy wrote in that step
+    least_token_p: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tree = Tree()
@@ -224,6 +227,8 @@ class SearchContext:
         answer = self.task.extract_answer(text)
         terminal = self.task.is_final(text) or proposal.ended or not text
         bad = bad_number([proposal.logprob])
+        if proposal.token_logprobs and bad is None:
+            self.least_token_p[node_id] = math.exp(min(proposal.token_logprobs))
         if bad is not None:  # refuse before the node exists, so failing leaves no half-made node
             self.refuse(self.models.policy, "logprob", parent, bad[1], step_text=text)
         self.emit(
@@ -306,10 +311,11 @@ class SearchContext:
 
         The policy continues the step's own left-hand side (`Task.recompute_prefix`, e.g. ``6 - 11 =``)
         greedily; the step scores P(yes) 1 when the rewrite claims the same (`Task.same_claim`), 0 when
-        it does not (a slip: ``6 - 11 = -4`` against the policy's own ``-5``).  A step with nothing to
-        recompute (an answer line, a malformed step) scores 1 and spends nothing: the PRM judges it.
-        Recorded as self-evaluations: `question` is the prompt continued, `words` the rewrite.
-        """
+        it does not (a slip: ``6 - 11 = -4`` against the policy's own ``-5``) or when the policy wrote
+        one of the step's tokens at a probability below `doubt_below` (recorded as `doubt`; a number
+        not on the list, ``18 - 6`` from ``6 12 12``).  A step with nothing to recompute (an answer
+        line, a malformed step) scores 1 and spends nothing: the PRM judges it.  Recorded as
+        self-evaluations: `question` is the prompt continued, `words` the rewrite."""
         steps = {n: self.node(n).text for n in node_ids}
         prefixes = {n: self.task.recompute_prefix(text) for n, text in steps.items()}
         asked = [n for n in node_ids if prefixes[n] is not None]
@@ -323,8 +329,16 @@ class SearchContext:
                 continue
             rewrite = f"{prefixes[node_id]}{redone[node_id].text}".strip()
             agrees = self.task.same_claim(steps[node_id], rewrite)
+            doubt = self._doubt(node_id) if agrees else None
             self.emit(EventKind.SELF_EVALUATED, node=node_id, question=prompts[asked.index(node_id)],
-                      p_yes=1.0 if agrees else 0.0, words=f"{RECOMPUTED}{rewrite}")
+                      p_yes=1.0 if agrees and doubt is None else 0.0, words=f"{RECOMPUTED}{rewrite}",
+                      **({} if doubt is None else {"doubt": doubt}))
+
+    def _doubt(self, node_id: int) -> float | None:
+        """P(the least likely token the policy wrote in this step) when below `doubt_below` (token
+        confidence, as in DeepConf, Fu et al. 2025), else None (also without token log-probabilities)."""
+        least = self.least_token_p.get(node_id)
+        return None if least is None or least >= self.config.doubt_below else round(least, 4)
 
     def _greedy(self, prompts: Sequence[str]) -> list[Proposal]:
         """One greedy step after each prompt (one batched policy call, its tokens counted as generated)."""

@@ -156,6 +156,10 @@ OPTIONAL_KEYS: dict[EventKind, dict[str, str]] = {
         "score_name": "what the PRM's step score is called when it is not a PRM score (a value model: "
         "'value-model score')",
     },
+    EventKind.SELF_EVALUATED: {
+        "doubt": "self_check=recompute with doubt_below: the probability of the least likely token the "
+        "policy wrote in the step, when it fell below doubt_below and so failed the recheck (p_yes 0)",
+    },
     EventKind.SPEND: {
         "server": "per role, what an inference server reported spending (requests, prompt/completion/cached "
         "tokens, retries); only for models served over HTTP",

@@ -172,7 +172,7 @@ def _on_scored(tree: Tree, data: dict[str, Any], seq: int) -> None:
 
 def _on_self_evaluated(tree: Tree, data: dict[str, Any], seq: int) -> None:
     node = tree.touch(data["node"], seq)
-    node.self_eval = {key: data[key] for key in ("question", "p_yes", "words")}
+    node.self_eval = {key: data[key] for key in ("question", "p_yes", "words", "doubt") if key in data}
     node.scores["self_eval"] = data["p_yes"]
 
 

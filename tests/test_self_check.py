@@ -102,5 +102,58 @@ def test_the_cli_tree_shows_a_failed_recheck_and_how_to_turn_it_off() -> None:
     slip, good = node_label(nodes[SLIP], None), node_label(nodes[GOOD], None)
     assert "recheck ✗" in slip and slip.endswith("[policy: 6 - 11 = -5 (left: -5 3 9)]")
     assert "recheck" not in good and "policy:" not in good
-    with pytest.raises(ConfigError, match="self_evaluate=false self_check=ask score_source=prm"):
+    with pytest.raises(ConfigError, match="self_evaluate=false self_check=ask doubt_below=0 score_source=prm"):
         grow(self_check="recompute", score_source="prm_x_self_eval")
+
+
+#: A move on a number that is not on the list (18), repeated by the greedy rewrite: only the token the
+#: policy rarely writes (p 0.01 for "18" after "left: 3 6 9 11") gives it away.
+ILLEGAL = "18 - 6 = 12 (left: 3 9 11 12)"
+
+
+class DoubtfulPolicy(MovesPolicy):
+    """Samples the illegal move (one token at p 0.01) and the good move (every token at p 0.61)."""
+
+    def propose(self, prompts: Sequence[str], k: int, *, temperature: float, max_new_tokens: int, stop: str,
+                seed: int) -> list[list[Proposal]]:
+        if temperature == 0.0:
+            redone = {**REDONE, "18 - 6 =": " 12 (left: 3 9 11 12)"}
+            return [[Proposal(redone[prompt.rpartition("\n")[2]], 3, (-0.1,) * 3)] for prompt in prompts]
+        moves = [Proposal(ILLEGAL, 6, (-4.6, -0.1, -0.1, -0.1, -0.1, -0.1)), Proposal(GOOD, 6, (-0.5,) * 6)]
+        return [moves[:k] for _ in prompts]
+
+
+class FondOfTheIllegalMove:
+    name = "fond-prm"
+
+    def score(self, problem: str, paths: Sequence[Sequence[str]]) -> list[StepScores]:
+        return [StepScores(tuple(0.9 if step == ILLEGAL else 0.5 for step in steps), 10) for steps in paths]
+
+
+def test_doubt_below_fails_a_move_the_policy_wrote_with_a_token_it_rarely_writes() -> None:
+    """On Game-of-24 validation trees the recheck passed moves on numbers not on the list ("18 - 6"
+    from "6 12 12"): the greedy rewrite repeats them.  The policy gave such a token little probability
+    when it sampled it; doubt_below scores the move 0, and the search keeps the good move."""
+    from cli.common import node_label
+    from reasoning_viz.narration import self_check_words
+
+    def grow_doubtful(**knobs) -> dict:
+        config = {"breadth": 1, "proposals": 2, "max_depth": 1, "temperature": 1.0, "self_evaluate": True,
+                  "self_check": "recompute", "score_source": "prm_x_self_eval", **knobs}
+        result = run_search(PROBLEM, task="countdown", strategy="tot_bfs",
+                            models=Models(DoubtfulPolicy(), FondOfTheIllegalMove()), config=config)
+        return {node.text: node for node in result.tree if node.text}
+
+    plain = grow_doubtful()  # the rewrite repeats the illegal move: it passes and outranks the good one
+    assert plain[ILLEGAL].scores["self_eval"] == 1.0 and "below the best 1" in plain[GOOD].prune_reason
+    nodes = grow_doubtful(doubt_below=0.1)
+    illegal, good = nodes[ILLEGAL], nodes[GOOD]
+    assert (illegal.scores["self_eval"], good.scores["self_eval"]) == (0.0, 1.0)
+    assert illegal.self_eval["doubt"] == pytest.approx(0.0101, abs=1e-4) and "doubt" not in good.self_eval
+    assert "below the best 1" in illegal.prune_reason and "below" not in (good.prune_reason or "")
+    assert self_check_words(illegal.self_eval).endswith("tokens at p = 0.01: doubted, scored 0")
+    assert node_label(illegal, None).endswith("[doubted: a token at p 0.01]")
+    with pytest.raises(ConfigError, match="doubt_below fails a recheck: also set self_check=recompute"):
+        grow(doubt_below=0.1)
+    with pytest.raises(ConfigError, match=r"doubt_below must be in \[0, 1\)"):
+        grow_doubtful(doubt_below=1.5)
