@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from reasoning_viz.runinfo import form_state
 from search.preset_examples import example_for
-from search.presets import REPO, Preset, get_preset
+from search.presets import PRESETS, REPO, Preset, get_preset
 from search.registry import get_strategy
 
 #: Sidebar widget keys of the model inputs (reasoning_viz/sidebar_inputs.py `model_inputs`).
@@ -111,6 +111,23 @@ def _model_state(preset: Preset, current: Mapping[str, Any]) -> dict[str, Any]:
     return {MODEL_SOURCE: LOCAL, POLICY_PATH: policy or "", PRM_PATH: prm or "", PRM_RECIPE: preset.prm_preset,
             PRESET_NOTE: f"{preset.name} needs models that are not bundled: the Models section now names them "
             f"({LOCAL})."}
+
+
+def matching_preset(meta: Mapping[str, Any], model_state: Mapping[str, Any]) -> str:
+    """The preset an opened run was made with, or NO_PRESET: same task, strategy and every knob
+    (its SEARCH_STARTED `meta`), on the preset's bundled models (`model_state`: the Models
+    section's values for the run, `run_models.run_model_state`).  A run of an older version of a
+    preset (a knob added since) matches none."""
+    for preset in PRESETS.values():
+        if (preset.task, preset.strategy) != (meta.get("task"), meta.get("strategy")):
+            continue
+        label = bundled_label(preset)
+        same_models = label is None or (model_state.get(MODEL_SOURCE, BUNDLED) == BUNDLED
+                                        and model_state.get(BUNDLED_SET) == label)
+        config = get_strategy(preset.strategy).make_config(dict(preset.knobs)).to_json()
+        if same_models and config == meta.get("config"):
+            return preset.name
+    return NO_PRESET
 
 
 def apply_preset(state: MutableMapping[str, Any]) -> None:

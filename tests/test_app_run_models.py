@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from reasoning_viz.advanced_model_form import PRM_OPTION_KEYS, SYSTEM_PROMPT, from_visible, visible
-from reasoning_viz.preset_form import BUNDLED_MODELS, BUNDLED_SET, MODEL_SOURCE
+from reasoning_viz.preset_form import BUNDLED_MODELS, BUNDLED_SET, MODEL_SOURCE, NO_PRESET
 from reasoning_viz.run_models import run_model_state
 from search import Models
 from search.fakes import ScriptedPolicy, ScriptedPRM
@@ -82,9 +82,11 @@ def _server(at: AppTest) -> None:
 
 #: setup, then the sidebar values (by widget key) the opened run must show
 CASES: dict[str, tuple[Callable[[AppTest], None], dict]] = {
-    "countdown set": (_countdown_set, {"task": "countdown", MODEL_SOURCE: "Bundled nano pack", BUNDLED_SET: COUNTDOWN}),
+    "countdown set": (_countdown_set, {"task": "countdown", MODEL_SOURCE: "Bundled nano pack", BUNDLED_SET: COUNTDOWN,
+                                       "preset": NO_PRESET}),
+    # a fresh user: a run made with a preset reopened with Preset "(none)"
     "preset": (_preset, {"task": "countdown", "strategy": "beam", MODEL_SOURCE: "Bundled nano pack",
-                         BUNDLED_SET: COUNTDOWN}),
+                         BUNDLED_SET: COUNTDOWN, "preset": "countdown-beam"}),
     "hub paths": (_hub_paths, {MODEL_SOURCE: "Hugging Face", "model-policy": "org/policy-x", "model-prm": "org/prm-y",
                                "model-prm-recipe": "math-shepherd", "model-chat-template": "off"}),
     "hub paths, system prompt, PRM overrides": (_hub_advanced, {

@@ -14,7 +14,7 @@ from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
 from reasoning_viz.orm_form import check_orm
 from reasoning_viz.panels import colour_by, help_expander, redecide_panel, tree_legend, truth_summary
-from reasoning_viz.preset_form import NO_PRESET, PRESET_NOTE, apply_preset, task_changed
+from reasoning_viz.preset_form import NO_PRESET, PRESET_NOTE, apply_preset, matching_preset, task_changed
 from reasoning_viz.run_models import run_model_state
 from reasoning_viz.runinfo import (
     context_problem,
@@ -142,7 +142,9 @@ def _fill_form(meta: dict, models: dict) -> None:
     if meta.get("strategy") not in all_strategies() or meta.get("task") not in TASKS:
         return
     knobs = [(name, default) for name, default, _ in get_strategy(meta["strategy"]).config_cls.knobs()]
-    st.session_state.update({**form_state(meta, knobs), **run_model_state(models)})
+    model_state = run_model_state(models)
+    st.session_state.update({**form_state(meta, knobs), **model_state, "preset": matching_preset(meta, model_state)})
+    st.session_state.pop(PRESET_NOTE, None)  # a note about an earlier preset choice
 
 
 def _rerun_with(meta: dict, models: dict) -> None:
