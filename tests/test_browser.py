@@ -7,6 +7,7 @@ README's pictures were made with SCREENSHOT_DIR=docs/screenshots.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -178,6 +179,20 @@ def choose(page, label: str, option: str) -> None:
     page.get_by_role("option", name=option, exact=True).first.click()
 
 
+def reveal(page, section: str, field: str, tries: int = 5) -> None:
+    """Open the sidebar expander `section` until its widget labelled `field` shows.  A click made
+    while the rerun a previous choice started is still drawing can land on the expander that rerun
+    then replaces, closed (CI: "simulations ... element is not visible")."""
+    target = page.get_by_label(field, exact=True).first
+    for _ in range(tries):
+        if target.is_visible():
+            return
+        page.get_by_text(section).first.click()
+        with contextlib.suppress(Exception):
+            target.wait_for(state="visible", timeout=3000)
+    assert target.is_visible(), f"{field!r} in {section!r} did not show after {tries} clicks"
+
+
 def set_number(page, label: str, value: float) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
@@ -237,7 +252,7 @@ def test_beam_search_grows_live_and_a_click_opens_the_inspector(page, server: st
 def test_mcts_can_be_stopped(page, server: str) -> None:
     page.goto(server)
     choose(page, "Strategy", "mcts")
-    page.get_by_text("Strategy knobs").first.click()
+    reveal(page, "Strategy knobs", "simulations")
     set_number(page, "simulations", 5000)
     # every node keeps asking for more children (the nano PRM never scores 0.95), so the search
     # cannot finish on its own before Stop: merged duplicates would otherwise exhaust the tree

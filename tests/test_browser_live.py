@@ -174,7 +174,7 @@ def test_clicks_on_a_growing_tree_count_and_hold_the_view_keeps_it_still(narrow,
     now opens the node under the pointer and turns on "Hold the view", which keeps drawing the tree
     as it stood (the nodes stop moving under the pointer) while the search and its counters go on:
     every click opens its node; turning it off catches up, and the old click does not hold again."""
-    from tests.test_browser import choose, wait_status
+    from tests.test_browser import choose, reveal, wait_status
     from tests.test_browser_bigtree import chart
     from tests.test_browser_bigtree import click_node as click_marker
 
@@ -183,10 +183,10 @@ def test_clicks_on_a_growing_tree_count_and_hold_the_view_keeps_it_still(narrow,
     page.get_by_role("button", name=re.compile("Start search")).wait_for(timeout=90_000)
     choose(page, "Task", "countdown")  # an arith MCTS stops growing after ~600 nodes and may end mid-test
     choose(page, "Strategy", "mcts")
-    page.get_by_text("Strategy knobs").first.click()
+    reveal(page, "Strategy knobs", "simulations")
     set_number(page, "simulations", 5000)
     set_number(page, "widen_below", 0.95)  # keeps widening: the search runs until Stop
-    page.get_by_text("Budget and seed").first.click()
+    reveal(page, "Budget and seed", "max nodes (0 = none)")
     set_number(page, "max nodes (0 = none)", 0)
     start(page)
     wait_status(page, {"running"})
