@@ -5,6 +5,7 @@ drops the slip a PRM rated highly."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import pytest
 
@@ -23,6 +24,9 @@ class MovesPolicy:
     """Samples the slip and the good move under the root; greedily it rewrites a move's claim."""
 
     name = "moves-policy"
+    #: (move, its tokens' log-probabilities) sampled under the root; the greedy rewrite of each claim
+    moves = ((SLIP, (-0.5,) * 6), (GOOD, (-0.5,) * 6))
+    redone = REDONE
 
     def __init__(self) -> None:
         self.greedy_prompts: list[str] = []
@@ -31,8 +35,8 @@ class MovesPolicy:
                 seed: int) -> list[list[Proposal]]:
         if temperature == 0.0:
             self.greedy_prompts += prompts
-            return [[Proposal(REDONE[prompt.rpartition("\n")[2]], 3, (-0.1,) * 3)] for prompt in prompts]
-        return [[Proposal(text, 6, (-0.5,) * 6) for text in (SLIP, GOOD)][:k] for _ in prompts]
+            return [[Proposal(self.redone[prompt.rpartition("\n")[2]], 3, (-0.1,) * 3)] for prompt in prompts]
+        return [[Proposal(text, len(logprobs), logprobs) for text, logprobs in self.moves][:k] for _ in prompts]
 
 
 class FondOfTheSlip:
@@ -114,13 +118,8 @@ ILLEGAL = "18 - 6 = 12 (left: 3 9 11 12)"
 class DoubtfulPolicy(MovesPolicy):
     """Samples the illegal move (one token at p 0.01) and the good move (every token at p 0.61)."""
 
-    def propose(self, prompts: Sequence[str], k: int, *, temperature: float, max_new_tokens: int, stop: str,
-                seed: int) -> list[list[Proposal]]:
-        if temperature == 0.0:
-            redone = {**REDONE, "18 - 6 =": " 12 (left: 3 9 11 12)"}
-            return [[Proposal(redone[prompt.rpartition("\n")[2]], 3, (-0.1,) * 3)] for prompt in prompts]
-        moves = [Proposal(ILLEGAL, 6, (-4.6, -0.1, -0.1, -0.1, -0.1, -0.1)), Proposal(GOOD, 6, (-0.5,) * 6)]
-        return [moves[:k] for _ in prompts]
+    moves = ((ILLEGAL, (-4.6, -0.1, -0.1, -0.1, -0.1, -0.1)), (GOOD, (-0.5,) * 6))
+    redone: ClassVar[dict[str, str]] = {**REDONE, "18 - 6 =": " 12 (left: 3 9 11 12)"}
 
 
 class FondOfTheIllegalMove:
