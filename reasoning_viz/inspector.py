@@ -112,11 +112,17 @@ def _clicked(tree: Tree, event) -> int | None:
     return None
 
 
+def is_fresh_click(clicked: int | None, *, key: str) -> bool:
+    """Whether `clicked` is a new click for the picker `key` (`pick_node`): a chart selection
+    persists across reruns, so only a click different from the last one read counts."""
+    return clicked is not None and clicked != st.session_state.get(f"{key}-last-click")
+
+
 def pick_node(tree: Tree, clicked: int | None, *, key: str) -> int:
     """The inspected node: a click (or a picked backtrack) writes it into the number box's state
-    before the box is drawn, because a keyed widget ignores `value=` once it has state.  A chart
-    selection persists across reruns, so only a click different from the last one counts."""
-    fresh_click = clicked is not None and clicked != st.session_state.get(f"{key}-last-click")
+    before the box is drawn, because a keyed widget ignores `value=` once it has state.  Only a
+    fresh click counts (`is_fresh_click`)."""
+    fresh_click = is_fresh_click(clicked, key=key)
     st.session_state[f"{key}-last-click"] = clicked
     if fresh_click or st.session_state.get(key) not in tree.nodes:
         st.session_state[key] = clicked if fresh_click else 0

@@ -8,7 +8,15 @@ import time
 import streamlit as st
 
 from reasoning_viz import resources
-from reasoning_viz.inspector import chart_click, pick_node, render_answer, render_inspector, render_moves, render_tree
+from reasoning_viz.inspector import (
+    chart_click,
+    is_fresh_click,
+    pick_node,
+    render_answer,
+    render_inspector,
+    render_moves,
+    render_tree,
+)
 from reasoning_viz.jobs import Job, poll_seconds
 from reasoning_viz.layout import tidy_layout
 from reasoning_viz.links import resolve_link
@@ -347,7 +355,7 @@ def _hold_on_click(job: Job, clicked: int | None) -> None:
     drawn): a person who clicks wants to read that node while the nodes stay put, and a redraw
     mid-click could open the node that moved under the pointer.  The search goes on; turning the
     toggle off catches up, and the same selection does not turn it on again."""
-    if job.running and clicked is not None and clicked != st.session_state.get(f"pick-{job.id}-last-click"):
+    if job.running and is_fresh_click(clicked, key=f"pick-{job.id}"):
         st.session_state[f"hold-{job.id}"] = True
 
 
