@@ -73,7 +73,7 @@ class SearchContext:
     tree: Tree = field(init=False)
     spend: Spend = field(default_factory=Spend)
     _started: float = field(init=False)
-    #: node id -> the probability of the least likely token the policy wrote in that step
+    #: node id -> the probability of the least likely token the policy wrote in that step (with doubt_below)
     least_token_p: dict[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -227,7 +227,7 @@ class SearchContext:
         answer = self.task.extract_answer(text)
         terminal = self.task.is_final(text) or proposal.ended or not text
         bad = bad_number([proposal.logprob])
-        if proposal.token_logprobs and bad is None:
+        if self.config.doubt_below and proposal.token_logprobs and bad is None:  # read only by `_doubt`
             self.least_token_p[node_id] = math.exp(min(proposal.token_logprobs))
         if bad is not None:  # refuse before the node exists, so failing leaves no half-made node
             self.refuse(self.models.policy, "logprob", parent, bad[1], step_text=text)
