@@ -166,7 +166,19 @@ def _expanded(d: Mapping[str, Any], tree: Tree | None) -> str:
     priors = ", ".join(_num(p) for p in d["priors"][:6])
     nodes = "node" if len(children) == 1 else "nodes"
     steps = _count(len(children), "next step")
+    before = _children_before(d, tree)
+    if before:  # progressive widening: the node already had children
+        more = _count(len(children), "more next step")
+        return f"Widened node {d['node']} (it had {before}) with {more}: {nodes} {_ids(children)} (priors {priors})"
     return f"Expanded node {d['node']} into {steps}: {nodes} {_ids(children)} (priors {priors})"
+
+
+def _children_before(d: Mapping[str, Any], tree: Tree | None) -> int:
+    """How many children the node had before this expansion (0 when unknown or a first expansion)."""
+    if tree is None or not d["children"] or d["node"] not in tree.nodes:
+        return 0
+    siblings = tree.nodes[d["node"]].children
+    return siblings.index(d["children"][0]) if d["children"][0] in siblings else 0
 
 
 def _rollout(d: Mapping[str, Any], tree: Tree | None) -> str:

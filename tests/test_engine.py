@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from search import Budget, EventKind, Models, Tree, events_from_json, run_search
+from search.config import ConfigError
 from search.events import EVENT_SCHEMA, EventError, EventLog, comparable, make_event
 from search.fakes import ScriptedPolicy, ScriptedPRM
+from search.registry import get_strategy
 from search.tasks.arith import ArithTask
 from tests.engine_cases import CASES, PROBLEM, scripted_models
 
@@ -185,6 +187,31 @@ def test_mcts_merges_duplicate_steps_and_widens_nodes_whose_children_all_look_ba
                        config={"simulations": 16, "expand_width": 3, "distinct": False}, seed=0)
     assert all(times == 1 for times in Counter(
         e.data["node"] for e in plain.events if e.kind is EventKind.EXPANDED).values())
+
+
+def test_mcts_widens_by_visits_a_node_it_keeps_returning_to() -> None:
+    """widen_c: a node visited n times is expanded again while it has fewer than widen_c * n**alpha children."""
+    config = {"simulations": 24, "expand_width": 2, "widen_c": 1.0, "widen_alpha": 0.5, "max_children": 8,
+              "distinct": False}
+    result = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(), config=config, seed=0)
+    expansions = Counter(e.data["node"] for e in result.events if e.kind is EventKind.EXPANDED)
+    root = result.tree.nodes[0]
+    assert expansions[0] > 1 and len(root.children) > 2, "the root, visited every simulation, must get more children"
+    for node_id, times in expansions.items():
+        node = result.tree.nodes[node_id]
+        assert len(node.children) <= 8  # max_children
+        if times > 1:  # widened only while below its allowance: before the last widening it had < sqrt(visits)
+            assert len(node.children) - 2 < node.visits**0.5
+    plain = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(),
+                       config={**config, "widen_c": 0.0}, seed=0)
+    assert all(times == 1 for times in Counter(
+        e.data["node"] for e in plain.events if e.kind is EventKind.EXPANDED).values())
+
+
+@pytest.mark.parametrize("knobs", [{"widen_c": -1}, {"widen_alpha": 0}, {"widen_alpha": 1.5}])
+def test_mcts_rejects_impossible_widening(knobs: dict) -> None:
+    with pytest.raises(ConfigError):
+        get_strategy("mcts").config_cls.from_dict(knobs)
 
 
 class _CountingPolicy(ScriptedPolicy):

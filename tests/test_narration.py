@@ -208,3 +208,19 @@ def test_a_budget_stop_is_narrated_as_a_stop_not_a_finish() -> None:
     line = _finished({"reason": "budget max_nodes=1000 reached"}, None)
     assert line.startswith("Search stopped by the node budget (max_nodes = 1000)"), line
     assert _finished({"reason": "completed"}, None) == "Search finished: the strategy ran to completion"
+
+
+def test_a_node_expanded_again_is_narrated_as_widened_with_how_many_children_it_had() -> None:
+    config = {"simulations": 16, "expand_width": 2, "widen_c": 1.0, "max_children": 8, "distinct": False}
+    events = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(), config=config).events
+    final = Tree.from_events(events)
+    lines = narrate_log(events)
+    root_lines = [line for e, line in zip(events, lines, strict=True)
+                  if e.kind is EventKind.EXPANDED and e.data["node"] == 0]
+    assert len(root_lines) > 1
+    assert root_lines[0].startswith("Expanded node 0 into 2 next steps")
+    assert root_lines[1].startswith("Widened node 0 (it had 2) with 2 more next steps")
+    second = next(e for e in events if e.kind is EventKind.EXPANDED and e.data["node"] == 0
+                  and e.data["children"][0] != final.nodes[0].children[0])
+    assert narrate(second, final).startswith("Widened node 0 (it had 2)")  # the finished tree says the same
+    assert narrate(second).startswith("Expanded node 0")  # no tree: nothing to tell them apart

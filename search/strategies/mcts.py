@@ -61,7 +61,14 @@ class MCTSConfig(StrategyConfig):
         "Progressive widening by value: when every child of a node the descent reaches is valued below "
         "this, the node is expanded again with expand_width more steps instead of descending (0: never).",
     )
-    max_children: int = knob(16, "With widen_below: the most children one node may get.")
+    widen_c: float = knob(
+        0.0,
+        "Progressive widening by visits (Coulom 2007; Couetoux et al. 2011): a node visited n times may "
+        "have up to widen_c * n ** widen_alpha children; while it has fewer, the descent expands it again "
+        "with expand_width more steps instead of descending (0: never).",
+    )
+    widen_alpha: float = knob(0.5, "With widen_c: how fast the children a node may have grow with its visits.")
+    max_children: int = knob(16, "With widen_below or widen_c: the most children one node may get.")
 
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
 
@@ -80,6 +87,8 @@ class MCTSConfig(StrategyConfig):
         require(self.parallel >= 1, f"parallel must be at least 1 (got {self.parallel}).")
         require(self.virtual_loss >= 0, f"virtual_loss must be >= 0 (got {self.virtual_loss}).")
         require(0 <= self.widen_below <= 1, f"widen_below must be between 0 and 1 (got {self.widen_below}).")
+        require(self.widen_c >= 0, f"widen_c must be >= 0 (got {self.widen_c}); 0 turns widening by visits off.")
+        require(0 < self.widen_alpha < 1, f"widen_alpha must be between 0 and 1, exclusive (got {self.widen_alpha}).")
         require(self.max_children >= 1, f"max_children must be at least 1 (got {self.max_children}).")
         require(
             self.value_source == "prm" or self.temperature > 0 or self.rollouts == 1,
@@ -184,7 +193,23 @@ def _may_widen(ctx: SearchContext, node_id: int) -> bool:
     """Progressive widening is on and this open node has room for expand_width more children."""
     cfg = ctx.config
     room = cfg.max_children - len(ctx.node(node_id).children)
-    return cfg.widen_below > 0 and ctx.is_open(node_id) and room >= cfg.expand_width
+    return (cfg.widen_below > 0 or cfg.widen_c > 0) and ctx.is_open(node_id) and room >= cfg.expand_width
+
+
+def _widens_here(ctx: SearchContext, node_id: int, options: list[int]) -> bool:
+    """Whether the descent stops at this expanded node to expand it again (progressive widening).
+
+    By value (widen_below): every live child is valued below it.  By visits (widen_c, widen_alpha):
+    the node has fewer children than widen_c * visits ** widen_alpha (Coulom 2007), so a node the
+    search keeps returning to keeps getting new proposals instead of re-deciding among a few.
+    """
+    cfg = ctx.config
+    if not _may_widen(ctx, node_id):
+        return False
+    node = ctx.node(node_id)
+    by_value = cfg.widen_below > 0 and max(ctx.q_value(c) for c in options) < cfg.widen_below
+    by_visits = cfg.widen_c > 0 and len(node.children) < cfg.widen_c * node.visits**cfg.widen_alpha
+    return by_value or by_visits
 
 
 def drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
@@ -216,7 +241,7 @@ def _descend(ctx: SearchContext, virtual: dict[int, float]) -> _Descent:
     while ctx.node(path[-1]).expanded:
         node_id = path[-1]
         options = [c for c in ctx.node(node_id).children if not ctx.node(c).pruned]
-        if not options or (_may_widen(ctx, node_id) and max(ctx.q_value(c) for c in options) < ctx.config.widen_below):
+        if not options or _widens_here(ctx, node_id, options):
             break
         ranked = _rank(ctx, node_id, options, virtual)
         choices.append((node_id, ranked, virtual.get(ranked[0].node, 0.0)))
