@@ -46,6 +46,16 @@ def test_the_game24_presets_are_tot_breadth_5_and_mcts_on_the_value_model() -> N
         assert preset.model_path("policy") == str(REPO / "models/nano/countdown_policy")
 
 
+@pytest.mark.parametrize("name", ["countdown-best-of-n", "countdown-beam", "countdown-mcts"])
+def test_held_out_countdown_searches_recheck_every_move_and_rank_whole_paths(name: str) -> None:
+    """A chain with a move the policy's recheck failed must not win on its last step alone (nano/README.md)."""
+    config = get_strategy(get_preset(name).strategy).make_config(dict(get_preset(name).knobs))
+    assert (config.self_evaluate, config.self_check, config.score_source) == (True, "recompute", "prm_x_self_eval")
+    assert config.doubt_below > 0 and config.aggregation in ("min", "prod")
+    if name == "countdown-mcts":
+        assert config.widen_c > 0  # a node it keeps returning to gets more proposals
+
+
 def test_explicit_choices_win_over_the_preset_and_knobs_merge() -> None:
     setup = resolve("game24-tot", knobs={"breadth": "3"}, policy="/elsewhere/policy", prm_preset="head")
     assert setup.knobs["breadth"] == "3" and setup.knobs["proposals"] == PRESETS["game24-tot"].knobs["proposals"] == 32
