@@ -85,6 +85,8 @@ _TOT_KNOBS = {"breadth": 5, "proposals": 32, "aggregation": "prod", **_SELF_CHEC
 #: MCTS at about ToT's nodes (~190 a puzzle): validation solved / found, seeds 0 and 100: 64 simulations x 8
 #: proposals (at most 16 children) 61/67 and 68/72; 32 x 4 (at most 12; ~80 nodes) 57/61 and 53/58.
 #: With self_check=recompute, 64 x 8 solved / found 70/73 on seed 0 (61/67 without it, this version).
+#: Widening by visits as in countdown-mcts (3 proposals, c=0.1, widen_c=1, no widen_below), seed 0, doubt 0.1:
+#: 160 simulations 68/72 (3,664 tokens), 320 simulations 71/75 (4,409), against 76/79 (6,441): not adopted.
 _MCTS_KNOBS = {"simulations": 64, "expand_width": 8, "widen_below": 0.3, "max_children": 16, "parallel": 4,
                **_SELF_CHECK}
 _COUNTDOWN_KNOBS = {"max_depth": 5, "temperature": 1.0, "answer_from_steps": True, **_SELF_CHECK}
