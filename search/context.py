@@ -188,7 +188,7 @@ class SearchContext:
 
     def _propose(self, parents: Sequence[int], counts: list[int], temperature: float) -> list[list[Proposal]]:
         """The next steps per parent: one composed answer where the task writes it, else the policy's."""
-        composed = [self._composed_answer(p) if count else None for p, count in zip(parents, counts, strict=True)]
+        composed = [self.composed_answer(p) if count else None for p, count in zip(parents, counts, strict=True)]
         ask = [i for i, text in enumerate(composed) if text is None]
         if len(ask) == len(parents):
             return self._ask_policy(parents, counts, temperature)
@@ -198,7 +198,7 @@ class SearchContext:
             out[i] = group
         return out
 
-    def _composed_answer(self, node_id: int) -> str | None:
+    def composed_answer(self, node_id: int) -> str | None:
         """The answer line the task writes from this node's steps (`answer_from_steps`), or None."""
         if not self.config.answer_from_steps:
             return None

@@ -208,7 +208,25 @@ def test_mcts_widens_by_visits_a_node_it_keeps_returning_to() -> None:
         e.data["node"] for e in plain.events if e.kind is EventKind.EXPANDED).values())
 
 
-@pytest.mark.parametrize("knobs", [{"widen_c": -1}, {"widen_alpha": 0}, {"widen_alpha": 1.5}])
+@pytest.mark.parametrize("knobs", [{"widen_below": 0.6}, {"widen_c": 1.0}])
+def test_mcts_stops_widening_a_node_whose_last_expansion_only_repeated_its_children(knobs: dict) -> None:
+    """A widening that adds no new step (every proposal a duplicate) is the node's last: no piles of copies."""
+    config = {"simulations": 40, "expand_width": 3, "max_children": 30, **knobs}
+    events = run_search(PROBLEM, task="arith", strategy="mcts", models=scripted_models(), config=config, seed=0).events
+    merged = {e.data["node"] for e in events if e.kind is EventKind.PRUNED and "merged into it" in e.data["reason"]}
+    expansions: dict[int, list[list[int]]] = {}
+    for event in events:
+        if event.kind is EventKind.EXPANDED:
+            expansions.setdefault(event.data["node"], []).append(event.data["children"])
+    repeats = [groups for groups in expansions.values() if any(set(g) <= merged for g in groups)]
+    assert repeats, "the scripted policy repeats itself: some widening must add only copies"
+    for groups in repeats:
+        assert set(groups[-1]) <= merged and not any(set(g) <= merged for g in groups[:-1])
+
+
+@pytest.mark.parametrize("knobs", [{"widen_c": -1}, {"widen_alpha": 0}, {"widen_alpha": 1.5},
+                                   {"widen_c": 1, "expand_width": 4, "max_children": 6},
+                                   {"widen_below": 0.5, "expand_width": 3, "max_children": 5}])
 def test_mcts_rejects_impossible_widening(knobs: dict) -> None:
     with pytest.raises(ConfigError):
         get_strategy("mcts").config_cls.from_dict(knobs)

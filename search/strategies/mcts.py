@@ -67,7 +67,9 @@ class MCTSConfig(StrategyConfig):
         "have up to widen_c * n ** widen_alpha children; while it has fewer, the descent expands it again "
         "with expand_width more steps instead of descending (0: never).",
     )
-    widen_alpha: float = knob(0.5, "With widen_c: how fast the children a node may have grow with its visits.")
+    widen_alpha: float = knob(
+        0.5, "With widen_c: how fast the children a node may have grow with its visits (0 < widen_alpha < 1)."
+    )
     max_children: int = knob(16, "With widen_below or widen_c: the most children one node may get.")
 
     ALLOWED_ANSWER_METHODS = ("most_visits", "best_value", "argmax", "majority", "prm_vote")
@@ -90,6 +92,11 @@ class MCTSConfig(StrategyConfig):
         require(self.widen_c >= 0, f"widen_c must be >= 0 (got {self.widen_c}); 0 turns widening by visits off.")
         require(0 < self.widen_alpha < 1, f"widen_alpha must be between 0 and 1, exclusive (got {self.widen_alpha}).")
         require(self.max_children >= 1, f"max_children must be at least 1 (got {self.max_children}).")
+        require(
+            not (self.widen_below or self.widen_c) or self.max_children >= 2 * self.expand_width,
+            f"max_children ({self.max_children}) leaves no room to widen: a node gets expand_width "
+            f"({self.expand_width}) steps at a time, so widening needs max_children >= {2 * self.expand_width}.",
+        )
         require(
             self.value_source == "prm" or self.temperature > 0 or self.rollouts == 1,
             "several rollouts at temperature 0 are identical: raise temperature or set rollouts=1.",
@@ -117,12 +124,13 @@ def simulations_done(tree: Tree) -> float | None:
 )
 def mcts(ctx: SearchContext) -> None:
     last_path: list[int] = []
+    saturated: set[int] = set()  # nodes whose last expansion added no new step: never widened again
     done = wave = 0
     while done < ctx.config.simulations:
         ctx.raise_if_stopped()  # waves that only revisit finished solutions call no model, so check here too
         wave += 1
-        paths = _select_wave(ctx, last_path, min(ctx.config.parallel, ctx.config.simulations - done), wave)
-        last_path = _run_wave(ctx, paths, last_path)
+        paths = _select_wave(ctx, last_path, min(ctx.config.parallel, ctx.config.simulations - done), wave, saturated)
+        last_path = _run_wave(ctx, paths, last_path, saturated)
         done += len(paths)
         ctx.report_spend()
 
@@ -135,7 +143,9 @@ class _Descent:
     choices: list[tuple[int, list[Choice], float]]
 
 
-def _select_wave(ctx: SearchContext, last_path: list[int], size: int, wave: int) -> list[list[int]]:
+def _select_wave(
+    ctx: SearchContext, last_path: list[int], size: int, wave: int, saturated: set[int]
+) -> list[list[int]]:
     """Up to `size` root-to-leaf paths; virtual loss on picked paths steers later picks elsewhere.
 
     A descent that ends at a leaf already in the wave ends the wave early (expanding it twice
@@ -147,7 +157,7 @@ def _select_wave(ctx: SearchContext, last_path: list[int], size: int, wave: int)
     paths: list[list[int]] = []
     previous = last_path
     for _ in range(size):
-        descent = _descend(ctx, virtual)
+        descent = _descend(ctx, virtual, saturated)
         if any(descent.path[-1] == p[-1] for p in paths):
             break
         _record_descent(ctx, descent, previous, wave if ctx.config.parallel > 1 else None)
@@ -159,15 +169,16 @@ def _select_wave(ctx: SearchContext, last_path: list[int], size: int, wave: int)
     return paths
 
 
-def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) -> list[int]:
+def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int], saturated: set[int]) -> list[int]:
     """Expand every open leaf of the wave in ONE policy call, value all children in one batch, back up.
 
+    A leaf whose expansion added no new step (every proposal repeated a sibling) joins `saturated`.
     Returns the path the next wave compares against for backtracking.
     """
     to_expand: list[list[int]] = []
     for path in paths:
         leaf = path[-1]
-        if ctx.node(leaf).expanded and _may_widen(ctx, leaf):
+        if ctx.node(leaf).expanded and _may_widen(ctx, leaf, saturated):
             to_expand.append(path)
         elif ctx.node(leaf).expanded:
             ctx.prune(leaf, "every continuation below it was a dead end")
@@ -182,6 +193,7 @@ def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) 
     children = ctx.expand([p[-1] for p in to_expand], ctx.config.expand_width)
     if ctx.config.distinct:
         children = [drop_duplicates(ctx, group) for group in children]
+        saturated.update(path[-1] for path, group in zip(to_expand, children, strict=True) if not group)
     values = iter(evaluate(ctx, [c for group in children for c in group]))
     for path, group in zip(to_expand, children, strict=True):
         for child in group:
@@ -189,14 +201,20 @@ def _run_wave(ctx: SearchContext, paths: list[list[int]], last_path: list[int]) 
     return to_expand[-1]
 
 
-def _may_widen(ctx: SearchContext, node_id: int) -> bool:
-    """Progressive widening is on and this open node has room for expand_width more children."""
+def _may_widen(ctx: SearchContext, node_id: int, saturated: set[int]) -> bool:
+    """Progressive widening is on and this open node has room for expand_width more children.
+
+    Never a node whose next step the task writes itself (`answer_from_steps`: the same answer line
+    every time) or whose last expansion only repeated its children (`saturated`).
+    """
     cfg = ctx.config
     room = cfg.max_children - len(ctx.node(node_id).children)
-    return (cfg.widen_below > 0 or cfg.widen_c > 0) and ctx.is_open(node_id) and room >= cfg.expand_width
+    if not (cfg.widen_below > 0 or cfg.widen_c > 0) or not ctx.is_open(node_id) or room < cfg.expand_width:
+        return False
+    return node_id not in saturated and ctx.composed_answer(node_id) is None
 
 
-def _widens_here(ctx: SearchContext, node_id: int, options: list[int]) -> bool:
+def _widens_here(ctx: SearchContext, node_id: int, options: list[int], saturated: set[int]) -> bool:
     """Whether the descent stops at this expanded node to expand it again (progressive widening).
 
     By value (widen_below): every live child is valued below it.  By visits (widen_c, widen_alpha):
@@ -204,7 +222,7 @@ def _widens_here(ctx: SearchContext, node_id: int, options: list[int]) -> bool:
     search keeps returning to keeps getting new proposals instead of re-deciding among a few.
     """
     cfg = ctx.config
-    if not _may_widen(ctx, node_id):
+    if not _may_widen(ctx, node_id, saturated):
         return False
     node = ctx.node(node_id)
     by_value = cfg.widen_below > 0 and max(ctx.q_value(c) for c in options) < cfg.widen_below
@@ -234,14 +252,14 @@ def drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
     return kept
 
 
-def _descend(ctx: SearchContext, virtual: dict[int, float]) -> _Descent:
+def _descend(ctx: SearchContext, virtual: dict[int, float], saturated: set[int]) -> _Descent:
     """Descend by the selection rule, seeing virtual visits, without emitting anything yet."""
     path = [ROOT_ID]
     choices: list[tuple[int, list[Choice], float]] = []
     while ctx.node(path[-1]).expanded:
         node_id = path[-1]
         options = [c for c in ctx.node(node_id).children if not ctx.node(c).pruned]
-        if not options or _widens_here(ctx, node_id, options):
+        if not options or _widens_here(ctx, node_id, options, saturated):
             break
         ranked = _rank(ctx, node_id, options, virtual)
         choices.append((node_id, ranked, virtual.get(ranked[0].node, 0.0)))
