@@ -91,16 +91,17 @@ _MCTS_KNOBS = {"simulations": 64, "expand_width": 8, "widen_below": 0.3, "max_ch
                **_SELF_CHECK}
 _COUNTDOWN_KNOBS = {"max_depth": 5, "temperature": 1.0, "answer_from_steps": True, **_SELF_CHECK}
 #: Held-out countdown, chosen on other held-out problems (``eval --seed 7``, 100 problems, never the reported
-#: set), every strategy with the policy's recheck and doubt (above), at best-of-16's generated tokens
-#: (2,022 with the rechecks), solved / found: best-of-16 by the last step's value (the earlier preset) 15/40,
-#: by the product of step values 24/40 (a chain with a failed recheck scores 0); beam by min 24/29, by prod
-#: 21/27, by last 21/27; MCTS as before (4 proposals, widen_below=0.3) 10/21, with min 18/21.  MCTS spent its
-#: tokens on the first moves or stopped early (a tree of 4 proposals a node is soon all visited; 5-number
-#: problems ended without an answer in 45 of 50): widening by visits (widen_c=1) with 3 proposals and a
-#: small exploration constant goes deeper and keeps proposing where it returns: c=0.5 23/40, c=0.1 27/44,
-#: c=0 24/38, c=0.25 20/40.  Beam at those tokens: 16 x 4 beams 19/23, 8 x 2 19/30, 12 x 3 18/29, 8 x 4 22/24
-#: (within the noise of 100 problems: kept).  A second set (--seed 11): best-of-16 19%, MCTS 17%, beam 15%,
-#: greedy 16%.  The reported held-out set: nano/README.md (best-of-N and MCTS 18%, beam 12%, greedy 10%).
+#: set), every strategy with the policy's recheck and doubt (above), at best-of-16's generated tokens (2,022
+#: on those problems, rechecks included), solved / found: best-of-16 ranked by the last step's value (the
+#: earlier preset) 15/40, by the product of step values 24/40 (a chain with a failed recheck scores 0);
+#: beam by min 24/29, by prod 21/27, by last 21/27; MCTS as before (4 proposals, widen_below=0.3) 10/21,
+#: with min 18/21.  MCTS spent its tokens on the first moves or stopped early (a tree of 4 proposals a node
+#: is soon all visited; 5-number problems ended without an answer in 45 of 50): widening by visits
+#: (widen_c=1) with 3 proposals and a small exploration constant goes deeper and keeps proposing where it
+#: returns: c=0.5 23/40, c=0.1 27/44, c=0 24/38, c=0.25 20/40; backup=max 15/33.  Beam at those tokens:
+#: 16 x 4 beams 19/23, 8 x 2 19/30, 12 x 3 18/29, 8 x 4 22/24 (within the noise of 100 problems: kept).
+#: A second set (--seed 11): best-of-16 19%, MCTS 17%, beam 15%, greedy 16%.  The reported held-out set:
+#: nano/README.md.
 _COUNTDOWN_BEST_OF_N = {**_COUNTDOWN_KNOBS, "n": 16, "aggregation": "prod"}
 _COUNTDOWN_BEAM = {**_COUNTDOWN_KNOBS, "n": 16, "beam_width": 4, "aggregation": "min"}
 _COUNTDOWN_MCTS = {**_COUNTDOWN_KNOBS, "simulations": 400, "expand_width": 3, "c": 0.1, "widen_c": 1.0,
@@ -164,7 +165,7 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "countdown-mcts",
             "Countdown: MCTS with the value model as the leaf value, 3 proposals a node widened by visits, each "
-            "move rechecked; set the budget with eval --max-tokens.",
+            "move rechecked; up to 400 simulations (evaluated at best-of-N's generated tokens).",
             "countdown",
             "mcts",
             _COUNTDOWN_MCTS,
