@@ -222,12 +222,11 @@ def _widens_here(ctx: SearchContext, node_id: int, options: list[int], saturated
     search keeps returning to keeps getting new proposals instead of re-deciding among a few.
     """
     cfg = ctx.config
-    if not _may_widen(ctx, node_id, saturated):
-        return False
     node = ctx.node(node_id)
     by_value = cfg.widen_below > 0 and max(ctx.q_value(c) for c in options) < cfg.widen_below
     by_visits = cfg.widen_c > 0 and len(node.children) < cfg.widen_c * node.visits**cfg.widen_alpha
-    return by_value or by_visits
+    # the cheap tests first: `_may_widen` parses the path's steps (answer_from_steps), at every level of every descent
+    return (by_value or by_visits) and _may_widen(ctx, node_id, saturated)
 
 
 def drop_duplicates(ctx: SearchContext, group: list[int]) -> list[int]:
